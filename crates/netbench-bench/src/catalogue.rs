@@ -1,0 +1,367 @@
+//! The benchmark catalogue: one table, one entry per benchmark.
+//!
+//! Template arguments may contain these placeholders, filled by [`crate::allow::render`]:
+//! - `{server_ip}`: the server worker's IP as is (`198.18.0.2`, `fd00::2`);
+//! - `{server_host}`: the same, bracketed if IPv6, for URLs (`[fd00::2]`);
+//! - `{duration}`: the test length in whole seconds.
+//!
+//! Every port is pinned, including the data ports netperf and qperf would otherwise pick at
+//! random, so that Services, NetworkPolicies and service meshes can be set up for them.
+
+use crate::parse::{self, ParseError};
+use netbench_proto::Unit;
+
+/// A command: a program (looked up on PATH, never through a shell) and its argument template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Template {
+    pub program: &'static str,
+    pub args: &'static [&'static str],
+}
+
+/// A TCP port the server side listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port {
+    pub number: u16,
+    /// Short name, usable as a Kubernetes port name (≤ 15 chars).
+    pub name: &'static str,
+    /// True for the port that proves the server is ready (listening before any client comes).
+    pub ready_probe: bool,
+}
+
+/// Which way is better, for comparisons and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+/// A metric a benchmark produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub unit: Unit,
+    pub better: Better,
+    pub help: &'static str,
+}
+
+/// A parser: the client's stdout in, `(metric name, value)` pairs out (in the units of the
+/// benchmark's [`MetricDef`]s), or why there are none.
+pub type Parser = fn(&str) -> Result<Vec<(&'static str, f64)>, ParseError>;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Benchmark {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub server: Template,
+    pub client: Template,
+    pub ports: &'static [Port],
+    /// How many tests of `{duration}` the client runs back to back (qperf runs two).
+    pub tests_per_run: u32,
+    pub parse: Parser,
+    pub metrics: &'static [MetricDef],
+    /// The metric shown in progress lines and matrices.
+    pub headline: &'static str,
+}
+
+impl Benchmark {
+    /// Hard timeout for the client: the tests' own time plus room for connection setup.
+    pub fn timeout_seconds(&self, duration_seconds: u32) -> u64 {
+        let own = u64::from(duration_seconds) * u64::from(self.tests_per_run);
+        own + 15 + own / 2
+    }
+    pub fn ready_port(&self) -> u16 {
+        self.ports
+            .iter()
+            .find(|p| p.ready_probe)
+            .map(|p| p.number)
+            .expect("every catalogue entry has a ready_probe port")
+    }
+    pub fn metric(&self, name: &str) -> Option<&'static MetricDef> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+    /// The programs this benchmark runs (server, then client).
+    pub fn programs(&self) -> [&'static str; 2] {
+        [self.server.program, self.client.program]
+    }
+}
+
+const fn metric(name: &'static str, unit: Unit, better: Better, help: &'static str) -> MetricDef {
+    MetricDef {
+        name,
+        unit,
+        better,
+        help,
+    }
+}
+
+const fn port(number: u16, name: &'static str, ready_probe: bool) -> Port {
+    Port {
+        number,
+        name,
+        ready_probe,
+    }
+}
+
+use Better::{Higher, Lower};
+use Unit::{BytesPerSecond, Count, PerSecond, Seconds};
+
+const NETPERF_SERVER: Template = Template {
+    program: "netserver",
+    args: &["-D", "-4", "-p", "12865"],
+};
+const NETPERF_PORTS: &[Port] = &[
+    port(12865, "netperf-ctl", true),
+    port(12866, "netperf-data", false),
+];
+const FORTIO_SERVER: Template = Template {
+    program: "fortio",
+    args: &[
+        "server",
+        "-http-port",
+        "8080",
+        "-tcp-port",
+        "8078",
+        "-udp-port",
+        "disabled",
+        "-grpc-port",
+        "disabled",
+        "-redirect-port",
+        "disabled",
+    ],
+};
+const FORTIO_PORTS: &[Port] = &[
+    port(8080, "fortio-http", true),
+    port(8078, "fortio-tcp", false),
+];
+const FORTIO_METRICS: &[MetricDef] = &[
+    metric(
+        "request_rate",
+        PerSecond,
+        Higher,
+        "Requests per second, failed ones included (fortio ActualQPS); see errors.",
+    ),
+    metric("latency_mean", Seconds, Lower, "Mean request latency."),
+    metric("latency_p50", Seconds, Lower, "Median request latency."),
+    metric(
+        "latency_p90",
+        Seconds,
+        Lower,
+        "90th percentile request latency.",
+    ),
+    metric(
+        "latency_p99",
+        Seconds,
+        Lower,
+        "99th percentile request latency.",
+    ),
+    metric(
+        "latency_p999",
+        Seconds,
+        Lower,
+        "99.9th percentile request latency.",
+    ),
+    metric("requests", Count, Higher, "Requests sent."),
+    metric(
+        "errors",
+        Count,
+        Lower,
+        "Requests that failed (connection errors, non-2xx).",
+    ),
+];
+
+/// The catalogue. Order is the order of `--help` and the README.
+pub const CATALOGUE: &[Benchmark] = &[
+    Benchmark {
+        name: "iperf3-tcp",
+        description: "TCP bulk throughput with iperf3 (one stream).",
+        server: Template { program: "iperf3", args: &["-s", "-p", "5201"] },
+        client: Template {
+            program: "iperf3",
+            args: &["-c", "{server_ip}", "-p", "5201", "-t", "{duration}", "-J"],
+        },
+        ports: &[port(5201, "iperf3", true)],
+        tests_per_run: 1,
+        parse: parse::iperf3::parse,
+        metrics: &[
+            metric("throughput_received", BytesPerSecond, Higher, "Bytes per second received by the server."),
+            metric("throughput_sent", BytesPerSecond, Higher, "Bytes per second sent by the client."),
+            metric("retransmits", Count, Lower, "TCP retransmits seen by the sender."),
+            metric("rtt_mean", Seconds, Lower, "Mean TCP round-trip time seen by the sender."),
+        ],
+        headline: "throughput_received",
+    },
+    Benchmark {
+        name: "netperf-tcp-rr",
+        description: "TCP request/response (1 byte each way) with netperf TCP_RR: transaction rate and latency.",
+        server: NETPERF_SERVER,
+        client: Template {
+            program: "netperf",
+            args: &[
+                "-H", "{server_ip}", "-p", "12865", "-t", "TCP_RR", "-l", "{duration}", "-j", "-P", "0", "--",
+                "-P", ",12866", "-k",
+                "TRANSACTION_RATE,MIN_LATENCY,MEAN_LATENCY,P50_LATENCY,P90_LATENCY,P99_LATENCY,MAX_LATENCY",
+            ],
+        },
+        ports: NETPERF_PORTS,
+        tests_per_run: 1,
+        parse: parse::netperf::parse_rr,
+        metrics: &[
+            metric("transaction_rate", PerSecond, Higher, "Request/response transactions per second."),
+            metric("latency_min", Seconds, Lower, "Minimum round-trip latency of a transaction."),
+            metric("latency_mean", Seconds, Lower, "Mean round-trip latency of a transaction."),
+            metric("latency_p50", Seconds, Lower, "Median round-trip latency of a transaction."),
+            metric("latency_p90", Seconds, Lower, "90th percentile round-trip latency."),
+            metric("latency_p99", Seconds, Lower, "99th percentile round-trip latency."),
+            metric("latency_max", Seconds, Lower, "Maximum round-trip latency of a transaction."),
+        ],
+        headline: "transaction_rate",
+    },
+    Benchmark {
+        name: "netperf-tcp-stream",
+        description: "TCP bulk throughput with netperf TCP_STREAM, 128 KiB sends.",
+        server: NETPERF_SERVER,
+        client: Template {
+            program: "netperf",
+            args: &[
+                "-H", "{server_ip}", "-p", "12865", "-t", "TCP_STREAM", "-l", "{duration}", "-P", "0", "--",
+                "-P", ",12866", "-m", "131072", "-k", "THROUGHPUT,THROUGHPUT_UNITS",
+            ],
+        },
+        ports: NETPERF_PORTS,
+        tests_per_run: 1,
+        parse: parse::netperf::parse_stream,
+        metrics: &[metric("throughput", BytesPerSecond, Higher, "Bytes per second, as netperf measured it.")],
+        headline: "throughput",
+    },
+    Benchmark {
+        name: "qperf-tcp",
+        description: "TCP bandwidth and one-way latency with qperf (tcp_bw, then tcp_lat).",
+        server: Template { program: "qperf", args: &["-lp", "19765"] },
+        client: Template {
+            program: "qperf",
+            args: &["{server_ip}", "-lp", "19765", "-ip", "19766", "-t", "{duration}", "-ub", "-uu", "tcp_bw", "tcp_lat"],
+        },
+        ports: &[port(19765, "qperf-ctl", true), port(19766, "qperf-data", false)],
+        tests_per_run: 2,
+        parse: parse::qperf::parse,
+        metrics: &[
+            metric("throughput", BytesPerSecond, Higher, "Bytes per second (qperf tcp_bw)."),
+            metric("latency_one_way", Seconds, Lower, "ONE-WAY latency, half the round trip (qperf tcp_lat)."),
+        ],
+        headline: "throughput",
+    },
+    Benchmark {
+        name: "fortio-tcp",
+        description: "TCP echo request/response with fortio at maximum rate, one connection.",
+        server: FORTIO_SERVER,
+        client: Template {
+            program: "fortio",
+            args: &[
+                "load", "-qps", "0", "-c", "1", "-t", "{duration}s", "-r", "0.00001", "-p", "50,90,99,99.9",
+                "-json", "-", "tcp://{server_host}:8078",
+            ],
+        },
+        ports: FORTIO_PORTS,
+        tests_per_run: 1,
+        parse: parse::fortio::parse,
+        metrics: FORTIO_METRICS,
+        headline: "request_rate",
+    },
+    Benchmark {
+        name: "fortio-http",
+        description: "HTTP/1.1 requests with fortio at maximum rate, one connection.",
+        server: FORTIO_SERVER,
+        client: Template {
+            program: "fortio",
+            args: &[
+                "load", "-qps", "0", "-c", "1", "-t", "{duration}s", "-r", "0.00001", "-p", "50,90,99,99.9",
+                "-json", "-", "http://{server_host}:8080/echo",
+            ],
+        },
+        ports: FORTIO_PORTS,
+        tests_per_run: 1,
+        parse: parse::fortio::parse,
+        metrics: FORTIO_METRICS,
+        headline: "request_rate",
+    },
+];
+
+/// The benchmark with that name.
+pub fn find(name: &str) -> Option<&'static Benchmark> {
+    CATALOGUE.iter().find(|b| b.name == name)
+}
+
+/// All benchmark names, comma separated, for error messages.
+pub fn names() -> String {
+    CATALOGUE
+        .iter()
+        .map(|b| b.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    #[test]
+    fn catalogue_is_consistent() {
+        let mut names = HashSet::new();
+        let mut units: HashMap<&str, Unit> = HashMap::new();
+        for b in CATALOGUE {
+            assert!(names.insert(b.name), "duplicate benchmark {}", b.name);
+            assert!(
+                b.metric(b.headline).is_some(),
+                "{}: headline not a metric",
+                b.name
+            );
+            assert_eq!(
+                b.ports.iter().filter(|p| p.ready_probe).count(),
+                1,
+                "{}",
+                b.name
+            );
+            let mut seen = HashSet::new();
+            for m in b.metrics {
+                assert!(
+                    seen.insert(m.name),
+                    "{}: duplicate metric {}",
+                    b.name,
+                    m.name
+                );
+                // The same metric name means the same unit everywhere (one Prometheus family).
+                let u = *units.entry(m.name).or_insert(m.unit);
+                assert_eq!(u, m.unit, "metric {} has two units", m.name);
+                assert!(m
+                    .name
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'));
+            }
+            for p in b.ports {
+                assert!(
+                    p.name.len() <= 15,
+                    "port name {} too long for Kubernetes",
+                    p.name
+                );
+            }
+            // Every pinned port appears in the commands, so none is left to chance.
+            let all_args: Vec<&str> = b.server.args.iter().chain(b.client.args).copied().collect();
+            for p in b.ports {
+                let n = p.number.to_string();
+                assert!(
+                    all_args.iter().any(|a| a.contains(&n)),
+                    "{}: port {n} not pinned",
+                    b.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn timeout_leaves_room_beyond_the_tests() {
+        let q = find("qperf-tcp").unwrap();
+        assert!(q.timeout_seconds(10) > 20);
+        assert!(find("iperf3-tcp").unwrap().timeout_seconds(10) > 10);
+    }
+}

@@ -1,0 +1,59 @@
+//! iperf3 `-J` (JSON) output, as printed by iperf 3.12.
+//!
+//! - `end.sum_received.bits_per_second` / `end.sum_sent.bits_per_second` -> bytes per second;
+//! - `end.sum_sent.retransmits`;
+//! - `end.streams[].sender.mean_rtt` (integer microseconds) -> seconds, averaged over streams;
+//! - a top-level `error` key means the test failed. With `-J`, iperf 3.12 exits 0 when the
+//!   connection is refused: `{"start": {...}, "intervals": [], "end": {}, "error": "unable to
+//!   connect to server: Connection refused"}` on stdout, nothing on stderr. So the `error` key,
+//!   not the exit status, is what tells.
+
+use super::{require_output, unparsable, ParseError};
+use serde_json::Value;
+
+pub fn parse(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
+    require_output(stdout)?;
+    let v: Value = serde_json::from_str(stdout.trim())
+        .map_err(|e| unparsable(format!("not iperf3 JSON: {e}")))?;
+    if let Some(err) = v.get("error") {
+        let msg = err.as_str().map_or_else(|| err.to_string(), str::to_string);
+        return Err(ParseError::ToolReported(msg));
+    }
+    let end = v
+        .get("end")
+        .filter(|e| e.is_object())
+        .ok_or_else(|| unparsable("no \"end\" section"))?;
+    let num = |path: &[&str]| -> Option<f64> {
+        let mut cur = end;
+        for p in path {
+            cur = cur.get(p)?;
+        }
+        cur.as_f64()
+    };
+    let received = num(&["sum_received", "bits_per_second"])
+        .ok_or_else(|| unparsable("no end.sum_received.bits_per_second"))?;
+    let sent = num(&["sum_sent", "bits_per_second"])
+        .ok_or_else(|| unparsable("no end.sum_sent.bits_per_second"))?;
+    let mut out = vec![
+        ("throughput_received", received / 8.0),
+        ("throughput_sent", sent / 8.0),
+    ];
+    if let Some(r) = num(&["sum_sent", "retransmits"]) {
+        out.push(("retransmits", r));
+    }
+    let rtts: Vec<f64> = end
+        .get("streams")
+        .and_then(Value::as_array)
+        .map(|streams| {
+            streams
+                .iter()
+                .filter_map(|s| s.get("sender")?.get("mean_rtt")?.as_f64())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !rtts.is_empty() {
+        let mean_us = rtts.iter().sum::<f64>() / rtts.len() as f64;
+        out.push(("rtt_mean", mean_us / 1e6));
+    }
+    Ok(out)
+}

@@ -1,0 +1,124 @@
+//! netperf 2.7 omni output with `-P 0 -- -k KEY,KEY…`: one `KEY=VALUE` line per selected
+//! keyword, in the order asked, e.g. for TCP_RR with `-j`:
+//!
+//! ```text
+//! TRANSACTION_RATE=31704.987
+//! MIN_LATENCY=19
+//! MEAN_LATENCY=31.45
+//! P50_LATENCY=31
+//! ...
+//! ```
+//!
+//! Latencies are in microseconds (round trip of one transaction). TCP_STREAM throughput comes
+//! with `THROUGHPUT_UNITS` (`10^6bits/s` by default; netperf's `KBytes`/`MBytes`/`GBytes` are
+//! powers of 1024).
+//!
+//! When the control connection is refused netperf exits 255 and explains on stdout:
+//!
+//! ```text
+//! establish control: are you sure there is a netserver listening on 198.18.0.2 at port 12865?
+//! establish_control could not establish the control connection from 0.0.0.0 port 0 ...
+//! ```
+
+use super::{require_output, unparsable, ParseError};
+use std::collections::HashMap;
+
+fn keywords(stdout: &str) -> HashMap<&str, &str> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .filter(|(k, _)| {
+            !k.is_empty()
+                && k.bytes()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+        })
+        .collect()
+}
+
+fn number(kv: &HashMap<&str, &str>, key: &str) -> Result<f64, ParseError> {
+    let raw = kv
+        .get(key)
+        .ok_or_else(|| unparsable(format!("no {key}= line")))?;
+    let value = raw
+        .parse::<f64>()
+        .map_err(|_| unparsable(format!("{key}={raw} is not a number")))?;
+    if !value.is_finite() || value < 0.0 {
+        // netperf prints -1 for values it did not measure (e.g. percentiles without -j).
+        return Err(unparsable(format!(
+            "{key}={raw}: netperf did not measure it"
+        )));
+    }
+    Ok(value)
+}
+
+/// The first line where netperf says what went wrong, if it did.
+fn failure(stdout: &str) -> Option<ParseError> {
+    const MARKS: &[&str] = &[
+        "establish control",
+        "establish_control",
+        "netperf:",
+        "failed",
+        "error",
+        "unable",
+        "could not",
+        "refused",
+    ];
+    let line = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| MARKS.iter().any(|m| l.contains(m)))?;
+    Some(ParseError::ToolReported(line.to_string()))
+}
+
+/// The keyword lines, or what netperf said instead of them.
+fn keyword_output<'a>(
+    stdout: &'a str,
+    required: &str,
+) -> Result<HashMap<&'a str, &'a str>, ParseError> {
+    require_output(stdout)?;
+    let kv = keywords(stdout);
+    if !kv.contains_key(required) {
+        return Err(failure(stdout).unwrap_or_else(|| unparsable(format!("no {required}= line"))));
+    }
+    Ok(kv)
+}
+
+pub fn parse_rr(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
+    let kv = keyword_output(stdout, "TRANSACTION_RATE")?;
+    let mut out = vec![("transaction_rate", number(&kv, "TRANSACTION_RATE")?)];
+    for (key, name) in [
+        ("MIN_LATENCY", "latency_min"),
+        ("MEAN_LATENCY", "latency_mean"),
+        ("P50_LATENCY", "latency_p50"),
+        ("P90_LATENCY", "latency_p90"),
+        ("P99_LATENCY", "latency_p99"),
+        ("MAX_LATENCY", "latency_max"),
+    ] {
+        // Microseconds -> seconds.
+        out.push((name, number(&kv, key)? / 1e6));
+    }
+    Ok(out)
+}
+
+pub fn parse_stream(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
+    let kv = keyword_output(stdout, "THROUGHPUT")?;
+    let value = number(&kv, "THROUGHPUT")?;
+    let units = kv
+        .get("THROUGHPUT_UNITS")
+        .copied()
+        .ok_or_else(|| unparsable("no THROUGHPUT_UNITS= line"))?;
+    // netlib.c format_units() and calc_thruput(): bits are powers of 10, bytes powers of 2.
+    let bytes_per_unit = match units {
+        "10^0bits/s" => 1.0 / 8.0,
+        "10^3bits/s" => 1e3 / 8.0,
+        "10^6bits/s" => 1e6 / 8.0,
+        "10^9bits/s" => 1e9 / 8.0,
+        "Bytes/s" => 1.0,
+        "KBytes/s" => 1024.0,
+        "MBytes/s" => 1024.0 * 1024.0,
+        "GBytes/s" => 1024.0 * 1024.0 * 1024.0,
+        other => return Err(unparsable(format!("unknown THROUGHPUT_UNITS={other}"))),
+    };
+    Ok(vec![("throughput", value * bytes_per_unit)])
+}

@@ -1,0 +1,189 @@
+//! The thin NATS shell every netbench role shares.
+//!
+//! - [`NatsArgs`] / [`connect`]: one way to connect (URL, credentials, TLS CA), with a clear
+//!   error when NATS cannot be reached and reconnect events in the log.
+//! - [`request`] / [`reply`] / [`decode`]: control request-reply with the MessagePack codec and
+//!   its `Content-Type` header.
+//! - [`jetstream`]: the `NETBENCH` stream and `NETBENCH_RUNS` bucket, created from the very files
+//!   shipped in `nats/`, and acked, deduplicated publishing.
+
+pub mod jetstream;
+
+use async_nats::{Client, HeaderMap, Message};
+use netbench_proto::{codec, decode_control, encode_control, DecodeError, Reply};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to reach NATS. Shared by every subcommand (`#[command(flatten)]` in the CLI).
+#[derive(Debug, Clone, Default)]
+pub struct NatsArgs {
+    pub url: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// CA certificate that the server's TLS certificate must chain to.
+    pub tls_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error(
+        "cannot reach NATS at {url}: {source}. Is nats-server running there, with JetStream on? \
+         Check --nats-url (or NATS_URL) and the credentials"
+    )]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error("request to {subject} failed: {source}")]
+    Request {
+        subject: String,
+        #[source]
+        source: async_nats::RequestError,
+    },
+    #[error("no one answers on {0}")]
+    NoResponders(String),
+    #[error("no answer on {subject} within {timeout:?}")]
+    TimedOut { subject: String, timeout: Duration },
+    #[error("bad reply on {subject}: {source}")]
+    BadReply {
+        subject: String,
+        #[source]
+        source: DecodeError,
+    },
+    #[error("publish failed: {0}")]
+    Publish(String),
+    #[error("JetStream: {0}")]
+    JetStream(String),
+}
+
+/// Counts reconnections, for logs and harness metrics.
+#[derive(Debug, Default, Clone)]
+pub struct ConnectionStats {
+    pub reconnects: Arc<AtomicU64>,
+}
+
+/// Connect to NATS. `name` shows up in the server's connection list (`nats server report
+/// connections`). Fails fast (10 s) with a clear message when NATS is unreachable at first;
+/// after that the client reconnects forever and logs each disconnect.
+pub async fn connect(
+    args: &NatsArgs,
+    name: &str,
+    stats: &ConnectionStats,
+) -> Result<Client, BusError> {
+    let reconnects = stats.reconnects.clone();
+    let mut opts = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_secs(10))
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempt| {
+            Duration::from_millis((50u64 << attempt.min(5) as u64).min(2000))
+        })
+        .event_callback(move |event| {
+            let reconnects = reconnects.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        reconnects.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!("NATS connected")
+                    }
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("NATS disconnected; reconnecting")
+                    }
+                    other => tracing::debug!("NATS event: {other}"),
+                }
+            }
+        });
+    if let (Some(u), Some(p)) = (&args.user, &args.password) {
+        opts = opts.user_and_password(u.clone(), p.clone());
+    }
+    if let Some(ca) = &args.tls_ca {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    opts.connect(args.url.as_str())
+        .await
+        .map_err(|source| BusError::Connect {
+            url: args.url.clone(),
+            source,
+        })
+}
+
+fn control_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(codec::CONTENT_TYPE, codec::CONTENT_TYPE_MSGPACK);
+    h
+}
+
+/// The `Content-Type` header of a message, if any.
+pub fn content_type(msg: &Message) -> Option<&str> {
+    msg.headers
+        .as_ref()?
+        .get(codec::CONTENT_TYPE)
+        .map(|v| v.as_str())
+}
+
+/// Decode a control message, checking its `Content-Type`.
+pub fn decode<T: DeserializeOwned>(msg: &Message) -> Result<T, DecodeError> {
+    decode_control(content_type(msg), &msg.payload)
+}
+
+/// Send a control request and decode the [`Reply`].
+pub async fn request<T: Serialize>(
+    client: &Client,
+    subject: String,
+    body: &T,
+    timeout: Duration,
+) -> Result<Reply, BusError> {
+    let req = async_nats::Request::new()
+        .headers(control_headers())
+        .payload(encode_control(body).into())
+        .timeout(Some(timeout));
+    let msg = client
+        .send_request(subject.clone(), req)
+        .await
+        .map_err(|source| match source.kind() {
+            async_nats::RequestErrorKind::NoResponders => BusError::NoResponders(subject.clone()),
+            async_nats::RequestErrorKind::TimedOut => BusError::TimedOut {
+                subject: subject.clone(),
+                timeout,
+            },
+            _ => BusError::Request {
+                subject: subject.clone(),
+                source,
+            },
+        })?;
+    decode(&msg).map_err(|source| BusError::BadReply { subject, source })
+}
+
+/// Answer a request. A message without a reply subject gets no answer (there is nowhere to
+/// send one); that is logged, not an error.
+pub async fn reply(client: &Client, msg: &Message, body: &Reply) {
+    let Some(to) = msg.reply.clone() else {
+        tracing::debug!(subject = %msg.subject, "message without reply subject; no answer sent");
+        return;
+    };
+    if let Err(e) = client
+        .publish_with_headers(to, control_headers(), encode_control(body).into())
+        .await
+    {
+        tracing::warn!("could not send reply: {e}");
+    }
+}
+
+/// Publish a JSON document on a plain (non-JetStream-acked) subject.
+pub async fn publish_json<T: Serialize>(
+    client: &Client,
+    subject: String,
+    body: &T,
+) -> Result<(), BusError> {
+    let mut h = HeaderMap::new();
+    h.insert(codec::CONTENT_TYPE, codec::CONTENT_TYPE_JSON);
+    let payload = serde_json::to_vec(body).expect("records always serialize");
+    client
+        .publish_with_headers(subject, h, payload.into())
+        .await
+        .map_err(|e| BusError::Publish(e.to_string()))
+}

@@ -1,0 +1,227 @@
+//! The whole local run: checks, NATS, testbed, workers, orchestrator, teardown.
+
+use crate::nats_server::{self, NatsServer};
+use crate::testbed::{Subnet, Testbed};
+use crate::workers::Workers;
+use futures::StreamExt;
+use netbench_bench::Benchmark;
+use netbench_bus::{ConnectionStats, NatsArgs};
+use netbench_orchestrator::{OrchestratorConfig, RunOutcome};
+use netbench_proto::{subjects, Event, RunId};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Port the relay listens on at the testbed gateway.
+const RELAY_PORT: u16 = 4222;
+
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub bench: &'static Benchmark,
+    pub nodes: usize,
+    pub duration_seconds: u32,
+    pub subnet: Subnet,
+    /// Use this NATS (JetStream on) instead of starting one.
+    pub nats_url: Option<String>,
+    /// The nats-server binary to start (default: PATH, then /usr/sbin).
+    pub nats_server: Option<PathBuf>,
+    /// Leave our own nats-server running after the run.
+    pub keep_nats: bool,
+    pub results: PathBuf,
+    /// The netbench binary the workers run (this very program).
+    pub netbench_exe: PathBuf,
+    pub registration_timeout: Duration,
+    pub deadline: Duration,
+    pub run: Option<RunId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("netbench local needs root to create network namespaces; run it with sudo")]
+    NotRoot,
+    #[error("{program} is not installed, and {bench} needs it: {hint}")]
+    MissingTool {
+        program: &'static str,
+        bench: &'static str,
+        hint: &'static str,
+    },
+    #[error(transparent)]
+    Nats(#[from] nats_server::NatsServerError),
+    #[error(transparent)]
+    Testbed(#[from] crate::testbed::TestbedError),
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Bus(#[from] netbench_bus::BusError),
+    #[error(transparent)]
+    Orchestrator(#[from] netbench_orchestrator::run::OrchestratorError),
+}
+
+pub struct LocalOutcome {
+    pub outcome: RunOutcome,
+    pub run: RunId,
+    pub nats_url: String,
+    /// When `keep_nats`: the pid and directory of the server left running.
+    pub kept_nats: Option<(u32, PathBuf)>,
+}
+
+fn relay_target(url: &str) -> String {
+    let first = url.split(',').next().unwrap_or(url).trim();
+    let no_scheme = first.split("://").last().unwrap_or(first);
+    let host_port = no_scheme.rsplit('@').next().unwrap_or(no_scheme);
+    if host_port.contains(':') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:4222")
+    }
+}
+
+/// Run a whole local benchmark. `on_event` sees every progress event as it happens.
+pub async fn run(
+    cfg: LocalConfig,
+    shutdown: CancellationToken,
+    mut on_event: impl FnMut(&Event) + Send,
+) -> Result<LocalOutcome, LocalError> {
+    if !crate::is_root() {
+        return Err(LocalError::NotRoot);
+    }
+    for program in cfg.bench.programs() {
+        if netbench_worker::tools::locate(program, &[]).is_none() {
+            return Err(LocalError::MissingTool {
+                program,
+                bench: cfg.bench.name,
+                hint: netbench_worker::tools::install_hint(program),
+            });
+        }
+    }
+    let run = cfg.run.clone().unwrap_or_else(RunId::generate);
+    let tag: String = run.as_str().chars().take(6).collect();
+
+    // NATS: ours or the user's.
+    let server = match &cfg.nats_url {
+        Some(_) => None,
+        None => Some(NatsServer::start(&nats_server::locate(
+            cfg.nats_server.as_deref(),
+        )?)?),
+    };
+    let nats_url = cfg
+        .nats_url
+        .clone()
+        .unwrap_or_else(|| server.as_ref().expect("started").url.clone());
+    let nats = NatsArgs {
+        url: nats_url.clone(),
+        ..Default::default()
+    };
+    // Fail early and clearly when the user's NATS is unreachable.
+    let watcher = netbench_bus::connect(
+        &nats,
+        "netbench local (progress)",
+        &ConnectionStats::default(),
+    )
+    .await?;
+    let mut events = watcher
+        .subscribe(subjects::event(&run))
+        .await
+        .map_err(|e| LocalError::Setup(format!("cannot subscribe to events: {e}")))?;
+
+    let testbed = Testbed::create(&tag, cfg.subnet, cfg.nodes)?;
+    let relay_stop = CancellationToken::new();
+    let _relay_guard = relay_stop.clone().drop_guard();
+    let relay = crate::relay::start(
+        SocketAddr::new(cfg.subnet.gateway().into(), RELAY_PORT),
+        relay_target(&nats_url),
+        relay_stop.clone(),
+    )
+    .await
+    .map_err(|e| {
+        LocalError::Setup(format!(
+            "cannot listen on {}:{RELAY_PORT}: {e}",
+            cfg.subnet.gateway()
+        ))
+    })?;
+
+    let logs = tempfile::Builder::new()
+        .prefix("netbench-local-")
+        .tempdir()
+        .map_err(|e| LocalError::Setup(format!("temp dir: {e}")))?;
+    let worker_url = format!("nats://{relay}");
+    let workers = Workers::start(
+        &cfg.netbench_exe,
+        &testbed.nodes,
+        &worker_url,
+        &run,
+        cfg.deadline + Duration::from_secs(30),
+        logs.path(),
+    )
+    .map_err(|e| {
+        LocalError::Setup(format!(
+            "cannot start workers ({}): {e}",
+            cfg.netbench_exe.display()
+        ))
+    })?;
+
+    let orch = OrchestratorConfig {
+        nats: nats.clone(),
+        run: run.clone(),
+        bench: cfg.bench,
+        workers: cfg.nodes,
+        expect: testbed.nodes.iter().map(|n| n.name.clone()).collect(),
+        registration_timeout: cfg.registration_timeout,
+        duration_seconds: cfg.duration_seconds,
+        results: Some(cfg.results.clone()),
+        deadline: cfg.deadline,
+    };
+    let orchestrator = netbench_orchestrator::run(orch, shutdown.clone());
+    tokio::pin!(orchestrator);
+    let outcome = loop {
+        tokio::select! {
+            o = &mut orchestrator => break o,
+            Some(msg) = events.next() => {
+                if let Ok(e) = serde_json::from_slice::<Event>(&msg.payload) {
+                    on_event(&e);
+                }
+            }
+        }
+    };
+    // Drain events still in flight (the last pair, run finished).
+    let _ = watcher.flush().await;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(50), events.next()).await {
+        if let Ok(e) = serde_json::from_slice::<Event>(&msg.payload) {
+            on_event(&e);
+        }
+    }
+    let outcome = outcome.inspect_err(|_| {
+        eprintln!("worker logs: {}", logs.path().display());
+    });
+    // Teardown order: workers, relay, namespaces, then NATS.
+    drop(workers);
+    relay_stop.cancel();
+    drop(testbed);
+    let kept_nats = match server {
+        Some(s) if cfg.keep_nats => Some(s.leak()),
+        _ => None,
+    };
+    Ok(LocalOutcome {
+        outcome: outcome?,
+        run,
+        nats_url,
+        kept_nats,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn relay_target_from_urls() {
+        assert_eq!(
+            super::relay_target("nats://127.0.0.1:4333"),
+            "127.0.0.1:4333"
+        );
+        assert_eq!(
+            super::relay_target("nats://u:p@127.0.0.1:4333,nats://x:1"),
+            "127.0.0.1:4333"
+        );
+        assert_eq!(super::relay_target("localhost"), "localhost:4222");
+    }
+}

@@ -1,0 +1,103 @@
+//! Worker processes, one per testbed node, started with `ip netns exec` (no shell) and stopped
+//! (SIGTERM, then SIGKILL) when dropped.
+
+use crate::testbed::Node;
+use netbench_proto::RunId;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Workers {
+    children: Vec<(String, Child)>,
+    pub log_dir: PathBuf,
+}
+
+impl Workers {
+    /// Start one `netbench worker` in each node's namespace. Logs go to `log_dir/<node>.log`.
+    pub fn start(
+        exe: &Path,
+        nodes: &[Node],
+        nats_url: &str,
+        run: &RunId,
+        deadline: Duration,
+        log_dir: &Path,
+    ) -> std::io::Result<Workers> {
+        let mut workers = Workers {
+            children: Vec::new(),
+            log_dir: log_dir.to_path_buf(),
+        };
+        for node in nodes {
+            let log = std::fs::File::create(log_dir.join(format!("{}.log", node.name)))?;
+            let child = Command::new("ip")
+                .args(["netns", "exec", &node.netns])
+                .arg(exe)
+                .arg("worker")
+                .args([
+                    "--nats-url",
+                    nats_url,
+                    "--run",
+                    run.as_str(),
+                    "--name",
+                    &node.name,
+                ])
+                .args([
+                    "--ip",
+                    &node.ip.to_string(),
+                    "--hostname",
+                    &node.name,
+                    "--zone",
+                    "local",
+                ])
+                .args(["--deadline", &format!("{}s", deadline.as_secs().max(1))])
+                .arg("--exit-with-parent")
+                .env_remove("NATS_URL")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()?;
+            workers.children.push((node.name.clone(), child));
+        }
+        Ok(workers)
+    }
+
+    /// The pid of each worker, by node name.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.children
+            .iter()
+            .map(|(n, c)| (n.clone(), c.id()))
+            .collect()
+    }
+
+    /// Stop every worker: SIGTERM, up to 5 s to exit, then SIGKILL; always reaped.
+    pub fn stop(&mut self) {
+        for (_, child) in &self.children {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let limit = Instant::now() + Duration::from_secs(5);
+        for (name, mut child) in self.children.drain(..) {
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < limit => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    _ => {
+                        tracing::warn!("worker {name} did not stop in time; killing it");
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

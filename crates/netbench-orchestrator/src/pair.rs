@@ -1,0 +1,238 @@
+//! One pair: start the server, run the client, stop the server, judge the outcome.
+
+use async_nats::Client;
+use netbench_bench::{allow, measure, Benchmark, Role};
+use netbench_bus::BusError;
+use netbench_proto::{
+    subjects, Endpoint, ErrorKind, PairResult, ProcessOutcome, Reply, RunId, Status, TaskOptions,
+    TaskParams, TaskRecord, TaskRequest, WorkerInfo,
+};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How long past its own limit the orchestrator waits for a worker before calling it lost.
+pub const WORKER_GRACE: Duration = Duration::from_secs(5);
+/// Worker-side limit for a server to listen, plus grace.
+const SERVER_START_LIMIT: Duration = Duration::from_secs(20);
+const SERVER_STOP_LIMIT: Duration = Duration::from_secs(10);
+
+pub struct PairContext<'a> {
+    pub client: &'a Client,
+    pub run: &'a RunId,
+    pub bench: &'static Benchmark,
+    pub duration_seconds: u32,
+}
+
+/// A failure on the way, as a status and words.
+struct Failure {
+    status: Status,
+    error: String,
+    /// Whether the failing side is gone (so later pairs need not wait for it).
+    lost: Option<LostSide>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostSide {
+    Client,
+    Server,
+}
+
+/// The result of a pair, and whether a worker was lost on the way.
+pub struct PairRun {
+    pub result: PairResult,
+    pub lost: Option<LostSide>,
+}
+
+fn failure_from_bus(e: BusError, who: &WorkerInfo, side: LostSide, what: &str) -> Failure {
+    match e {
+        BusError::NoResponders(_) | BusError::TimedOut { .. } => Failure {
+            status: Status::WorkerLost,
+            error: format!("worker {} did not answer {what}: {e}", who.name),
+            lost: Some(side),
+        },
+        other => Failure {
+            status: Status::WorkerLost,
+            error: format!("{what} on worker {}: {other}", who.name),
+            lost: Some(side),
+        },
+    }
+}
+
+fn failure_from_reply(reply: Reply, who: &WorkerInfo, what: &str) -> Failure {
+    let (status, error) = match reply {
+        Reply::Error(e) => {
+            let status = match e.kind {
+                ErrorKind::Rejected
+                | ErrorKind::WrongRun
+                | ErrorKind::MissingTool
+                | ErrorKind::Malformed => Status::Rejected,
+                ErrorKind::ShuttingDown => Status::WorkerLost,
+                ErrorKind::SpawnFailed | ErrorKind::UnknownPair => Status::ToolFailed,
+            };
+            (status, format!("worker {} {what}: {}", who.name, e.message))
+        }
+        other => (
+            Status::ToolFailed,
+            format!("worker {} answered {what} with {other:?}", who.name),
+        ),
+    };
+    Failure {
+        status,
+        error,
+        lost: None,
+    }
+}
+
+/// Run one pair. Never fails: every way it can go wrong ends up in the result's status.
+pub async fn run_pair(
+    ctx: &PairContext<'_>,
+    pair_id: &str,
+    client_w: &WorkerInfo,
+    server_w: &WorkerInfo,
+    known_lost: Option<LostSide>,
+) -> PairRun {
+    let params = TaskParams {
+        server_ip: server_w.ip,
+        duration_seconds: ctx.duration_seconds,
+    };
+    let server_spec = allow::spec(ctx.bench, Role::Server, ctx.run, pair_id, params.clone());
+    let client_spec = allow::spec(ctx.bench, Role::Client, ctx.run, pair_id, params);
+    let started_at = OffsetDateTime::now_utc();
+
+    let outcome: Result<ProcessOutcome, Failure> = match known_lost {
+        Some(side) => {
+            let who = if side == LostSide::Client {
+                client_w
+            } else {
+                server_w
+            };
+            Err(Failure {
+                status: Status::WorkerLost,
+                error: format!("worker {} was lost earlier in the run", who.name),
+                lost: Some(side),
+            })
+        }
+        None => exchange(ctx, pair_id, client_w, server_w, &server_spec, &client_spec).await,
+    };
+    let finished_at = OffsetDateTime::now_utc();
+
+    let (status, metrics, error, output, stderr, truncated, client_seconds, lost) = match outcome {
+        Ok(out) => {
+            let m = measure(ctx.bench, &out);
+            let stderr = (m.status != Status::Ok).then(|| out.stderr.text.clone());
+            (
+                m.status,
+                m.metrics,
+                m.error,
+                out.stdout.text,
+                stderr,
+                out.stdout.truncated,
+                out.elapsed_seconds,
+                None,
+            )
+        }
+        Err(f) => (
+            f.status,
+            Vec::new(),
+            Some(f.error),
+            String::new(),
+            None,
+            false,
+            0.0,
+            f.lost,
+        ),
+    };
+    let result = PairResult {
+        output,
+        task: TaskRecord {
+            command: client_spec.command,
+            args: client_spec.args,
+            task_options: TaskOptions {
+                timeout_seconds: client_spec.timeout_seconds,
+            },
+            status,
+            // Serial pairing: nothing else runs on either worker during the pair.
+            client: Endpoint::from_worker(client_w, true),
+            server: Endpoint::from_worker(server_w, true),
+        },
+        run: ctx.run.clone(),
+        benchmark: ctx.bench.name.to_string(),
+        pair: pair_id.to_string(),
+        status_name: status.name().to_string(),
+        started_at,
+        finished_at,
+        metrics,
+        error,
+        stderr,
+        output_truncated: truncated,
+        client_seconds,
+    };
+    PairRun { result, lost }
+}
+
+async fn exchange(
+    ctx: &PairContext<'_>,
+    pair_id: &str,
+    client_w: &WorkerInfo,
+    server_w: &WorkerInfo,
+    server_spec: &netbench_proto::CommandSpec,
+    client_spec: &netbench_proto::CommandSpec,
+) -> Result<ProcessOutcome, Failure> {
+    let server_subject = subjects::task(ctx.run, &server_w.id);
+    let start = TaskRequest::StartServer(server_spec.clone());
+    match netbench_bus::request(
+        ctx.client,
+        server_subject.clone(),
+        &start,
+        SERVER_START_LIMIT,
+    )
+    .await
+    {
+        Ok(Reply::ServerReady(_)) => {}
+        Ok(other) => return Err(failure_from_reply(other, server_w, "starting the server")),
+        Err(e) => {
+            return Err(failure_from_bus(
+                e,
+                server_w,
+                LostSide::Server,
+                "starting the server",
+            ))
+        }
+    }
+
+    let run = TaskRequest::RunClient(client_spec.clone());
+    let limit = Duration::from_secs(client_spec.timeout_seconds) + WORKER_GRACE;
+    let client_result = match netbench_bus::request(
+        ctx.client,
+        subjects::task(ctx.run, &client_w.id),
+        &run,
+        limit,
+    )
+    .await
+    {
+        Ok(Reply::ClientDone(out)) => Ok(out),
+        Ok(other) => Err(failure_from_reply(other, client_w, "running the client")),
+        Err(e) => Err(failure_from_bus(
+            e,
+            client_w,
+            LostSide::Client,
+            "running the client",
+        )),
+    };
+
+    // Always stop the server, whatever the client did.
+    let stop = TaskRequest::StopServer {
+        run: ctx.run.clone(),
+        pair: pair_id.to_string(),
+    };
+    let stopped = netbench_bus::request(ctx.client, server_subject, &stop, SERVER_STOP_LIMIT).await;
+    match (&client_result, stopped) {
+        (_, Ok(Reply::ServerStopped(_))) => {}
+        // The client's measurement stands, but the server side is gone: later pairs must know.
+        (Ok(_), Err(e)) => {
+            tracing::warn!(pair = pair_id, "stopping the server failed: {e}");
+        }
+        (_, other) => tracing::warn!(pair = pair_id, "stopping the server: {other:?}"),
+    }
+    client_result
+}

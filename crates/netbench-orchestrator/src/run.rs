@@ -1,0 +1,457 @@
+//! The run loop: registration, pairs one at a time, results file.
+
+use crate::pair::{run_pair, LostSide, PairContext};
+use crate::plan::plan;
+use crate::registry::{Admission, Registry};
+use futures::StreamExt;
+use netbench_bench::Benchmark;
+use netbench_bus::{jetstream::Store, BusError, ConnectionStats, NatsArgs};
+use netbench_proto::{
+    subjects, ErrorKind, Event, EventKind, PairResult, Register, Registered, Reply, ResultsFile,
+    RunId, RunPhase, RunState, Status, WorkerId,
+};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct OrchestratorConfig {
+    pub nats: NatsArgs,
+    pub run: RunId,
+    pub bench: &'static Benchmark,
+    /// How many workers to wait for.
+    pub workers: usize,
+    /// Names of the workers expected, if known (named in the error when some are missing).
+    pub expect: Vec<String>,
+    /// How long to wait for all workers to register.
+    pub registration_timeout: Duration,
+    pub duration_seconds: u32,
+    /// Where to write the results file, if anywhere.
+    pub results: Option<PathBuf>,
+    /// The run stops (partial results written) at this point.
+    pub deadline: Duration,
+}
+
+/// How a run ended; also the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// 0: every pair succeeded.
+    AllPairsOk = 0,
+    /// 1: the run completed, at least one pair failed (see each result's status).
+    SomePairsFailed = 1,
+    /// 3: the run could not complete: NATS/JetStream trouble, workers missing or unfit.
+    RunFailed = 3,
+    /// 4: stopped by the deadline or a signal; the results so far are written.
+    Interrupted = 4,
+}
+
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub code: ExitCode,
+    pub results: Vec<PairResult>,
+    pub state: RunState,
+    /// Why the run failed or stopped, when it did.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("cannot write results file {path}: {source}")]
+    ResultsFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Registration state shared with the registration handler, which keeps answering during the
+/// run (a restarted worker registers again).
+struct Shared {
+    registry: Mutex<Registry>,
+    joined: tokio::sync::Notify,
+}
+
+/// Run a whole benchmark run. `Err` only when NATS cannot be used at all; every other failure
+/// is in the outcome (and the results file, when one is written).
+pub async fn run(
+    cfg: OrchestratorConfig,
+    shutdown: CancellationToken,
+) -> Result<RunOutcome, OrchestratorError> {
+    let stats = ConnectionStats::default();
+    let client = netbench_bus::connect(
+        &cfg.nats,
+        &format!("netbench-orchestrator {}", cfg.run),
+        &stats,
+    )
+    .await?;
+    let store = Store::open(client.clone()).await?;
+    let deadline = Instant::now() + cfg.deadline;
+    let run = cfg.run.clone();
+
+    // Results already stored for this run: a restarted orchestrator keeps them.
+    let mut results: Vec<PairResult> = store.results(&run).await?;
+    let mut state = store.state(&run).await?.unwrap_or(RunState {
+        run: run.clone(),
+        benchmark: cfg.bench.name.to_string(),
+        phase: RunPhase::Pending,
+        pairs_total: cfg.workers * cfg.workers.saturating_sub(1),
+        pairs_done: 0,
+        pairs_failed: 0,
+        updated_at: OffsetDateTime::now_utc(),
+        error: None,
+    });
+    state.phase = RunPhase::Pending;
+    store.put_state(&state).await?;
+    let events = Events {
+        store: store.clone(),
+        run: run.clone(),
+    };
+    events
+        .send(EventKind::RunStarted {
+            benchmark: cfg.bench.name.to_string(),
+            workers_expected: cfg.workers,
+        })
+        .await;
+
+    // Registration.
+    let shared = Arc::new(Shared {
+        registry: Mutex::new(Registry::default()),
+        joined: tokio::sync::Notify::new(),
+    });
+    let mut reg_sub = client
+        .subscribe(subjects::register(&run))
+        .await
+        .map_err(|e| BusError::JetStream(format!("cannot subscribe to registrations: {e}")))?;
+    let reg_task = {
+        let (client, shared, bench, run, events) = (
+            client.clone(),
+            shared.clone(),
+            cfg.bench,
+            run.clone(),
+            events.clone(),
+        );
+        tokio::spawn(async move {
+            while let Some(msg) = reg_sub.next().await {
+                let reply = match netbench_bus::decode::<Register>(&msg) {
+                    Err(e) => Reply::error(ErrorKind::Malformed, e.to_string()),
+                    Ok(r) if r.run != run => Reply::error(
+                        ErrorKind::WrongRun,
+                        format!("this is run {run}, not {}", r.run),
+                    ),
+                    Ok(r) => {
+                        let admission = shared
+                            .registry
+                            .lock()
+                            .expect("not poisoned")
+                            .admit(&r, bench);
+                        match admission {
+                            Admission::MissingTools(missing) => {
+                                shared.joined.notify_one();
+                                Reply::error(
+                                    ErrorKind::MissingTool,
+                                    format!(
+                                        "worker {} lacks {} needed by {}",
+                                        r.worker.name,
+                                        missing.join(", "),
+                                        bench.name
+                                    ),
+                                )
+                            }
+                            a => {
+                                if a == Admission::New {
+                                    tracing::info!(worker = %r.worker.name, ip = %r.worker.ip, "worker joined");
+                                    events
+                                        .send(EventKind::WorkerJoined {
+                                            worker: r.worker.name.clone(),
+                                            id: r.worker.id.clone(),
+                                            ip: r.worker.ip.to_string(),
+                                            zone: r.worker.zone.clone(),
+                                        })
+                                        .await;
+                                }
+                                shared.joined.notify_one();
+                                Reply::Registered(Registered { run: run.clone() })
+                            }
+                        }
+                    }
+                };
+                netbench_bus::reply(&client, &msg, &reply).await;
+            }
+        })
+    };
+    let _abort_registration = AbortOnDrop(reg_task);
+
+    let wait_limit = Instant::now() + cfg.registration_timeout;
+    let waited = wait_for_workers(&cfg, &shared, wait_limit.min(deadline), &shutdown).await;
+    let mut workers = shared.registry.lock().expect("not poisoned").workers();
+    if let Err(why) = waited {
+        let code = if shutdown.is_cancelled() {
+            ExitCode::Interrupted
+        } else {
+            ExitCode::RunFailed
+        };
+        return finish(&cfg, &store, &events, state, results, code, Some(why)).await;
+    }
+
+    // The pairs.
+    let pairs = plan(&mut workers);
+    state.pairs_total = pairs.len();
+    state.phase = RunPhase::Running;
+    store.put_state(&state).await?;
+    let done: HashSet<String> = results.iter().map(|r| r.pair.clone()).collect();
+    if !done.is_empty() {
+        tracing::info!(
+            "{} pair(s) of run {run} already stored; skipping them",
+            done.len()
+        );
+    }
+    let ctx = PairContext {
+        client: &client,
+        run: &run,
+        bench: cfg.bench,
+        duration_seconds: cfg.duration_seconds,
+    };
+    let mut lost: HashMap<WorkerId, ()> = HashMap::new();
+    let mut stopped: Option<String> = None;
+    for (index, pair) in pairs.iter().enumerate() {
+        if done.contains(&pair.id) {
+            continue;
+        }
+        if shutdown.is_cancelled() {
+            stopped = Some("interrupted by a signal".into());
+            break;
+        }
+        if Instant::now() >= deadline {
+            stopped = Some(format!("the run's deadline ({:?}) passed", cfg.deadline));
+            break;
+        }
+        let (c, s) = (&workers[pair.client], &workers[pair.server]);
+        events
+            .send(EventKind::PairStarted {
+                pair: pair.id.clone(),
+                index: index + 1,
+                total: pairs.len(),
+                client: c.name.clone(),
+                server: s.name.clone(),
+            })
+            .await;
+        let known_lost = if lost.contains_key(&c.id) {
+            Some(LostSide::Client)
+        } else if lost.contains_key(&s.id) {
+            Some(LostSide::Server)
+        } else {
+            None
+        };
+        let outcome = tokio::select! {
+            o = run_pair(&ctx, &pair.id, c, s, known_lost) => o,
+            _ = shutdown.cancelled() => {
+                stopped = Some("interrupted by a signal".into());
+                break;
+            }
+        };
+        match outcome.lost {
+            Some(LostSide::Client) => {
+                lost.insert(c.id.clone(), ());
+            }
+            Some(LostSide::Server) => {
+                lost.insert(s.id.clone(), ());
+            }
+            None => {}
+        }
+        let r = outcome.result;
+        store
+            .publish(
+                subjects::result(&run, cfg.bench.name),
+                Some(subjects::result_msg_id(&run, &r.pair)),
+                &r,
+            )
+            .await?;
+        state.pairs_done += 1;
+        if r.task.status != Status::Ok {
+            state.pairs_failed += 1;
+            tracing::warn!(pair = %r.pair, status = r.status_name, "pair failed: {}", r.error.as_deref().unwrap_or(""));
+        }
+        let headline = r
+            .metrics
+            .iter()
+            .find(|m| m.name == cfg.bench.headline)
+            .cloned();
+        events
+            .send(EventKind::PairFinished {
+                pair: r.pair.clone(),
+                index: index + 1,
+                total: pairs.len(),
+                client: c.name.clone(),
+                server: s.name.clone(),
+                status: r.task.status,
+                status_name: r.status_name.clone(),
+                headline,
+                seconds: (r.finished_at - r.started_at).as_seconds_f64(),
+            })
+            .await;
+        results.push(r);
+        state.updated_at = OffsetDateTime::now_utc();
+        store.put_state(&state).await?;
+    }
+
+    // Keep plan order in the file, whatever order the results were stored in.
+    let order: HashMap<&str, usize> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    results.sort_by_key(|r| order.get(r.pair.as_str()).copied().unwrap_or(usize::MAX));
+    let code = if stopped.is_some() {
+        ExitCode::Interrupted
+    } else if results.iter().all(|r| r.task.status == Status::Ok) {
+        ExitCode::AllPairsOk
+    } else {
+        ExitCode::SomePairsFailed
+    };
+    finish(&cfg, &store, &events, state, results, code, stopped).await
+}
+
+/// Wait until `cfg.workers` workers registered. The error names who is missing.
+async fn wait_for_workers(
+    cfg: &OrchestratorConfig,
+    shared: &Shared,
+    limit: Instant,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    loop {
+        let notified = shared.joined.notified();
+        {
+            let reg = shared.registry.lock().expect("not poisoned");
+            if let Some((name, missing)) = reg.lacking().iter().next() {
+                return Err(format!(
+                    "worker {name} lacks {} needed by {}; install it in the worker image",
+                    missing.join(", "),
+                    cfg.bench.name
+                ));
+            }
+            if reg.len() >= cfg.workers {
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep_until(limit.into()) => break,
+            _ = shutdown.cancelled() => return Err("interrupted while waiting for workers".into()),
+        }
+    }
+    let reg = shared.registry.lock().expect("not poisoned");
+    let missing = reg.missing(&cfg.expect);
+    let joined = reg.names().join(", ");
+    Err(if missing.is_empty() {
+        format!(
+            "only {} of {} workers registered within {:?} (joined: {}); check that the worker pods run and reach NATS",
+            reg.len(), cfg.workers, cfg.registration_timeout, if joined.is_empty() { "none" } else { &joined }
+        )
+    } else {
+        format!(
+            "workers {} did not register within {:?} (joined: {}); check that they run and reach NATS",
+            missing.join(", "), cfg.registration_timeout, if joined.is_empty() { "none" } else { &joined }
+        )
+    })
+}
+
+async fn finish(
+    cfg: &OrchestratorConfig,
+    store: &Store,
+    events: &Events,
+    mut state: RunState,
+    results: Vec<PairResult>,
+    code: ExitCode,
+    error: Option<String>,
+) -> Result<RunOutcome, OrchestratorError> {
+    state.phase = match code {
+        ExitCode::AllPairsOk | ExitCode::SomePairsFailed => RunPhase::Done,
+        ExitCode::RunFailed | ExitCode::Interrupted => RunPhase::Failed,
+    };
+    state.pairs_done = results.len();
+    state.pairs_failed = results
+        .iter()
+        .filter(|r| r.task.status != Status::Ok)
+        .count();
+    state.error = error.clone();
+    state.updated_at = OffsetDateTime::now_utc();
+    // Best effort from here on: the results file matters more than the bookkeeping.
+    if let Err(e) = store.put_state(&state).await {
+        tracing::warn!("could not store the final run state: {e}");
+    }
+    let kind = match &error {
+        None => EventKind::RunFinished {
+            pairs_total: state.pairs_total,
+            pairs_failed: state.pairs_failed,
+        },
+        Some(e) => EventKind::RunFailed { error: e.clone() },
+    };
+    events.send(kind).await;
+    if let Some(path) = &cfg.results {
+        let file = ResultsFile {
+            results: results.clone(),
+            run: Some(state.clone()),
+        };
+        write_results(path, &file).map_err(|source| OrchestratorError::ResultsFile {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!("results written to {}", path.display());
+    }
+    Ok(RunOutcome {
+        code,
+        results,
+        state,
+        error,
+    })
+}
+
+/// Write the results file atomically (temp file + rename), so a reader never sees half of it.
+pub fn write_results(path: &Path, file: &ResultsFile) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("results"),
+        std::process::id()
+    ));
+    let json = serde_json::to_vec_pretty(file).expect("results serialize");
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[derive(Clone)]
+struct Events {
+    store: Store,
+    run: RunId,
+}
+
+impl Events {
+    /// Store an event in the stream. Events are progress, not results: a failure is logged.
+    async fn send(&self, kind: EventKind) {
+        let event = Event::now(&self.run, kind);
+        if let Err(e) = self
+            .store
+            .publish(subjects::event(&self.run), None, &event)
+            .await
+        {
+            tracing::warn!("event not stored: {e}");
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,182 @@
+//! Control messages: MessagePack with named fields (so fields can be added without breaking
+//! older peers), sent request-reply on the private subjects of [`crate::subjects`].
+
+use crate::ids::{RunId, WorkerId};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Who a worker is. Sent once, on registration; the orchestrator copies it into every result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Subject-safe id, derived from `name` ([`WorkerId::for_name`]).
+    pub id: WorkerId,
+    /// Worker name as people know it (pod or namespace name). May contain dots.
+    pub name: String,
+    /// The address other workers reach this worker's servers on.
+    #[serde(with = "ip_text")]
+    pub ip: IpAddr,
+    /// The node (VM) the worker runs on.
+    pub hostname: String,
+    /// The node's availability zone (`topology.kubernetes.io/zone`), or empty.
+    pub zone: String,
+}
+
+/// Worker -> orchestrator, on `netbench.<run>.register`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Register {
+    pub run: RunId,
+    pub worker: WorkerInfo,
+    /// Catalogue programs found on the worker's PATH (e.g. `iperf3`, `netserver`).
+    pub tools: Vec<String>,
+    /// netbench version of the worker, for diagnosing mixed deployments.
+    pub version: String,
+}
+
+/// Orchestrator -> worker, reply to [`Register`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    pub run: RunId,
+}
+
+/// The values a command template is filled with. Each one is validated by the worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskParams {
+    /// Where the client connects to (the server worker's IP).
+    #[serde(with = "ip_text")]
+    pub server_ip: IpAddr,
+    /// Length of one test, whole seconds.
+    pub duration_seconds: u32,
+}
+
+/// One command, as the orchestrator rendered it from the catalogue. The worker re-renders it
+/// from its own catalogue with `params` and refuses it unless both agree exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandSpec {
+    pub run: RunId,
+    /// Pair id, unique within the run (`<client-id>--<server-id>`).
+    pub pair: String,
+    pub benchmark: String,
+    pub command: String,
+    pub args: Vec<String>,
+    pub params: TaskParams,
+    /// Hard limit for the client; the worker kills the whole process group after it.
+    pub timeout_seconds: u64,
+}
+
+/// Orchestrator -> worker, on `netbench.<run>.worker.<id>.task`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TaskRequest {
+    /// Start the benchmark's server and reply once its port accepts connections.
+    StartServer(CommandSpec),
+    /// Run the benchmark's client to completion (or timeout) and reply with its outcome.
+    RunClient(CommandSpec),
+    /// Stop the server started for `pair` and reply with its (capped) output.
+    StopServer { run: RunId, pair: String },
+}
+
+impl TaskRequest {
+    pub fn run(&self) -> &RunId {
+        match self {
+            TaskRequest::StartServer(s) | TaskRequest::RunClient(s) => &s.run,
+            TaskRequest::StopServer { run, .. } => run,
+        }
+    }
+}
+
+/// Captured output of one process, capped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Captured {
+    pub text: String,
+    /// True when the process wrote more than the cap; `text` holds the first part.
+    pub truncated: bool,
+}
+
+/// What happened to a client (or server) process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessOutcome {
+    /// Exit code, when the process exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal number, when a signal ended it.
+    pub signal: Option<i32>,
+    /// True when the worker killed it at the hard timeout.
+    pub timed_out: bool,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    /// Wall time of the process, from spawn to exit.
+    pub elapsed_seconds: f64,
+}
+
+impl ProcessOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+}
+
+/// Reply to [`TaskRequest::StartServer`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerReady {
+    /// Time from spawn until the port accepted connections.
+    pub ready_after_seconds: f64,
+}
+
+/// Reply to every request on the control subjects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    Registered(Registered),
+    ServerReady(ServerReady),
+    ClientDone(ProcessOutcome),
+    ServerStopped(ProcessOutcome),
+    Error(ErrorReply),
+}
+
+/// Why a request was not carried out. `kind` is for programs, `message` for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The payload could not be decoded (wrong encoding, truncated, too large, wrong types).
+    Malformed,
+    /// The command or an argument is not what the catalogue allows. Nothing was executed.
+    Rejected,
+    /// The request belongs to another run.
+    WrongRun,
+    /// The program is not installed on the worker.
+    MissingTool,
+    /// The program could not be started, or exited before its port was ready.
+    SpawnFailed,
+    /// No server is running for that pair.
+    UnknownPair,
+    /// The worker is shutting down.
+    ShuttingDown,
+}
+
+impl Reply {
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Reply::Error(ErrorReply {
+            kind,
+            message: message.into(),
+        })
+    }
+}
+
+/// IP addresses as text in every encoding. (serde's compact IpAddr form does not survive the
+/// buffering that internally tagged enums do in MessagePack.)
+mod ip_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::net::IpAddr;
+
+    pub fn serialize<S: Serializer>(ip: &IpAddr, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(ip)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}

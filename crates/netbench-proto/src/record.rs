@@ -1,0 +1,319 @@
+//! The JSON documents people watch (`nats sub`), chain onto, and keep: pair results, progress
+//! events, run state, and the results file. The results file keeps the established keys
+//! (`results[].output`, `results[].task.{command,args,task_options,status,client,server}`);
+//! everything else here is an added key.
+
+use crate::control::WorkerInfo;
+use crate::ids::{RunId, WorkerId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Outcome of one pair, the `status` of the results file. Serialized as its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum Status {
+    /// 0: the tool ran and its output parsed into metrics.
+    Ok = 0,
+    /// 1: the tool exited non-zero or reported an error (refused connection, `error` key...).
+    ToolFailed = 1,
+    /// 2: the client did not finish within its timeout and was killed.
+    TimedOut = 2,
+    /// 3: a worker of the pair stopped answering (died, lost its connection).
+    WorkerLost = 3,
+    /// 4: a worker refused the task (not in the catalogue, tool missing, wrong run).
+    Rejected = 4,
+    /// 5: the tool exited 0 but its output could not be parsed into metrics.
+    OutputUnparsable = 5,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Ok,
+        Status::ToolFailed,
+        Status::TimedOut,
+        Status::WorkerLost,
+        Status::Rejected,
+        Status::OutputUnparsable,
+    ];
+    /// The short name used in logs, events and the `status_name` key.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::ToolFailed => "tool_failed",
+            Status::TimedOut => "timed_out",
+            Status::WorkerLost => "worker_lost",
+            Status::Rejected => "rejected",
+            Status::OutputUnparsable => "output_unparsable",
+        }
+    }
+}
+
+impl From<Status> for u8 {
+    fn from(s: Status) -> u8 {
+        s as u8
+    }
+}
+
+impl TryFrom<u8> for Status {
+    type Error = String;
+    fn try_from(v: u8) -> Result<Self, String> {
+        Status::ALL
+            .into_iter()
+            .find(|s| *s as u8 == v)
+            .ok_or_else(|| format!("unknown status code {v}"))
+    }
+}
+
+/// Unit of a metric. Base units only (bytes, seconds), as Prometheus expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    BytesPerSecond,
+    Seconds,
+    /// Request/response transactions (netperf TCP_RR) or requests (fortio) per second.
+    PerSecond,
+    /// A plain count (retransmits, errors).
+    Count,
+}
+
+impl Unit {
+    /// The suffix of Prometheus metric names (`netbench_throughput_bytes_per_second`);
+    /// empty for plain counts, which are gauges here, not counters.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Unit::BytesPerSecond => "bytes_per_second",
+            Unit::Seconds => "seconds",
+            Unit::PerSecond => "per_second",
+            Unit::Count => "",
+        }
+    }
+}
+
+/// One measured value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub name: String,
+    pub unit: Unit,
+    pub value: f64,
+}
+
+/// The node a worker runs on (`vm` in the results file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vm {
+    pub hostname: String,
+    pub availability_zone: String,
+}
+
+/// One side of a pair (`client` / `server` in the results file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The worker's name.
+    pub worker: String,
+    pub ip: String,
+    pub vm: Vm,
+    /// True when no other task ran on that worker during the pair (always, with serial pairing).
+    pub idle: bool,
+    /// Added key: the worker's subject-safe id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<WorkerId>,
+}
+
+impl Endpoint {
+    pub fn from_worker(w: &WorkerInfo, idle: bool) -> Self {
+        Endpoint {
+            worker: w.name.clone(),
+            ip: w.ip.to_string(),
+            vm: Vm {
+                hostname: w.hostname.clone(),
+                availability_zone: w.zone.clone(),
+            },
+            idle,
+            id: Some(w.id.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskOptions {
+    pub timeout_seconds: u64,
+}
+
+/// `task` in the results file: the client command and both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub command: String,
+    pub args: Vec<String>,
+    pub task_options: TaskOptions,
+    pub status: Status,
+    pub client: Endpoint,
+    pub server: Endpoint,
+}
+
+/// One finished pair: an entry of the results file, and the payload of
+/// `netbench.<run>.result.<benchmark>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairResult {
+    /// The client tool's stdout (capped, see `output_truncated`).
+    pub output: String,
+    pub task: TaskRecord,
+    pub run: RunId,
+    pub benchmark: String,
+    /// `<client-id>--<server-id>`, unique within the run.
+    pub pair: String,
+    /// [`Status::name`] of `task.status`.
+    pub status_name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    /// Parsed measurements; empty unless `task.status` is 0.
+    pub metrics: Vec<Metric>,
+    /// Why the pair failed, in words, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The client's stderr, kept when the pair failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    #[serde(default)]
+    pub output_truncated: bool,
+    /// Wall time of the client tool alone.
+    #[serde(default)]
+    pub client_seconds: f64,
+}
+
+impl PairResult {
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.value)
+    }
+}
+
+/// The results file written at the end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultsFile {
+    pub results: Vec<PairResult>,
+    /// Added key: the run's id, benchmark and outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunState>,
+}
+
+/// Phase of a run, in the KV bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunPhase {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+/// A run's state, stored under the run id in the `NETBENCH_RUNS` bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub run: RunId,
+    pub benchmark: String,
+    pub phase: RunPhase,
+    pub pairs_total: usize,
+    pub pairs_done: usize,
+    pub pairs_failed: usize,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A progress event on `netbench.<run>.event`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub run: RunId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    RunStarted {
+        benchmark: String,
+        workers_expected: usize,
+    },
+    WorkerJoined {
+        worker: String,
+        id: WorkerId,
+        ip: String,
+        zone: String,
+    },
+    PairStarted {
+        pair: String,
+        index: usize,
+        total: usize,
+        client: String,
+        server: String,
+    },
+    PairFinished {
+        pair: String,
+        index: usize,
+        total: usize,
+        client: String,
+        server: String,
+        status: Status,
+        status_name: String,
+        /// The benchmark's headline metric, when the pair succeeded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        headline: Option<Metric>,
+        seconds: f64,
+    },
+    RunFinished {
+        pairs_total: usize,
+        pairs_failed: usize,
+    },
+    RunFailed {
+        error: String,
+    },
+}
+
+impl Event {
+    pub fn now(run: &RunId, kind: EventKind) -> Self {
+        Event {
+            run: run.clone(),
+            time: OffsetDateTime::now_utc(),
+            kind,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_serializes_as_its_number_and_rejects_unknown_codes() {
+        assert_eq!(serde_json::to_string(&Status::TimedOut).unwrap(), "2");
+        assert_eq!(
+            serde_json::from_str::<Status>("5").unwrap(),
+            Status::OutputUnparsable
+        );
+        assert!(serde_json::from_str::<Status>("9").is_err());
+    }
+
+    #[test]
+    fn event_json_is_flat_with_an_event_tag() {
+        let e = Event::now(
+            &"r1".parse().unwrap(),
+            EventKind::RunFinished {
+                pairs_total: 6,
+                pairs_failed: 0,
+            },
+        );
+        let v: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["event"], "run_finished");
+        assert_eq!(v["run"], "r1");
+        assert_eq!(v["pairs_total"], 6);
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,59 @@
+//! Every NATS subject, stream and bucket name netbench uses. Nothing else builds subject strings.
+//!
+//! Public, JSON, stored in the `NETBENCH` stream (documented in the README, keep stable):
+//! - `netbench.<run>.result.<benchmark>`: one pair result.
+//! - `netbench.<run>.event`: progress events.
+//!
+//! Private control traffic, MessagePack request-reply, never stored:
+//! - `netbench.<run>.register`: worker -> orchestrator.
+//! - `netbench.<run>.worker.<worker-id>.task`: orchestrator -> one worker.
+
+use crate::ids::{RunId, WorkerId};
+
+/// The JetStream stream holding results and events of every run.
+pub const STREAM: &str = "NETBENCH";
+/// The JetStream key-value bucket holding each run's state, keyed by run id.
+pub const KV_BUCKET: &str = "NETBENCH_RUNS";
+/// The root token of every subject.
+pub const ROOT: &str = "netbench";
+
+pub fn result(run: &RunId, benchmark: &str) -> String {
+    format!("{ROOT}.{run}.result.{benchmark}")
+}
+/// All results of one run (`netbench.<run>.result.>`).
+pub fn results_of_run(run: &RunId) -> String {
+    format!("{ROOT}.{run}.result.>")
+}
+pub fn event(run: &RunId) -> String {
+    format!("{ROOT}.{run}.event")
+}
+pub fn register(run: &RunId) -> String {
+    format!("{ROOT}.{run}.register")
+}
+pub fn task(run: &RunId, worker: &WorkerId) -> String {
+    format!("{ROOT}.{run}.worker.{worker}.task")
+}
+/// The `Nats-Msg-Id` of a pair's result: JetStream drops a second publish with the same id.
+pub fn result_msg_id(run: &RunId, pair: &str) -> String {
+    format!("{run}.{pair}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_follow_the_documented_shape() {
+        let run: RunId = "abc123".parse().unwrap();
+        let w = WorkerId::for_name("node.with.dots");
+        assert_eq!(
+            result(&run, "iperf3-tcp"),
+            "netbench.abc123.result.iperf3-tcp"
+        );
+        assert_eq!(event(&run), "netbench.abc123.event");
+        assert_eq!(register(&run), "netbench.abc123.register");
+        let t = task(&run, &w);
+        assert_eq!(t.split('.').count(), 5, "{t}");
+        assert!(t.starts_with("netbench.abc123.worker.w-"));
+    }
+}

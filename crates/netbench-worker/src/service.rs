@@ -1,0 +1,270 @@
+//! The worker's NATS side: register, serve the task subject, shut down cleanly.
+
+use crate::process::{self, Running};
+use crate::{ready, tools};
+use async_nats::{Client, Message};
+use futures::StreamExt;
+use netbench_bench::{allow, Role};
+use netbench_bus::{ConnectionStats, NatsArgs};
+use netbench_proto::{
+    subjects, CommandSpec, ErrorKind, Register, Reply, RunId, ServerReady, TaskRequest, WorkerInfo,
+};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Default cap on each of stdout and stderr of a tool.
+pub const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;
+/// How long a server may take to listen after it was started.
+const SERVER_READY_LIMIT: Duration = Duration::from_secs(15);
+/// How long a stopped server gets between SIGTERM and SIGKILL.
+const SERVER_STOP_GRACE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub nats: NatsArgs,
+    pub run: RunId,
+    pub info: WorkerInfo,
+    /// The worker exits at this point whatever happens.
+    pub deadline: Duration,
+    /// Cap on each of stdout and stderr (lowered further to fit the server's max payload).
+    pub output_cap: usize,
+    /// Directories searched for tools before the standard PATH (tests).
+    pub tool_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Bus(#[from] netbench_bus::BusError),
+    #[error("cannot subscribe to {subject}: {source}")]
+    Subscribe {
+        subject: String,
+        source: async_nats::SubscribeError,
+    },
+    #[error("the orchestrator refused registration: {0}")]
+    Refused(String),
+    #[error("no orchestrator answered on {0} before the deadline")]
+    NotRegistered(String),
+}
+
+struct State {
+    cfg: WorkerConfig,
+    client: Client,
+    cap: usize,
+    /// Servers started for a pair and not yet stopped, by pair id.
+    servers: Mutex<HashMap<String, Running>>,
+    /// Cancelled at shutdown: running clients are killed at once.
+    stop: CancellationToken,
+}
+
+/// Run the worker until `shutdown` is cancelled or its deadline passes.
+pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    let stats = ConnectionStats::default();
+    let name = format!("netbench-worker {}", cfg.info.name);
+    let client = netbench_bus::connect(&cfg.nats, &name, &stats).await?;
+    let subject = subjects::task(&cfg.run, &cfg.info.id);
+    let mut tasks =
+        client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|source| WorkerError::Subscribe {
+                subject: subject.clone(),
+                source,
+            })?;
+    // Leave room for headers and the reply envelope within the server's max payload.
+    let max_payload = client.server_info().max_payload;
+    let cap = cfg
+        .output_cap
+        .min(max_payload.saturating_sub(64 * 1024) / 2)
+        .max(4096);
+
+    let deadline = tokio::time::sleep(cfg.deadline);
+    tokio::pin!(deadline);
+    let state = Arc::new(State {
+        cfg: cfg.clone(),
+        client: client.clone(),
+        cap,
+        servers: Mutex::new(HashMap::new()),
+        stop: shutdown.child_token(),
+    });
+    let tracker = TaskTracker::new();
+
+    let result = tokio::select! {
+        r = register(&state) => r,
+        _ = shutdown.cancelled() => Ok(()),
+        _ = &mut deadline => Err(WorkerError::NotRegistered(subjects::register(&cfg.run))),
+    };
+    if result.is_ok() && !shutdown.is_cancelled() {
+        tracing::info!(worker = %cfg.info.name, id = %cfg.info.id, %subject, "registered; serving tasks");
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => { tracing::info!("shutting down"); break; }
+                _ = &mut deadline => { tracing::warn!("deadline reached; exiting"); break; }
+                msg = tasks.next() => match msg {
+                    Some(msg) => { tracker.spawn(handle(state.clone(), msg)); }
+                    None => { tracing::warn!("task subscription closed"); break; }
+                },
+            }
+        }
+    }
+    // Kill running clients, wait for their handlers, then stop every server left.
+    state.stop.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let servers: Vec<Running> = state.servers.lock().await.drain().map(|(_, r)| r).collect();
+    for s in servers {
+        s.stop(SERVER_STOP_GRACE).await;
+    }
+    let _ = tasks.unsubscribe().await;
+    let _ = client.flush().await;
+    result
+}
+
+async fn register(state: &State) -> Result<(), WorkerError> {
+    let cfg = &state.cfg;
+    let body = Register {
+        run: cfg.run.clone(),
+        worker: cfg.info.clone(),
+        tools: tools::available(&cfg.tool_dirs),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let subject = subjects::register(&cfg.run);
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match netbench_bus::request(
+            &state.client,
+            subject.clone(),
+            &body,
+            Duration::from_secs(2),
+        )
+        .await
+        {
+            Ok(Reply::Registered(_)) => return Ok(()),
+            Ok(Reply::Error(e)) => return Err(WorkerError::Refused(e.message)),
+            Ok(other) => tracing::warn!("unexpected registration reply {other:?}; retrying"),
+            // The orchestrator is not up yet (or restarting): keep trying.
+            Err(e) => tracing::debug!("registration: {e}; retrying"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+async fn handle(state: Arc<State>, msg: Message) {
+    let reply = match netbench_bus::decode::<TaskRequest>(&msg) {
+        Err(e) => Reply::error(ErrorKind::Malformed, e.to_string()),
+        Ok(req) if req.run() != &state.cfg.run => Reply::error(
+            ErrorKind::WrongRun,
+            format!(
+                "this worker serves run {}, not {}",
+                state.cfg.run,
+                req.run()
+            ),
+        ),
+        Ok(TaskRequest::StartServer(spec)) => start_server(&state, spec).await,
+        Ok(TaskRequest::RunClient(spec)) => run_client(&state, spec).await,
+        Ok(TaskRequest::StopServer { pair, .. }) => stop_server(&state, &pair).await,
+    };
+    if let Reply::Error(e) = &reply {
+        tracing::warn!(kind = ?e.kind, "task refused or failed: {}", e.message);
+    }
+    netbench_bus::reply(&state.client, &msg, &reply).await;
+}
+
+/// Check a command against the catalogue and find its program. Nothing runs before this.
+fn admit(state: &State, spec: &CommandSpec, role: Role) -> Result<PathBuf, Reply> {
+    allow::validate(spec, role).map_err(|r| Reply::error(ErrorKind::Rejected, r.to_string()))?;
+    tools::locate(&spec.command, &state.cfg.tool_dirs).ok_or_else(|| {
+        Reply::error(
+            ErrorKind::MissingTool,
+            format!(
+                "{} is not installed on worker {}: {}",
+                spec.command,
+                state.cfg.info.name,
+                tools::install_hint(&spec.command)
+            ),
+        )
+    })
+}
+
+async fn start_server(state: &State, spec: CommandSpec) -> Reply {
+    let program = match admit(state, &spec, Role::Server) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    let bench = netbench_bench::find(&spec.benchmark).expect("validated");
+    let mut servers = state.servers.lock().await;
+    if servers.contains_key(&spec.pair) {
+        return Reply::error(
+            ErrorKind::SpawnFailed,
+            format!("a server for pair {} already runs", spec.pair),
+        );
+    }
+    let mut running = match process::spawn(&program, &spec.args, state.cap) {
+        Ok(r) => r,
+        Err(e) => {
+            return Reply::error(
+                ErrorKind::SpawnFailed,
+                format!("cannot start {}: {e}", program.display()),
+            )
+        }
+    };
+    let port = bench.ready_port();
+    match ready::wait_listening(port, SERVER_READY_LIMIT, || running.is_alive()).await {
+        Ok(after) => {
+            servers.insert(spec.pair.clone(), running);
+            Reply::ServerReady(ServerReady {
+                ready_after_seconds: after.as_secs_f64(),
+            })
+        }
+        Err(e) => {
+            let out = running.stop(SERVER_STOP_GRACE).await;
+            let why = out.stderr.text.lines().last().unwrap_or("").to_string();
+            Reply::error(
+                ErrorKind::SpawnFailed,
+                format!("{} on port {port}: {e}. {why}", spec.command),
+            )
+        }
+    }
+}
+
+async fn run_client(state: &State, spec: CommandSpec) -> Reply {
+    let program = match admit(state, &spec, Role::Client) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    let running = match process::spawn(&program, &spec.args, state.cap) {
+        Ok(r) => r,
+        Err(e) => {
+            return Reply::error(
+                ErrorKind::SpawnFailed,
+                format!("cannot start {}: {e}", program.display()),
+            )
+        }
+    };
+    let timeout = Duration::from_secs(spec.timeout_seconds);
+    let outcome = running.finish(timeout, &state.stop).await;
+    if state.stop.is_cancelled() && !outcome.succeeded() {
+        return Reply::error(
+            ErrorKind::ShuttingDown,
+            "the worker is shutting down; the client was stopped",
+        );
+    }
+    Reply::ClientDone(outcome)
+}
+
+async fn stop_server(state: &State, pair: &str) -> Reply {
+    let running = state.servers.lock().await.remove(pair);
+    match running {
+        Some(r) => Reply::ServerStopped(r.stop(SERVER_STOP_GRACE).await),
+        None => Reply::error(
+            ErrorKind::UnknownPair,
+            format!("no server runs for pair {pair:?}"),
+        ),
+    }
+}

@@ -1,0 +1,350 @@
+//! Command-line flags and the dispatch to each role.
+
+use crate::{exit, show};
+use clap::{Args, Parser, Subcommand};
+use netbench_bench::Benchmark;
+use netbench_bus::NatsArgs;
+use netbench_proto::{RunId, WorkerId, WorkerInfo};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netbench",
+    version,
+    about = "Measure networking between every pair of nodes with real tools."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a real benchmark on this machine: nodes are network namespaces (needs root).
+    Local(LocalArgs),
+    /// Serve benchmark tasks for one run (one per node).
+    Worker(WorkerArgs),
+    /// Wait for the workers and run every ordered pair, one at a time.
+    Orchestrator(OrchestratorArgs),
+}
+
+/// How to reach NATS.
+#[derive(Debug, Clone, Args)]
+struct NatsFlags {
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// NATS user name.
+    #[arg(long, env = "NATS_USER")]
+    nats_user: Option<String>,
+    /// NATS password.
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    nats_password: Option<String>,
+    /// CA certificate the NATS server's TLS certificate must chain to (turns TLS on).
+    #[arg(long, env = "NATS_CA")]
+    nats_ca: Option<PathBuf>,
+}
+
+impl NatsFlags {
+    fn args(&self) -> NatsArgs {
+        NatsArgs {
+            url: self.nats_url.clone(),
+            user: self.nats_user.clone(),
+            password: self.nats_password.clone(),
+            tls_ca: self.nats_ca.clone(),
+        }
+    }
+}
+
+fn benchmark(s: &str) -> Result<&'static Benchmark, String> {
+    netbench_bench::find(s).ok_or_else(|| {
+        format!(
+            "unknown benchmark {s:?}; choose one of: {}",
+            netbench_bench::names()
+        )
+    })
+}
+
+/// `10s`, `2m`, `1h30m`, or a plain number of seconds.
+fn duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 10s, 5m or 1h: {e}"))
+}
+
+/// Test length: whole seconds, at least 1.
+fn test_duration(s: &str) -> Result<u32, String> {
+    let d = duration(s)?;
+    let secs = d.as_secs();
+    if secs == 0
+        || d.subsec_nanos() != 0
+        || secs > u64::from(netbench_bench::allow::MAX_DURATION_SECONDS)
+    {
+        return Err(format!(
+            "{s:?}: the test length must be whole seconds between 1s and {}s",
+            netbench_bench::allow::MAX_DURATION_SECONDS
+        ));
+    }
+    Ok(secs as u32)
+}
+
+fn run_id(s: &str) -> Result<RunId, String> {
+    s.parse()
+        .map_err(|e: netbench_proto::ids::InvalidId| e.to_string())
+}
+
+#[derive(Debug, Args)]
+struct LocalArgs {
+    /// Benchmark to run.
+    #[arg(long, default_value = "iperf3-tcp", value_parser = benchmark)]
+    benchmark: &'static Benchmark,
+    /// Number of nodes (network namespaces); n nodes give n·(n-1) pairs.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Length of each test.
+    #[arg(long, default_value = "10s", value_parser = test_duration)]
+    duration: u32,
+    /// The /24 inside 198.18.0.0/15 that the nodes live on.
+    #[arg(long, default_value = "198.18.0.0/24")]
+    subnet: String,
+    /// Use this NATS server (JetStream on) instead of starting one; results stay there.
+    #[arg(long)]
+    nats_url: Option<String>,
+    /// nats-server binary to start (default: PATH, then /usr/sbin/nats-server).
+    #[arg(long, env = "NETBENCH_NATS_SERVER")]
+    nats_server: Option<PathBuf>,
+    /// Leave our own nats-server running afterwards (prints its URL and pid).
+    #[arg(long)]
+    keep_nats: bool,
+    /// Where to write the results file.
+    #[arg(long, default_value = "netbench-results.json")]
+    results: PathBuf,
+    /// How long to wait for workers to register.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    timeout: Duration,
+    /// Stop the run (partial results written) after this long.
+    #[arg(long, default_value = "30m", value_parser = duration)]
+    deadline: Duration,
+    /// Run id (default: a fresh one).
+    #[arg(long, value_parser = run_id)]
+    run: Option<RunId>,
+}
+
+#[derive(Debug, Args)]
+struct WorkerArgs {
+    #[command(flatten)]
+    nats: NatsFlags,
+    /// Run id this worker serves.
+    #[arg(long, env = "NETBENCH_RUN", value_parser = run_id)]
+    run: RunId,
+    /// Worker name as people know it (pod name).
+    #[arg(long, env = "NETBENCH_WORKER_NAME")]
+    name: String,
+    /// The IP other workers reach this worker on (pod IP).
+    #[arg(long, env = "NETBENCH_WORKER_IP")]
+    ip: std::net::IpAddr,
+    /// Node (VM) name.
+    #[arg(long, env = "NETBENCH_NODE_NAME")]
+    hostname: Option<String>,
+    /// Node's availability zone.
+    #[arg(long, env = "NETBENCH_ZONE", default_value = "")]
+    zone: String,
+    /// Exit after this long whatever happens.
+    #[arg(long, default_value = "30m", value_parser = duration)]
+    deadline: Duration,
+    /// Cap on each of a tool's stdout and stderr, in bytes.
+    #[arg(long, default_value_t = netbench_worker::service::DEFAULT_OUTPUT_CAP)]
+    output_cap: usize,
+    /// Exit when the parent process dies (used by `netbench local`).
+    #[arg(long)]
+    exit_with_parent: bool,
+}
+
+#[derive(Debug, Args)]
+struct OrchestratorArgs {
+    #[command(flatten)]
+    nats: NatsFlags,
+    /// Benchmark to run.
+    #[arg(long, env = "NETBENCH_BENCHMARK", value_parser = benchmark)]
+    benchmark: &'static Benchmark,
+    /// Run id.
+    #[arg(long, env = "NETBENCH_RUN", value_parser = run_id)]
+    run: RunId,
+    /// Number of workers to wait for.
+    #[arg(long, env = "NETBENCH_WORKERS")]
+    workers: usize,
+    /// Names of the expected workers, comma separated (named when missing).
+    #[arg(long, value_delimiter = ',')]
+    expect: Vec<String>,
+    /// How long to wait for all workers to register.
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    timeout: Duration,
+    /// Length of each test.
+    #[arg(long, default_value = "10s", value_parser = test_duration)]
+    duration: u32,
+    /// Where to write the results file.
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Stop the run (partial results written) after this long.
+    #[arg(long, default_value = "30m", value_parser = duration)]
+    deadline: Duration,
+}
+
+/// Cancelled on SIGINT or SIGTERM.
+fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::warn!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::warn!("interrupted: stopping"),
+        }
+        t.cancel();
+    });
+    token
+}
+
+impl Cli {
+    pub fn is_local(&self) -> bool {
+        matches!(self.command, Command::Local(_))
+    }
+
+    pub async fn run(self) -> u8 {
+        let shutdown = shutdown_on_signals();
+        match self.command {
+            Command::Local(a) => local(a, shutdown).await,
+            Command::Worker(a) => worker(a, shutdown).await,
+            Command::Orchestrator(a) => orchestrator(a, shutdown).await,
+        }
+    }
+}
+
+async fn worker(a: WorkerArgs, shutdown: CancellationToken) -> u8 {
+    if a.exit_with_parent {
+        // SIGTERM us when the parent dies, so a killed `netbench local` leaves no worker behind.
+        if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM) {
+            tracing::warn!("cannot follow the parent process: {e}");
+        }
+    }
+    let hostname = a.hostname.unwrap_or_else(|| a.name.clone());
+    let cfg = netbench_worker::WorkerConfig {
+        nats: a.nats.args(),
+        run: a.run,
+        info: WorkerInfo {
+            id: WorkerId::for_name(&a.name),
+            name: a.name,
+            ip: a.ip,
+            hostname,
+            zone: a.zone,
+        },
+        deadline: a.deadline,
+        output_cap: a.output_cap,
+        tool_dirs: Vec::new(),
+    };
+    match netbench_worker::run(cfg, shutdown).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::RUN_FAILED
+        }
+    }
+}
+
+async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
+    let cfg = netbench_orchestrator::OrchestratorConfig {
+        nats: a.nats.args(),
+        run: a.run,
+        bench: a.benchmark,
+        workers: a.workers,
+        expect: a.expect,
+        registration_timeout: a.timeout,
+        duration_seconds: a.duration,
+        results: a.results,
+        deadline: a.deadline,
+    };
+    match netbench_orchestrator::run(cfg, shutdown).await {
+        Ok(outcome) => {
+            if let Some(e) = &outcome.error {
+                eprintln!("error: {e}");
+            }
+            exit::from_outcome(outcome.code)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::RUN_FAILED
+        }
+    }
+}
+
+async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
+    let subnet = match netbench_local::testbed::Subnet::parse(&a.subnet) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot find the netbench binary for the workers: {e}");
+            return exit::RUN_FAILED;
+        }
+    };
+    let bench = a.benchmark;
+    let cfg = netbench_local::LocalConfig {
+        bench,
+        nodes: a.nodes,
+        duration_seconds: a.duration,
+        subnet,
+        nats_url: a.nats_url,
+        nats_server: a.nats_server,
+        keep_nats: a.keep_nats,
+        results: a.results.clone(),
+        netbench_exe: exe,
+        registration_timeout: a.timeout,
+        deadline: a.deadline,
+        run: a.run,
+    };
+    let printed = |e: &netbench_proto::Event| {
+        if let Some(line) = show::progress_line(e, bench) {
+            println!("{line}");
+        }
+    };
+    match netbench_local::run(cfg, shutdown, printed).await {
+        Ok(local) => {
+            let o = &local.outcome;
+            println!();
+            print!("{}", show::summary(&o.results, bench));
+            println!();
+            println!("results: {}", a.results.display());
+            if let Some(e) = &o.error {
+                eprintln!("error: {e}");
+            }
+            if let Some((pid, dir)) = &local.kept_nats {
+                println!(
+                    "NATS is still running at {} (pid {pid}, store {}). Watch it with:\n  nats --server {} stream view NETBENCH\nStop it with: kill {pid}",
+                    local.nats_url,
+                    dir.display(),
+                    local.nats_url
+                );
+            }
+            exit::from_outcome(o.code)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::RUN_FAILED
+        }
+    }
+}
