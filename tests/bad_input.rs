@@ -1,1 +1,438 @@
+//! Bad input against real processes: random and mutated payloads on every subject we listen on,
+//! commands outside the catalogue, a missing tool, unreachable NATS, missing workers.
+//! Every one gets a clear error and the process keeps serving.
 
+mod support;
+
+use async_nats::HeaderMap;
+use netbench_bench::{allow, Role};
+use netbench_proto::{
+    decode_control, encode_control, subjects, CommandSpec, ErrorKind, Register, Reply, RunId,
+    TaskParams, TaskRequest, WorkerId, WorkerInfo, CONTENT_TYPE, CONTENT_TYPE_MSGPACK,
+};
+use rand::{Rng, SeedableRng};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::*;
+
+/// The tests that run iperf3 in the host namespace share its fixed port 5201: one at a time.
+static HOST_PORTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A worker process on loopback, killed and reaped on drop.
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_worker(url: &str, run: &str, name: &str, ip: &str) -> Proc {
+    Proc(
+        netbench()
+            .args([
+                "worker",
+                "--nats-url",
+                url,
+                "--run",
+                run,
+                "--name",
+                name,
+                "--ip",
+                ip,
+                "--deadline",
+                "5m",
+            ])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn start_orchestrator(url: &str, run: &str, workers: usize, extra: &[&str]) -> Command {
+    let mut c = netbench();
+    c.args([
+        "orchestrator",
+        "--nats-url",
+        url,
+        "--run",
+        run,
+        "--benchmark",
+        "iperf3-tcp",
+    ])
+    .args(["--workers", &workers.to_string(), "--duration", "1"])
+    .args(extra);
+    c
+}
+
+fn headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(CONTENT_TYPE, CONTENT_TYPE_MSGPACK);
+    h
+}
+
+/// 10 000 payloads: random bytes, truncations and byte flips of valid messages, valid MessagePack
+/// of the wrong shape, unknown fields, JSON, a huge one. Returns how many got an error reply.
+async fn fuzz(client: &async_nats::Client, subject: &str, valid: &[Vec<u8>], seed: u64) -> usize {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut errors = 0;
+    for i in 0..10_000 {
+        let payload: Vec<u8> = match i % 6 {
+            0 => (0..rng.random_range(0..300))
+                .map(|_| rng.random())
+                .collect(),
+            1 => {
+                let v = &valid[i % valid.len()];
+                v[..rng.random_range(0..v.len())].to_vec()
+            }
+            2 => {
+                let mut v = valid[i % valid.len()].clone();
+                for _ in 0..rng.random_range(1..4) {
+                    let at = rng.random_range(0..v.len());
+                    v[at] = rng.random();
+                }
+                v
+            }
+            3 => rmp_like_wrong_types(i),
+            4 => format!("{{\"type\":\"run_client\",\"junk\":{i}}}").into_bytes(),
+            _ if i == 5 => vec![0x91; 5 * 1024 * 1024], // larger than the decoder's limit
+            _ => Vec::new(),
+        };
+        let req = async_nats::Request::new()
+            .headers(headers())
+            .payload(payload.into())
+            .timeout(Some(Duration::from_secs(5)));
+        let msg = client
+            .send_request(subject.to_string(), req)
+            .await
+            .expect("every payload gets a reply");
+        let reply: Reply = decode_control(None, &msg.payload).expect("replies are valid");
+        if matches!(reply, Reply::Error(_)) {
+            errors += 1;
+        }
+    }
+    errors
+}
+
+/// Valid MessagePack maps with wrong field types or unknown variants.
+fn rmp_like_wrong_types(i: usize) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Wrong {
+        r#type: String,
+        run: u64,
+        pair: Vec<u8>,
+    }
+    rmp_serde::to_vec_named(&Wrong {
+        r#type: [
+            "start_server",
+            "run_client",
+            "stop_server",
+            "launch_missiles",
+        ][i % 4]
+            .into(),
+        run: i as u64,
+        pair: vec![1, 2, 3],
+    })
+    .unwrap()
+}
+
+fn spec(run: &RunId, bench: &str, role: Role, ip: &str) -> CommandSpec {
+    allow::spec(
+        netbench_bench::find(bench).unwrap(),
+        role,
+        run,
+        "p1",
+        TaskParams {
+            server_ip: ip.parse().unwrap(),
+            duration_seconds: 1,
+        },
+    )
+}
+
+async fn ask(client: &async_nats::Client, subject: &str, req: &TaskRequest) -> Reply {
+    let r = async_nats::Request::new()
+        .headers(headers())
+        .payload(encode_control(req).into())
+        .timeout(Some(Duration::from_secs(30)));
+    let msg = client.send_request(subject.to_string(), r).await.unwrap();
+    decode_control(None, &msg.payload).unwrap()
+}
+
+/// All of the worker's bad-input paths, then proof that it still runs a real iperf3 pair.
+/// (One test, because the iperf3 server it starts uses the host namespace's port 5201.)
+#[tokio::test]
+async fn worker_survives_fuzz_refuses_disallowed_commands_and_still_measures() {
+    let _ports = HOST_PORTS.lock().await;
+    let server = nats();
+    let run: RunId = "badinput1".parse().unwrap();
+    let client = async_nats::connect(&server.url).await.unwrap();
+    // Play orchestrator: accept the registration.
+    let mut reg = client.subscribe(subjects::register(&run)).await.unwrap();
+    let _worker = start_worker(&server.url, run.as_str(), "fuzz-target", "127.0.0.1");
+    let msg = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut reg))
+        .await
+        .expect("worker registers")
+        .unwrap();
+    let r: Register = decode_control(None, &msg.payload).unwrap();
+    assert!(r.tools.contains(&"iperf3".to_string()));
+    client
+        .publish_with_headers(
+            msg.reply.unwrap(),
+            headers(),
+            encode_control(&Reply::Registered(netbench_proto::Registered {
+                run: run.clone(),
+            }))
+            .into(),
+        )
+        .await
+        .unwrap();
+    let task = subjects::task(&run, &WorkerId::for_name("fuzz-target"));
+
+    // 1. Fuzz: every payload answered with an error.
+    let valid: Vec<Vec<u8>> = [
+        TaskRequest::StartServer(spec(&run, "iperf3-tcp", Role::Server, "127.0.0.1")),
+        TaskRequest::RunClient(spec(&run, "iperf3-tcp", Role::Client, "127.0.0.1")),
+        TaskRequest::StopServer {
+            run: run.clone(),
+            pair: "p1".into(),
+        },
+    ]
+    .iter()
+    .map(encode_control)
+    .collect();
+    // Mutations of a valid StartServer could in theory still be valid (and start iperf3); the
+    // stop at the end cleans that up, and the count below tolerates it.
+    let errors = fuzz(&client, &task, &valid, 7).await;
+    assert!(
+        errors >= 9_990,
+        "only {errors} of 10000 bad payloads were refused"
+    );
+
+    // 2. Commands and arguments outside the catalogue: refused, executed 0 times.
+    let marker = tempfile::tempdir().unwrap();
+    let witness = marker.path().join("executed");
+    let mut evil = spec(&run, "iperf3-tcp", Role::Client, "127.0.0.1");
+    evil.command = "touch".into();
+    evil.args = vec![witness.display().to_string()];
+    let mut extra_arg = spec(&run, "iperf3-tcp", Role::Client, "127.0.0.1");
+    extra_arg
+        .args
+        .extend(["--logfile".into(), witness.display().to_string()]);
+    let mut other_run = spec(&run, "iperf3-tcp", Role::Client, "127.0.0.1");
+    other_run.run = "someoneelse".parse().unwrap();
+    for (req, kind) in [
+        (TaskRequest::RunClient(evil), ErrorKind::Rejected),
+        (
+            TaskRequest::StartServer(extra_arg.clone()),
+            ErrorKind::Rejected,
+        ),
+        (TaskRequest::RunClient(extra_arg), ErrorKind::Rejected),
+        (TaskRequest::RunClient(other_run), ErrorKind::WrongRun),
+    ] {
+        match ask(&client, &task, &req).await {
+            Reply::Error(e) => assert_eq!(e.kind, kind, "{}", e.message),
+            other => panic!("accepted: {other:?}"),
+        }
+    }
+    assert!(!witness.exists(), "a refused command ran");
+
+    // 3. A tool that is not installed (fortio is not, on the test machines): a clear error.
+    match ask(
+        &client,
+        &task,
+        &TaskRequest::StartServer(spec(&run, "fortio-tcp", Role::Server, "127.0.0.1")),
+    )
+    .await
+    {
+        Reply::Error(e) => {
+            assert_eq!(e.kind, ErrorKind::MissingTool);
+            assert!(
+                e.message.contains("fortio is not installed"),
+                "{}",
+                e.message
+            );
+        }
+        other => panic!("fortio started? {other:?}"),
+    }
+
+    // 4. Still serving: a real iperf3 pair on loopback through the same worker.
+    let _ = ask(
+        &client,
+        &task,
+        &TaskRequest::StopServer {
+            run: run.clone(),
+            pair: "p1".into(),
+        },
+    )
+    .await;
+    let started = ask(
+        &client,
+        &task,
+        &TaskRequest::StartServer(spec(&run, "iperf3-tcp", Role::Server, "127.0.0.1")),
+    )
+    .await;
+    assert!(matches!(started, Reply::ServerReady(_)), "{started:?}");
+    let done = ask(
+        &client,
+        &task,
+        &TaskRequest::RunClient(spec(&run, "iperf3-tcp", Role::Client, "127.0.0.1")),
+    )
+    .await;
+    let Reply::ClientDone(outcome) = done else {
+        panic!("{done:?}")
+    };
+    let m = netbench_bench::measure(netbench_bench::find("iperf3-tcp").unwrap(), &outcome);
+    assert_eq!(m.status, netbench_proto::Status::Ok, "{:?}", m.error);
+    let stopped = ask(
+        &client,
+        &task,
+        &TaskRequest::StopServer {
+            run: run.clone(),
+            pair: "p1".into(),
+        },
+    )
+    .await;
+    assert!(matches!(stopped, Reply::ServerStopped(_)), "{stopped:?}");
+}
+
+/// The orchestrator's register subject survives the same fuzz, then runs a real run.
+#[tokio::test]
+async fn orchestrator_survives_fuzz_on_registration_then_runs() {
+    let _ports = HOST_PORTS.lock().await;
+    let server = nats();
+    let run = "badinput2";
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let mut orch = start_orchestrator(&server.url, run, 2, &["--timeout", "120s"]);
+    orch.arg("--results").arg(&results);
+    let orch = Proc(orch.spawn().unwrap());
+    let client = async_nats::connect(&server.url).await.unwrap();
+    let subject = subjects::register(&run.parse().unwrap());
+    let info = WorkerInfo {
+        id: WorkerId::for_name("x"),
+        name: "x".into(),
+        ip: "127.0.0.9".parse().unwrap(),
+        hostname: "x".into(),
+        zone: String::new(),
+    };
+    let valid = vec![encode_control(&Register {
+        run: "otherrun".parse().unwrap(),
+        worker: info,
+        tools: vec![],
+        version: "0".into(),
+    })];
+    // Wait for the orchestrator to listen.
+    let mut up = false;
+    for _ in 0..200 {
+        let req = async_nats::Request::new()
+            .payload(vec![0xc1].into())
+            .timeout(Some(Duration::from_secs(1)));
+        if client.send_request(subject.clone(), req).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "orchestrator never answered");
+    let errors = fuzz(&client, &subject, &valid, 11).await;
+    assert_eq!(errors, 10_000);
+
+    // Two real workers on two loopback addresses: the run goes through.
+    let _w1 = start_worker(&server.url, run, "lo-a", "127.0.0.1");
+    let _w2 = start_worker(&server.url, run, "lo-b", "127.0.0.1");
+    let mut orch = orch;
+    let status = tokio::task::spawn_blocking(move || {
+        let s = orch.0.wait();
+        std::mem::forget(orch);
+        s
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let file = read_json(&results);
+    assert_eq!(file["results"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn unreachable_nats_is_a_clear_error() {
+    for args in [
+        vec![
+            "worker",
+            "--nats-url",
+            "nats://127.0.0.1:1",
+            "--run",
+            "r",
+            "--name",
+            "a",
+            "--ip",
+            "127.0.0.1",
+        ],
+        vec![
+            "orchestrator",
+            "--nats-url",
+            "nats://127.0.0.1:1",
+            "--run",
+            "r",
+            "--benchmark",
+            "iperf3-tcp",
+            "--workers",
+            "2",
+        ],
+    ] {
+        let out = run(netbench().args(&args));
+        assert_eq!(out.status.code(), Some(3));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot reach NATS at nats://127.0.0.1:1"),
+            "{err}"
+        );
+        assert!(err.contains("--nats-url"), "{err}");
+    }
+}
+
+#[test]
+fn unknown_benchmark_lists_the_known_ones() {
+    let out = run(netbench().args(["local", "--benchmark", "iperf9"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown benchmark \"iperf9\"") && err.contains("netperf-tcp-rr"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_tool_stops_local_before_anything_starts() {
+    let out = run(netbench().args([
+        "local",
+        "--benchmark",
+        "fortio-http",
+        "--nodes",
+        "2",
+        "--subnet",
+        "198.18.14.0/24",
+    ]));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fortio is not installed"));
+    assert!(leftover_namespaces("nb-")
+        .iter()
+        .all(|n| !n.contains("198")));
+}
+
+#[test]
+fn missing_workers_are_named() {
+    let server = nats();
+    let out = run(&mut start_orchestrator(
+        &server.url,
+        "lonely",
+        2,
+        &["--timeout", "1s", "--expect", "node-a,node-b"],
+    ));
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("workers node-a, node-b did not register"),
+        "{err}"
+    );
+}
