@@ -186,6 +186,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "perf-harness"))]
     fn allow_list_is_exactly_the_catalogue_programs() {
         assert_eq!(
             allowed_programs(),

@@ -284,6 +284,21 @@ pub const CATALOGUE: &[Benchmark] = &[
         metrics: FORTIO_METRICS,
         headline: "request_rate",
     },
+    // Only for the performance harness (crates/netbench-perf): compiled with the cargo feature
+    // `perf-harness` alone, so no shipped binary can select it. An idle iperf3 server and a
+    // client that does nothing: a pair costs only netbench's own dispatch.
+    #[cfg(feature = "perf-harness")]
+    Benchmark {
+        name: "perf-noop",
+        description: "Harness dispatch only (perf-harness builds): idle iperf3 server, no-op client.",
+        server: Template { program: "iperf3", args: &["-s", "-p", "15299"] },
+        client: Template { program: "true", args: &[] },
+        ports: &[port(15299, "perf-noop", true)],
+        tests_per_run: 1,
+        parse: |_| Ok(vec![("dispatched", 1.0)]),
+        metrics: &[metric("dispatched", Count, Higher, "1 for every pair dispatched.")],
+        headline: "dispatched",
+    },
 ];
 
 /// The benchmark with that name.
