@@ -28,6 +28,12 @@ enum Command {
     Worker(WorkerArgs),
     /// Wait for the workers and run every ordered pair, one at a time.
     Orchestrator(OrchestratorArgs),
+    /// Show what the NETBENCH stream holds, then follow live results and events as a table.
+    Watch(netbench_report::cli::WatchArgs),
+    /// Tables, node matrix and zone summary of a results file (text, CSV, JSON, Markdown, HTML).
+    Report(netbench_report::cli::ReportArgs),
+    /// Compare two results files pair by pair; exit 1 when a metric regressed past the tolerance.
+    Compare(netbench_report::cli::CompareArgs),
 }
 
 /// How to reach NATS.
@@ -226,6 +232,9 @@ impl Cli {
             Command::Local(a) => local(a, shutdown).await,
             Command::Worker(a) => worker(a, shutdown).await,
             Command::Orchestrator(a) => orchestrator(a, shutdown).await,
+            Command::Watch(a) => netbench_report::cli::run_watch(a, shutdown).await,
+            Command::Report(a) => netbench_report::cli::run_report(a),
+            Command::Compare(a) => netbench_report::cli::run_compare(a),
         }
     }
 }

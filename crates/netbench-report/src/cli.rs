@@ -1,0 +1,199 @@
+//! The `watch`, `report` and `compare` subcommands: clap flags and thin shells returning the
+//! process exit code. The `netbench` binary wires each in with one enum variant.
+//!
+//! Exit codes: 0 fine; 1 `compare` found a regression; 2 bad flags or an unreadable/invalid
+//! input file (or an output file that cannot be written); 3 NATS unreachable (`watch`).
+
+use crate::compare;
+use crate::model::Report;
+use crate::{html, render, watch};
+use clap::{Args, ValueEnum};
+use netbench_bus::NatsArgs;
+use netbench_proto::RunId;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+pub const OK: u8 = 0;
+pub const REGRESSION: u8 = 1;
+pub const USAGE: u8 = 2;
+pub const UNREACHABLE: u8 = 3;
+
+/// How to reach NATS (same flags and variables as the other subcommands).
+#[derive(Debug, Clone, Args)]
+pub struct NatsFlags {
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// NATS user name (read-only observer credentials are enough).
+    #[arg(long, env = "NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password.
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// CA certificate the NATS server's TLS certificate must chain to (turns TLS on).
+    #[arg(long, env = "NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
+}
+
+impl NatsFlags {
+    pub fn args(&self) -> NatsArgs {
+        NatsArgs {
+            url: self.nats_url.clone(),
+            user: self.nats_user.clone(),
+            password: self.nats_password.clone(),
+            tls_ca: self.nats_ca.clone(),
+        }
+    }
+}
+
+fn run_id(s: &str) -> Result<RunId, String> {
+    s.parse()
+        .map_err(|e: netbench_proto::ids::InvalidId| e.to_string())
+}
+
+/// `netbench watch`: replay the NETBENCH stream, then follow live results and events.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub nats: NatsFlags,
+    /// Only this run (default: every run).
+    #[arg(long, env = "NETBENCH_RUN", value_parser = run_id)]
+    pub run: Option<RunId>,
+    /// Exit once what the stream holds has been shown (don't follow).
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Exit after the run's `run finished` / `run failed` event (needs --run).
+    #[arg(long, requires = "run")]
+    pub until_done: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Csv,
+    Json,
+    Markdown,
+}
+
+/// `netbench report`: tables, node matrix and zone summary of a results file.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The results file (`netbench local --results`, `netbench orchestrator --results`).
+    pub results: PathBuf,
+    /// Output format on stdout. CSV is the per-pair table in base units; JSON the whole report.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Also write one self-contained HTML page (SVG heatmap, tables, run metadata) here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// `netbench compare`: each pair's metrics, NEW against BASE; exit 1 on a regression.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The reference results file.
+    pub base: PathBuf,
+    /// The results file to judge.
+    pub new: PathBuf,
+    /// How much worse than BASE a metric may get before it counts as a regression.
+    #[arg(long, default_value = "10%", value_parser = compare::parse_tolerance)]
+    pub tolerance: f64,
+    /// Judge only this metric (repeatable; default: every metric).
+    #[arg(long = "metric", value_name = "NAME")]
+    pub metrics: Vec<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CompareFormat,
+}
+
+fn print(s: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+}
+
+pub async fn run_watch(args: WatchArgs, shutdown: CancellationToken) -> u8 {
+    let opts = watch::WatchOptions {
+        nats: args.nats.args(),
+        run: args.run,
+        replay_only: args.no_follow,
+        until_done: args.until_done,
+    };
+    let out = |o: watch::Output| match o {
+        watch::Output::Header(h) => print(&format!("{h}\n")),
+        watch::Output::Row { text, .. } => print(&format!("{text}\n")),
+        watch::Output::Notice(n) => eprintln!("{n}"),
+    };
+    match watch::watch(&opts, out, shutdown).await {
+        Ok(_) => OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            UNREACHABLE
+        }
+    }
+}
+
+fn load_report(path: &Path) -> Result<Report, crate::ReportError> {
+    Report::build(&crate::load(path)?)
+}
+
+pub fn run_report(args: ReportArgs) -> u8 {
+    let report = match load_report(&args.results) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
+    if let Some(path) = &args.html {
+        if let Err(e) = std::fs::write(path, html::page(&report)) {
+            eprintln!(
+                "error: {}",
+                crate::ReportError::Write {
+                    path: path.clone(),
+                    source: e
+                }
+            );
+            return USAGE;
+        }
+        eprintln!("wrote {}", path.display());
+    }
+    print(&match args.format {
+        Format::Text => render::text(&report),
+        Format::Csv => render::csv(&report),
+        Format::Json => render::json(&report),
+        Format::Markdown => render::markdown(&report),
+    });
+    OK
+}
+
+pub fn run_compare(args: CompareArgs) -> u8 {
+    let files = crate::load(&args.base).and_then(|b| Ok((b, crate::load(&args.new)?)));
+    let comparison =
+        files.and_then(|(b, n)| compare::compare(&b, &n, args.tolerance, &args.metrics));
+    let c = match comparison {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
+    print(&match args.format {
+        CompareFormat::Text => compare::text(&c),
+        CompareFormat::Json => compare::json(&c),
+        CompareFormat::Markdown => compare::markdown(&c),
+    });
+    if c.regressions > 0 {
+        REGRESSION
+    } else {
+        OK
+    }
+}

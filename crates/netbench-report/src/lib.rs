@@ -1,0 +1,41 @@
+//! Results people can read.
+//!
+//! Pure cores (a [`netbench_proto::ResultsFile`] in, tables out, no I/O) and thin shells:
+//!
+//! - [`model`]: the report of one run: one row per pair, the node×node matrix of the
+//!   benchmark's headline metric (client rows, server columns), the intra-/cross-zone summary
+//!   and the failed pairs with their reason.
+//! - [`units`]: values in the units people read (Gbit/s, µs/ms, /s).
+//! - [`render`]: the report as text, CSV, JSON and Markdown; [`summary_text`] for the end of
+//!   `netbench local`.
+//! - [`html`]: one self-contained HTML page with an SVG heatmap of the matrix.
+//! - [`compare`]: two runs matched pair by pair (client and server node), each metric's delta
+//!   judged against a tolerance in the direction the catalogue says is better.
+//! - [`watch`]: `netbench watch`: replays the `NETBENCH` stream with an ordered consumer (read-only
+//!   rights suffice) and follows live results and events as a growing table.
+//! - [`cli`]: the clap `Args` and `run_*` entry points wired into the `netbench` binary.
+
+pub mod cli;
+pub mod compare;
+mod error;
+pub mod html;
+pub mod model;
+pub mod render;
+pub mod units;
+pub mod watch;
+
+pub use error::ReportError;
+pub use model::Report;
+pub use render::summary_text;
+
+/// Read and parse a results file.
+pub fn load(path: &std::path::Path) -> Result<netbench_proto::ResultsFile, ReportError> {
+    let text = std::fs::read(path).map_err(|source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&text).map_err(|source| ReportError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
