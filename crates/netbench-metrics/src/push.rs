@@ -63,10 +63,7 @@ impl std::fmt::Debug for Pusher {
 }
 
 /// The group URL for a run and the credentials found in the URL, if any. Pure.
-pub fn group_url(
-    base: &str,
-    run: &RunId,
-) -> Result<(Url, Option<Credentials>), MetricsError> {
+pub fn group_url(base: &str, run: &RunId) -> Result<(Url, Option<Credentials>), MetricsError> {
     let bad = |reason: &str| MetricsError::BadUrl {
         url: redact(base),
         reason: reason.to_string(),
@@ -87,12 +84,19 @@ pub fn group_url(
             "it must not have a query or fragment; give the gateway's base URL",
         ));
     }
+    // The URL keeps them percent-encoded (`p%40ss`); basic auth wants them as they are.
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|d| d.into_owned())
+            .map_err(|_| bad("its user or password is not UTF-8 once percent-decoded"))
+    };
     let creds = if url.username().is_empty() {
         None
     } else {
         Some((
-            url.username().to_string(),
-            url.password().map(str::to_string),
+            decode(url.username())?,
+            url.password().map(decode).transpose()?,
         ))
     };
     let _ = url.set_username("");
@@ -114,6 +118,27 @@ fn redact(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_string(),
+    }
+}
+
+/// Why a request got no answer, without reqwest's "error sending request for url (...)"
+/// that repeats the URL.
+fn send_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!(
+            "no answer within {} s (connect timeout {} s)",
+            REQUEST_TIMEOUT.as_secs(),
+            CONNECT_TIMEOUT.as_secs()
+        );
+    }
+    let reason = match std::error::Error::source(e) {
+        Some(inner) => chain(inner),
+        None => e.to_string(),
+    };
+    if reason.contains("certificate") {
+        format!("{reason}; if the gateway uses a private CA, give its certificate as the CA file")
+    } else {
+        reason
     }
 }
 
@@ -214,7 +239,7 @@ impl Pusher {
         let url = self.group_url.to_string();
         let resp = req.send().await.map_err(|e| MetricsError::Unreachable {
             url: url.clone(),
-            reason: chain(&e),
+            reason: send_error(&e),
         })?;
         let status = resp.status();
         if status.is_success() {

@@ -238,6 +238,8 @@ pub struct GatewayOptions {
     pub basic_auth: Option<(String, String)>,
     /// Serve HTTPS with a certificate for 127.0.0.1 signed by a fresh CA ([`PushGateway::ca_file`]).
     pub tls: bool,
+    /// Listen on this port instead of a free one picked at random (no retry if it is taken).
+    pub port: Option<u16>,
 }
 
 /// A running `prometheus-pushgateway`; killed and reaped on drop.
@@ -263,7 +265,8 @@ fn binary() -> PathBuf {
     "pushgateway".into()
 }
 
-fn free_port() -> u16 {
+/// A 127.0.0.1 port nothing listened on a moment ago.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.1:0")
@@ -290,8 +293,9 @@ impl PushGateway {
         let scheme = if opts.tls { "https" } else { "http" };
         let mut last_log = String::new();
         // The port is free when picked but could be taken before the gateway binds it: retry.
-        for attempt in 0..3 {
-            let port = free_port();
+        let attempts = if opts.port.is_some() { 1 } else { 3 };
+        for attempt in 0..attempts {
+            let port = opts.port.unwrap_or_else(free_port);
             let log = dir.path().join(format!("pushgateway-{attempt}.log"));
             let log_file = File::create(&log).expect("create log");
             let mut cmd = Command::new(binary());
@@ -358,6 +362,11 @@ impl PushGateway {
             Some((u, p)) => req.basic_auth(u, Some(p)),
             None => req,
         }
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The gateway's log so far.
