@@ -219,7 +219,8 @@ pub struct WatchStats {
 /// Messages from either source, in one shape.
 enum Source {
     Ordered(Box<consumer::pull::Ordered>),
-    Plain(async_nats::Subscriber),
+    /// Results and events: two subjects, as observers may subscribe to exactly those.
+    Plain(futures::stream::Select<async_nats::Subscriber, async_nats::Subscriber>),
 }
 
 struct Msg {
@@ -253,12 +254,22 @@ impl Source {
     }
 }
 
-/// The subjects watched: one run's, or every run's.
+/// The stream filter: one run's subjects, or every run's.
 pub fn filter(run: Option<&RunId>) -> String {
     match run {
         Some(r) => format!("{}.{r}.>", subjects::ROOT),
         None => format!("{}.>", subjects::ROOT),
     }
+}
+
+/// The two live subjects (results, events) of one run or of every run: what observers may
+/// subscribe to.
+pub fn live_subjects(run: Option<&RunId>) -> [String; 2] {
+    let r = run.map(RunId::as_str).unwrap_or("*");
+    [
+        format!("{}.{r}.result.>", subjects::ROOT),
+        format!("{}.{r}.event", subjects::ROOT),
+    ]
 }
 
 /// Open an ordered consumer on `NETBENCH` replaying everything under `filter`; returns it and
@@ -302,15 +313,24 @@ pub async fn watch(
             (Source::Ordered(Box::new(o)), pending > 0)
         }
         Err(e) => {
-            let sub = client
-                .subscribe(filter.clone())
-                .await
-                .map_err(|e| ReportError::Follow(format!("cannot subscribe to {filter}: {e}")))?;
+            let [results, events] = live_subjects(opts.run.as_ref());
+            let subscribe = |subject: String| {
+                let client = client.clone();
+                async move {
+                    client.subscribe(subject.clone()).await.map_err(|e| {
+                        ReportError::Follow(format!("cannot subscribe to {subject}: {e}"))
+                    })
+                }
+            };
+            let (r, v) = (
+                subscribe(results.clone()).await?,
+                subscribe(events.clone()).await?,
+            );
             out(Output::Notice(format!(
-                "cannot replay stream {} ({e}); following live messages on {filter} only",
+                "cannot replay stream {} ({e}); following live messages on {results} and {events} only",
                 subjects::STREAM
             )));
-            (Source::Plain(sub), false)
+            (Source::Plain(futures::stream::select(r, v)), false)
         }
     };
     out(Output::Header(header()));
