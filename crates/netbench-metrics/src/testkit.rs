@@ -4,6 +4,8 @@
 //!   basic auth and TLS (certificates made on the spot), no persistence; killed and reaped on drop.
 //! - [`parse_text`]: the samples of a Prometheus text exposition (what a scrape sees).
 //! - [`pair_result`]: a [`PairResult`] measured from a real tool output by the real parser.
+//! - [`assert_pair_on_gateway`]: a scrape holds exactly the series a pair should have, with its
+//!   labels and its results-file values.
 
 use netbench_proto::{
     Captured, Endpoint, PairResult, ProcessOutcome, RunId, TaskOptions, TaskRecord, Vm, WorkerId,
@@ -229,6 +231,90 @@ fn unescape(s: &str, quotes: bool) -> String {
         }
     }
     out
+}
+
+/// The labels every series of `r` must carry on the gateway: the pair's labels and the job.
+pub fn expected_labels(r: &PairResult) -> BTreeMap<String, String> {
+    let (c, s) = (&r.task.client, &r.task.server);
+    let mut want: BTreeMap<String, String> = [
+        ("run", r.run.as_str()),
+        ("benchmark", r.benchmark.as_str()),
+        ("client_worker", c.worker.as_str()),
+        ("server_worker", s.worker.as_str()),
+        ("client_node", c.vm.hostname.as_str()),
+        ("server_node", s.vm.hostname.as_str()),
+        ("client_zone", c.vm.availability_zone.as_str()),
+        ("server_zone", s.vm.availability_zone.as_str()),
+        ("job", "netbench"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    // The gateway adds an empty `instance` to pushed series that have none; the text format
+    // shows it as instance="".
+    want.insert("instance".into(), String::new());
+    want
+}
+
+/// The samples of the scrape that belong to pair `r` (same client and server worker and run).
+pub fn pair_samples<'a>(scrape: &'a Scrape, r: &'a PairResult) -> Vec<&'a Sample> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| {
+            s.labels.get("run").map(String::as_str) == Some(r.run.as_str())
+                && s.labels.get("client_worker") == Some(&r.task.client.worker)
+                && s.labels.get("server_worker") == Some(&r.task.server.worker)
+        })
+        .collect()
+}
+
+/// Every series of `r` is on the gateway, exactly once, with the pair's labels and values; a
+/// failed pair has status series only.
+pub fn assert_pair_on_gateway(scrape: &Scrape, r: &PairResult) {
+    let samples = pair_samples(scrape, r);
+    let want = expected_labels(r);
+    for s in &samples {
+        assert_eq!(s.labels, want, "labels of {}", s.name);
+    }
+    let value_of = |name: &str| {
+        let found: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(found.len(), 1, "{name} of pair {}: {found:?}", r.pair);
+        found[0]
+    };
+    assert_eq!(value_of(crate::PAIR_STATUS), f64::from(r.task.status as u8));
+    let ok = r.task.status == netbench_proto::Status::Ok;
+    assert_eq!(value_of(crate::PAIR_OK), if ok { 1.0 } else { 0.0 });
+    let bench = netbench_bench::find(&r.benchmark).unwrap();
+    if ok {
+        assert!(!r.metrics.is_empty());
+        for m in &r.metrics {
+            let name = crate::metric_name(&m.name, m.unit);
+            assert_eq!(value_of(&name), m.value, "{name} of pair {}", r.pair);
+            assert_eq!(
+                scrape.help.get(&name).map(String::as_str),
+                Some(bench.metric(&m.name).unwrap().help)
+            );
+        }
+        assert_eq!(samples.len(), 2 + r.metrics.len(), "no other series");
+    } else {
+        assert_eq!(
+            samples.len(),
+            2,
+            "a failed pair has only status series: {samples:?}"
+        );
+        for def in bench.metrics {
+            let name = crate::metric_name(def.name, def.unit);
+            assert!(
+                samples.iter().all(|s| s.name != name),
+                "{name} for a failed pair"
+            );
+        }
+    }
 }
 
 /// How to start a [`PushGateway`].
