@@ -1,0 +1,205 @@
+//! `netbench report` and `netbench compare` as people run them: the real binary on real results
+//! files (fixtures written by `netbench local`) and on edited copies of them; exit codes and
+//! outputs checked.
+//!
+//! Exit codes: compare 0 no regression, 1 regression, 2 bad usage or unreadable input;
+//! report 0, or 2 for unreadable input.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../netbench-report/tests/fixtures")
+        .join(name)
+}
+
+fn netbench(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_netbench"))
+        .args(args)
+        .env_remove("NATS_URL")
+        .output()
+        .expect("run netbench")
+}
+
+fn run(args: &[&str]) -> Output {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    netbench(&args)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A copy of a fixture with every value of `metric` multiplied by `factor`.
+fn scaled(dir: &Path, name: &str, metric: &str, factor: f64) -> PathBuf {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(fixture(name)).unwrap()).unwrap();
+    let mut changed = 0;
+    for r in v["results"].as_array_mut().unwrap() {
+        for m in r["metrics"].as_array_mut().unwrap() {
+            if m["name"] == metric {
+                m["value"] = (m["value"].as_f64().unwrap() * factor).into();
+                changed += 1;
+            }
+        }
+    }
+    assert!(changed > 0, "{name} has no {metric}");
+    let out = dir.join(format!("{metric}-x{factor}-{name}"));
+    std::fs::write(&out, serde_json::to_vec(&v).unwrap()).unwrap();
+    out
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited, not killed")
+}
+
+#[test]
+fn compare_exit_code_follows_the_direction_of_each_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let iperf = fixture("iperf3-tcp-3nodes.json");
+    let base = iperf.to_str().unwrap();
+    let cases = [
+        // (fixture, metric, factor, expected exit code)
+        ("iperf3-tcp-3nodes.json", "throughput_received", 0.8, 1),
+        ("iperf3-tcp-3nodes.json", "throughput_received", 1.2, 0),
+        ("iperf3-tcp-3nodes.json", "throughput_received", 0.95, 0),
+        ("iperf3-tcp-3nodes.json", "rtt_mean", 1.2, 1),
+        ("iperf3-tcp-3nodes.json", "rtt_mean", 0.8, 0),
+        ("netperf-tcp-rr-3nodes.json", "latency_mean", 1.2, 1),
+        ("netperf-tcp-rr-3nodes.json", "transaction_rate", 0.8, 1),
+        ("netperf-tcp-rr-3nodes.json", "transaction_rate", 1.2, 0),
+    ];
+    for (name, metric, factor, want) in cases {
+        let new = scaled(dir.path(), name, metric, factor);
+        let base = if name.starts_with("iperf3") {
+            base.to_string()
+        } else {
+            fixture(name).display().to_string()
+        };
+        let o = run(&[
+            "compare",
+            &base,
+            new.to_str().unwrap(),
+            "--tolerance",
+            "10%",
+        ]);
+        let out = stdout(&o);
+        assert_eq!(code(&o), want, "{metric} x{factor}: {out}\n{}", stderr(&o));
+        let change = format!("{:+.1}%", (factor - 1.0) * 100.0);
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!(" {metric} ")))
+            .unwrap_or_else(|| panic!("no {metric} line: {out}"));
+        assert!(line.contains(&change), "{line}");
+        if want == 1 {
+            assert!(line.contains("REGRESSED"), "{line}");
+            assert!(out.contains("regression(s) past 10%"), "{out}");
+        } else {
+            assert!(out.contains("no regression past 10%"), "{out}");
+        }
+    }
+}
+
+#[test]
+fn compare_tolerance_moves_the_line_and_json_names_the_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = fixture("iperf3-tcp-3nodes.json");
+    let new = scaled(
+        dir.path(),
+        "iperf3-tcp-3nodes.json",
+        "throughput_received",
+        0.8,
+    );
+    let (b, n) = (base.to_str().unwrap(), new.to_str().unwrap());
+    assert_eq!(code(&run(&["compare", b, n, "--tolerance", "25%"])), 0);
+    let o = run(&["compare", b, n, "--tolerance", "10%", "--format", "json"]);
+    assert_eq!(code(&o), 1);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["regressions"], 6);
+    assert_eq!(v["pairs"].as_array().unwrap().len(), 6);
+    let m = &v["pairs"][0]["metrics"][0];
+    assert_eq!(m["name"], "throughput_received");
+    assert_eq!(m["better"], "higher");
+    assert_eq!(m["verdict"], "regressed");
+}
+
+#[test]
+fn compare_and_report_refuse_bad_input_with_exit_2_and_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = fixture("iperf3-tcp-3nodes.json");
+    let g = good.to_str().unwrap();
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{\"not\": \"results\"}").unwrap();
+    let gb = garbage.to_str().unwrap();
+    let missing = dir.path().join("missing.json");
+    let m = missing.to_str().unwrap();
+    let rr = fixture("netperf-tcp-rr-3nodes.json");
+
+    for (args, needle) in [
+        (vec!["compare", g, gb], "is not a netbench results file"),
+        (vec!["compare", m, g], "cannot read"),
+        (
+            vec!["compare", g, rr.to_str().unwrap()],
+            "different benchmarks",
+        ),
+        (vec!["compare", g, g, "--tolerance", "lots"], "like 10%"),
+        (
+            vec!["compare", g, g, "--metric", "bogus"],
+            "no metric \"bogus\"",
+        ),
+        (vec!["report", gb], "is not a netbench results file"),
+        (vec!["report", m], "cannot read"),
+        (
+            vec!["report", g, "--format", "yaml"],
+            "invalid value 'yaml'",
+        ),
+    ] {
+        let o = run(&args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn report_prints_every_format_and_writes_the_html_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let rr = fixture("netperf-tcp-rr-3nodes.json");
+    let f = rr.to_str().unwrap();
+    let page = dir.path().join("page.html");
+
+    let o = run(&["report", f, "--html", page.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Matrix: transaction_rate"), "{text}");
+    assert!(text.contains("intra-zone  6"), "{text}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(
+        html.matches("class=\"cell\"").count(),
+        6,
+        "one cell per pair"
+    );
+    assert!(!html.contains("<script"), "self-contained, no scripts");
+    assert!(!html.contains("src=\"http"), "no external resources");
+
+    let o = run(&["report", f, "--format", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["matrix"]["cells"].as_array().unwrap().len(), 3);
+
+    let o = run(&["report", f, "--format", "csv"]);
+    let csv = stdout(&o);
+    assert_eq!(csv.lines().count(), 7, "header + 6 pairs: {csv}");
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .contains("transaction_rate_per_second"));
+
+    let o = run(&["report", f, "--format", "markdown"]);
+    assert!(stdout(&o).contains("| node-1 | - |"), "{}", stdout(&o));
+}
