@@ -102,12 +102,9 @@ pub fn line(item: &Item) -> String {
             row([
                 &hms(r.finished_at),
                 r.run.as_str(),
-                &format!("result {}", r.benchmark)
-                    .chars()
-                    .take(14)
-                    .collect::<String>(),
+                "result",
                 &pair,
-                &format!("{detail}  [{}]", r.benchmark),
+                &format!("{} {detail}", r.benchmark),
             ])
         }
         Item::Event(e) => {
@@ -385,9 +382,14 @@ pub async fn watch(
         if replaying && msg.pending == Some(0) {
             replaying = false;
             out(Output::Notice(format!(
-                "replayed {} message(s) from stream {}; following live",
+                "replayed {} message(s) from stream {}{}",
                 stats.replayed,
-                subjects::STREAM
+                subjects::STREAM,
+                if opts.replay_only {
+                    ""
+                } else {
+                    "; following live"
+                }
             )));
             if opts.replay_only {
                 break;

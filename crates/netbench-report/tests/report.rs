@@ -241,7 +241,11 @@ fn a_failed_pair_is_listed_with_its_reason_and_left_out_of_the_figures() {
     let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
     let first = rd.records().next().unwrap().unwrap();
     assert_eq!(&first[8], "tool_failed");
-    assert!(first.iter().last().unwrap().contains("Connection refused"));
+    assert!(first
+        .iter()
+        .next_back()
+        .unwrap()
+        .contains("Connection refused"));
 }
 
 #[test]
