@@ -28,6 +28,8 @@ enum Command {
     Worker(WorkerArgs),
     /// Wait for the workers and run every ordered pair, one at a time.
     Orchestrator(OrchestratorArgs),
+    /// Run a benchmark on a Kubernetes cluster: deploy NATS, orchestrator and workers, collect, clean up.
+    Launch(netbench_launcher::cli::LaunchArgs),
     /// Show what the NETBENCH stream holds, then follow live results and events as a table.
     Watch(netbench_report::cli::WatchArgs),
     /// Tables, node matrix and zone summary of a results file (text, CSV, JSON, Markdown, HTML).
@@ -232,6 +234,13 @@ impl Cli {
             Command::Local(a) => local(a, shutdown).await,
             Command::Worker(a) => worker(a, shutdown).await,
             Command::Orchestrator(a) => orchestrator(a, shutdown).await,
+            Command::Launch(a) => {
+                let display = netbench_launcher::cli::Display {
+                    progress: show::progress_line,
+                    summary: show::summary,
+                };
+                a.run(shutdown, display).await
+            }
             Command::Watch(a) => netbench_report::cli::run_watch(a, shutdown).await,
             Command::Report(a) => netbench_report::cli::run_report(a),
             Command::Compare(a) => netbench_report::cli::run_compare(a),

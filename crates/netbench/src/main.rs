@@ -14,7 +14,9 @@ mod show;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    // Old Job manifests pass Go-style flags (`launch -orchImage x`): accept them.
+    let args = netbench_launcher::argv::normalize(std::env::args_os().collect());
+    let cli = cli::Cli::parse_from(args);
     init_tracing(&cli);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

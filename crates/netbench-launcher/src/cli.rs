@@ -1,0 +1,289 @@
+//! The flags of `netbench launch` (the established ones keep their meaning and defaults; Go-style
+//! `-camelCase` spellings are accepted through [`crate::argv::normalize`]).
+
+use crate::launch::{Connect, LaunchConfig, Report};
+use crate::manifests;
+use crate::spec::NodeInfo;
+use crate::LaunchError;
+use clap::{ArgAction, Args, ValueEnum};
+use netbench_bench::Benchmark;
+use netbench_proto::{Event, PairResult, RunId};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Exit codes (the table every netbench subcommand uses).
+const EXIT_RUN_FAILED: u8 = 3;
+const EXIT_INTERRUPTED: u8 = 4;
+
+fn benchmark(s: &str) -> Result<&'static Benchmark, String> {
+    netbench_bench::find(s).ok_or_else(|| {
+        format!(
+            "unknown benchmark {s:?}; choose one of: {}",
+            netbench_bench::names()
+        )
+    })
+}
+
+/// `10s`, `2m`, `1h30m`, or a plain number of seconds.
+fn duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 10s, 5m or 1h: {e}"))
+}
+
+fn test_duration(s: &str) -> Result<u32, String> {
+    let d = duration(s)?;
+    let max = netbench_bench::allow::MAX_DURATION_SECONDS;
+    if d.as_secs() == 0 || d.subsec_nanos() != 0 || d.as_secs() > u64::from(max) {
+        return Err(format!(
+            "{s:?}: the test length must be whole seconds between 1s and {max}s"
+        ));
+    }
+    Ok(d.as_secs() as u32)
+}
+
+fn run_id(s: &str) -> Result<RunId, String> {
+    s.parse()
+        .map_err(|e: netbench_proto::ids::InvalidId| e.to_string())
+}
+
+/// A Kubernetes namespace name (RFC 1123 label).
+fn namespace(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a namespace name: lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit"
+        ))
+    }
+}
+
+/// `name` or `name=zone`.
+fn dry_node(s: &str) -> Result<NodeInfo, String> {
+    let (name, zone) = s.split_once('=').unwrap_or((s, ""));
+    if name.is_empty() {
+        return Err(format!(
+            "{s:?}: give node names like node-1 or node-1=zone-a"
+        ));
+    }
+    Ok(NodeInfo {
+        name: name.into(),
+        zone: zone.into(),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConnectArg {
+    /// Through the Service in a pod, else a port-forward.
+    Auto,
+    Service,
+    PortForward,
+}
+
+/// Deploy NATS, an orchestrator and one worker per node into a fresh namespace, run the
+/// benchmark, write the results file, delete the namespace.
+#[derive(Debug, Clone, Args)]
+pub struct LaunchArgs {
+    /// Benchmark to run.
+    #[arg(long, value_parser = benchmark)]
+    pub benchmark: &'static Benchmark,
+    /// Stop the run (partial results written) after this long.
+    #[arg(long, default_value = "30m", value_parser = duration)]
+    pub deadline: Duration,
+    /// Istio sidecar injection for the workers (namespace label istio-injection=enabled).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, default_value = "false")]
+    pub inject: bool,
+    /// Namespace to create for the run (default: netbench-<run>); it is deleted afterwards.
+    #[arg(long, value_parser = namespace)]
+    pub namespace: Option<String>,
+    /// Label selector for the nodes to measure; an empty value selects every node.
+    #[arg(long, default_value = "node-lifecycle=on-demand")]
+    pub node_labels: String,
+    /// Orchestrator image (needs the netbench binary on PATH).
+    #[arg(long, default_value = "netbench:latest")]
+    pub orch_image: String,
+    /// Worker image (netbench plus iperf3, netperf, qperf, fortio; docker/worker.Dockerfile).
+    #[arg(long, default_value = "netbench-worker:latest")]
+    pub worker_image: String,
+    /// NATS image (official, tag pinned).
+    #[arg(long, default_value = "nats:2.10.22-alpine")]
+    pub nats_image: String,
+    /// Directory the results file is written to.
+    #[arg(long, default_value = "/share/networkperformance_results")]
+    pub output_file_directory: PathBuf,
+    /// Timeout for pods becoming ready, worker registration, and cleanup.
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    pub timeout: Duration,
+    /// Length of each test.
+    #[arg(long, default_value = "10s", value_parser = test_duration)]
+    pub duration: u32,
+    /// Leave the namespace in place afterwards (for debugging).
+    #[arg(long)]
+    pub keep: bool,
+    /// Print every manifest as YAML and exit; needs no cluster.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Nodes to render with --dry-run: name or name=zone, comma separated.
+    #[arg(long, value_delimiter = ',', value_parser = dry_node, default_value = "node-1=zone-a,node-2=zone-b")]
+    pub dry_run_nodes: Vec<NodeInfo>,
+    /// Use this NATS (JetStream on, reachable from the pods and from here) instead of deploying one.
+    #[arg(long)]
+    pub nats_url: Option<String>,
+    /// How the launcher reaches the NATS it deployed.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub connect: ConnectArg,
+    /// Run id (default: a fresh one).
+    #[arg(long, value_parser = run_id)]
+    pub run: Option<RunId>,
+}
+
+/// How the binary prints progress lines and the summary (from `netbench`'s `show` module).
+pub struct Display {
+    pub progress: fn(&Event, &Benchmark) -> Option<String>,
+    pub summary: fn(&[PairResult], &Benchmark) -> String,
+}
+
+struct Printer {
+    display: Display,
+    bench: &'static Benchmark,
+}
+impl Report for Printer {
+    fn status(&mut self, line: &str) {
+        eprintln!("launch: {line}");
+    }
+    fn event(&mut self, e: &Event) {
+        if let Some(l) = (self.display.progress)(e, self.bench) {
+            println!("{l}");
+        }
+    }
+}
+
+impl LaunchArgs {
+    pub fn config(&self) -> LaunchConfig {
+        let Self {
+            benchmark,
+            deadline,
+            inject,
+            namespace,
+            node_labels,
+            orch_image,
+            worker_image,
+            nats_image,
+            output_file_directory,
+            timeout,
+            duration,
+            keep,
+            dry_run: _,
+            dry_run_nodes: _,
+            nats_url,
+            connect,
+            run,
+        } = self.clone();
+        LaunchConfig {
+            bench: benchmark,
+            run,
+            namespace,
+            node_labels,
+            orch_image,
+            worker_image,
+            nats_image,
+            inject,
+            duration_seconds: duration,
+            timeout,
+            deadline,
+            output_dir: output_file_directory,
+            keep,
+            nats_url,
+            connect: match connect {
+                ConnectArg::Auto => Connect::Auto,
+                ConnectArg::Service => Connect::Service,
+                ConnectArg::PortForward => Connect::PortForward,
+            },
+        }
+    }
+
+    /// The `--dry-run` output: every manifest for `--dry-run-nodes`. The NATS password is a
+    /// placeholder (a real launch generates one).
+    pub fn dry_run_yaml(&self) -> Result<String, LaunchError> {
+        let cfg = self.config();
+        let run = cfg.run.clone().unwrap_or_else(RunId::generate);
+        let mut spec = crate::launch::make_spec(&cfg, run, self.dry_run_nodes.clone());
+        if let crate::spec::NatsPlan::Deploy { creds, .. } = &mut spec.nats {
+            for login in [&mut creds.orchestrator, &mut creds.observer]
+                .into_iter()
+                .chain(creds.workers.iter_mut().map(|(_, l)| l))
+            {
+                login.password = "generated-at-launch".into();
+            }
+        }
+        Ok(manifests::render_yaml(&manifests::mk_all(&spec))?)
+    }
+
+    /// Run `netbench launch`; returns the process exit code.
+    pub async fn run(self, shutdown: CancellationToken, display: Display) -> u8 {
+        if self.dry_run {
+            return match self.dry_run_yaml() {
+                Ok(y) => {
+                    print!("{y}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_RUN_FAILED
+                }
+            };
+        }
+        let client = match kube::Client::try_default().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {}", LaunchError::Config(e.to_string()));
+                return EXIT_RUN_FAILED;
+            }
+        };
+        let bench = self.benchmark;
+        let mut printer = Printer { display, bench };
+        match crate::launch(client, self.config(), shutdown, &mut printer).await {
+            Ok(o) => {
+                println!();
+                print!("{}", (printer.display.summary)(&o.results, bench));
+                if let Some(p) = &o.results_path {
+                    println!("\nresults: {}", p.display());
+                }
+                match &o.ending {
+                    crate::follow::Ending::Failed(e) => eprintln!("error: the run failed: {e}"),
+                    crate::follow::Ending::OrchestratorFailed(e) => {
+                        eprintln!("error: the orchestrator failed: {e}")
+                    }
+                    crate::follow::Ending::Deadline => {
+                        eprintln!("error: the deadline passed; partial results written")
+                    }
+                    crate::follow::Ending::Interrupted => {
+                        eprintln!("interrupted; partial results written")
+                    }
+                    crate::follow::Ending::Finished { .. } => {}
+                }
+                if let Some(e) = &o.cleanup_error {
+                    eprintln!("error: {e}");
+                }
+                o.ending.exit_code()
+            }
+            Err(LaunchError::Interrupted(what)) => {
+                eprintln!("interrupted {what}");
+                EXIT_INTERRUPTED
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_RUN_FAILED
+            }
+        }
+    }
+}

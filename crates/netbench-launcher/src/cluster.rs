@@ -1,0 +1,258 @@
+//! The thin kube shell: select nodes, server-side apply, wait for pods, delete the namespace.
+
+use crate::manifests::Manifests;
+use crate::pods::{assess, Assessment};
+use crate::spec::{self, NodeInfo};
+use crate::{LaunchError, Result};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, Service};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Api, Client, Resource};
+use serde::{de::DeserializeOwned, Serialize};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How often pod and namespace states are polled.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Nodes matching `selector` (a label selector; empty selects all), sorted by name.
+pub async fn select_nodes(client: &Client, selector: &str) -> Result<Vec<NodeInfo>> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let lp = ListParams::default().labels(selector);
+    let list = nodes
+        .list(&lp)
+        .await
+        .map_err(|e| LaunchError::kube(format!("cannot list nodes (selector {selector:?})"), e))?;
+    let found = nodes_from(&list.items);
+    if found.len() < 2 {
+        let names = if found.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                found
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return Err(LaunchError::TooFewNodes {
+            selector: selector.to_string(),
+            found: found.len(),
+            names,
+        });
+    }
+    Ok(found)
+}
+
+/// Name and zone of each node, sorted by name. Pure.
+pub fn nodes_from(nodes: &[Node]) -> Vec<NodeInfo> {
+    let mut v: Vec<NodeInfo> = nodes
+        .iter()
+        .filter_map(|n| {
+            Some(NodeInfo {
+                name: n.metadata.name.clone()?,
+                zone: n
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(spec::ZONE_LABEL).cloned())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+/// Refuse a namespace that already exists: we create it and we delete it at the end.
+pub async fn check_namespace_free(client: &Client, name: &str) -> Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api
+        .get_opt(name)
+        .await
+        .map_err(|e| LaunchError::kube(format!("cannot read namespace {name}"), e))?
+    {
+        None => Ok(()),
+        Some(ns) => {
+            let ours = ns
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(spec::MANAGED_BY.0))
+                .is_some_and(|v| v == spec::MANAGED_BY.1);
+            Err(LaunchError::NamespaceExists(
+                name.to_string(),
+                if ours {
+                    " (left by an earlier netbench run: delete it, or wait until it is gone)"
+                } else {
+                    " and is not netbench's"
+                },
+            ))
+        }
+    }
+}
+
+/// Server-side apply with field manager `netbench`.
+pub async fn apply<K>(api: &Api<K>, obj: &K) -> Result<K>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let pp = PatchParams::apply(spec::FIELD_MANAGER).force();
+    api.patch(&name, &pp, &Patch::Apply(obj))
+        .await
+        .map_err(|e| {
+            LaunchError::kube(
+                format!(
+                    "cannot apply {} {name}",
+                    K::kind(&K::DynamicType::default())
+                ),
+                e,
+            )
+        })
+}
+
+/// Apply the namespace and the NATS objects; returns the NATS Service's ClusterIP, if any.
+pub async fn apply_base(client: &Client, m: &Manifests) -> Result<Option<String>> {
+    let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
+    apply(&Api::<Namespace>::all(client.clone()), &m.namespace).await?;
+    if let Some(s) = &m.nats_secret {
+        apply(&Api::<Secret>::namespaced(client.clone(), &ns_name), s).await?;
+    }
+    if let Some(c) = &m.nats_config {
+        apply(&Api::<ConfigMap>::namespaced(client.clone(), &ns_name), c).await?;
+    }
+    let mut cluster_ip = None;
+    if let Some(s) = &m.nats_service {
+        let svc = apply(&Api::<Service>::namespaced(client.clone(), &ns_name), s).await?;
+        cluster_ip = svc
+            .spec
+            .and_then(|s| s.cluster_ip)
+            .filter(|ip| !ip.is_empty() && ip != "None");
+    }
+    if let Some(p) = &m.nats_pod {
+        apply(&Api::<Pod>::namespaced(client.clone(), &ns_name), p).await?;
+    }
+    Ok(cluster_ip)
+}
+
+/// Apply the workers and the orchestrator Job.
+pub async fn apply_run(client: &Client, m: &Manifests) -> Result<()> {
+    let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns_name);
+    for w in &m.workers {
+        apply(&pods, w).await?;
+    }
+    apply(
+        &Api::<Job>::namespaced(client.clone(), &ns_name),
+        &m.orchestrator,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Wait until every pod named in `expected` is Ready. Fails at once when one cannot become
+/// ready, and after `timeout` with one line per pod that is not.
+pub async fn wait_ready(
+    client: &Client,
+    namespace: &str,
+    expected: &[String],
+    timeout: Duration,
+    shutdown: &CancellationToken,
+    mut progress: impl FnMut(&Assessment),
+) -> Result<()> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let started = Instant::now();
+    let mut last = Assessment::default();
+    loop {
+        let list = pods
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| LaunchError::kube(format!("cannot list pods in {namespace}"), e))?;
+        let a = assess(&list.items, expected);
+        if a != last {
+            progress(&a);
+        }
+        if let Some(f) = &a.failed {
+            return Err(LaunchError::PodFailed(f.clone()));
+        }
+        if a.all_ready() {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            return Err(LaunchError::PodsNotReady {
+                after: timeout,
+                pods: a
+                    .waiting
+                    .iter()
+                    .map(|w| format!("  {w}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+        }
+        last = a;
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.cancelled() => return Err(LaunchError::Interrupted("while waiting for pods")),
+        }
+    }
+}
+
+/// Why the orchestrator Job failed, if it did.
+pub async fn job_failure(client: &Client, namespace: &str) -> Result<Option<String>> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let job = jobs
+        .get_opt(spec::ORCHESTRATOR_NAME)
+        .await
+        .map_err(|e| LaunchError::kube("cannot read the orchestrator Job", e))?;
+    Ok(job.and_then(|j| {
+        j.status?.conditions?.into_iter().find_map(|c| {
+            (c.type_ == "Failed" && c.status == "True").then(|| {
+                format!(
+                    "Job {}: {} {}",
+                    spec::ORCHESTRATOR_NAME,
+                    c.reason.unwrap_or_default(),
+                    c.message.unwrap_or_default()
+                )
+            })
+        })
+    }))
+}
+
+/// Delete the namespace and wait until it is gone (or `timeout`).
+pub async fn delete_namespace(client: &Client, name: &str, timeout: Duration) -> Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => {
+            return Err(LaunchError::kube(
+                format!("cannot delete namespace {name}"),
+                e,
+            ))
+        }
+    }
+    let started = Instant::now();
+    loop {
+        match api.get_opt(name).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(ns)) if started.elapsed() >= timeout => {
+                let phase = ns.status.and_then(|s| s.phase).unwrap_or_default();
+                return Err(LaunchError::Cleanup(format!(
+                    "namespace {name} still exists after {timeout:?} (phase {phase}); delete it with: kubectl delete namespace {name}"
+                )));
+            }
+            Ok(Some(_)) => {}
+            Err(e) => {
+                return Err(LaunchError::kube(
+                    format!("cannot read namespace {name}"),
+                    e,
+                ))
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

@@ -1,0 +1,781 @@
+//! Pure manifest builders: [`LaunchSpec`] in, k8s-openapi objects out. No client, no I/O.
+//!
+//! Everything lives in one namespace so that deleting it removes the run:
+//! - [`mk_namespace`]: labelled `app.kubernetes.io/managed-by=netbench`, `netbench.io/run=<run>`
+//!   (and `istio-injection=enabled` with `--inject`);
+//! - [`mk_nats_secret`], [`mk_nats_configmap`], [`mk_nats_pod`], [`mk_nats_service`]: NATS with
+//!   JetStream, configured by the repo's `nats/nats-server.conf` plus an auth include;
+//! - [`mk_worker_pod`]: one per node, pinned by node affinity, the benchmark's ports declared;
+//! - [`mk_orchestrator_job`]: `netbench orchestrator …`, restartPolicy OnFailure.
+//!
+//! Resources (requests .. limits), chosen to fit beside real workloads and to let the tools
+//! saturate a link: worker 100m/128Mi .. 2 CPU/512Mi; orchestrator 50m/32Mi .. 500m/128Mi;
+//! NATS 50m/64Mi .. 500m/256Mi.
+
+use crate::spec::*;
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::Affinity;
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapProjection, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, Namespace, NodeAffinity, NodeSelector,
+    NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, Pod, PodSecurityContext,
+    PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
+    Secret, SecretKeySelector, SecretProjection, SecurityContext, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount, VolumeProjection,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
+
+/// The repo's NATS server configuration, shipped in the ConfigMap as is.
+pub const NATS_SERVER_CONF: &str = include_str!("../../../nats/nats-server.conf");
+/// Where nats-server.conf (ConfigMap) and auth.conf (Secret) are mounted, side by side, in the
+/// NATS container: nats-server.conf includes "auth.conf" from its own directory.
+pub const NATS_CONF_DIR: &str = "/etc/nats-netbench";
+/// The Secret key holding the rendered `auth.conf`.
+pub const AUTH_CONF_KEY: &str = "auth.conf";
+
+/// Every object of a launch, in apply order.
+#[derive(Debug, Clone)]
+pub struct Manifests {
+    pub namespace: Namespace,
+    pub nats_secret: Option<Secret>,
+    pub nats_config: Option<ConfigMap>,
+    pub nats_pod: Option<Pod>,
+    pub nats_service: Option<Service>,
+    pub workers: Vec<Pod>,
+    pub orchestrator: Job,
+}
+
+/// Build every manifest of a launch.
+pub fn mk_all(spec: &LaunchSpec) -> Manifests {
+    let deploy = matches!(spec.nats, NatsPlan::Deploy { .. });
+    Manifests {
+        namespace: mk_namespace(spec),
+        nats_secret: mk_nats_secret(spec),
+        nats_config: deploy.then(|| mk_nats_configmap(spec)),
+        nats_pod: deploy.then(|| mk_nats_pod(spec)),
+        nats_service: deploy.then(|| mk_nats_service(spec)),
+        workers: spec.nodes.iter().map(|n| mk_worker_pod(spec, n)).collect(),
+        orchestrator: mk_orchestrator_job(spec),
+    }
+}
+
+/// Labels every object carries; `component` adds `app.kubernetes.io/component`.
+pub fn labels(spec: &LaunchSpec, component: Option<&str>) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::from([
+        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+        ("app.kubernetes.io/name".to_string(), "netbench".to_string()),
+        (RUN_LABEL.to_string(), spec.run.to_string()),
+    ]);
+    if let Some(c) = component {
+        l.insert(COMPONENT_LABEL.to_string(), c.to_string());
+    }
+    l
+}
+
+fn meta(spec: &LaunchSpec, name: &str, component: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(spec.namespace.clone()),
+        labels: Some(labels(spec, component)),
+        ..Default::default()
+    }
+}
+
+pub fn mk_namespace(spec: &LaunchSpec) -> Namespace {
+    let mut labels = labels(spec, None);
+    if spec.inject {
+        labels.insert("istio-injection".into(), "enabled".into());
+    }
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(spec.namespace.clone()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The NATS credentials (only when we deploy NATS): the server's `auth.conf` and one password
+/// per role, keyed by user name (`orchestrator`, `observer`, `worker-<id>`).
+pub fn mk_nats_secret(spec: &LaunchSpec) -> Option<Secret> {
+    let NatsPlan::Deploy { creds, .. } = &spec.nats else {
+        return None;
+    };
+    let mut data = BTreeMap::from([(AUTH_CONF_KEY.to_string(), creds.render())]);
+    for login in [&creds.orchestrator, &creds.observer]
+        .into_iter()
+        .chain(creds.workers.iter().map(|(_, l)| l))
+    {
+        data.insert(login.user.clone(), login.password.clone());
+    }
+    Some(Secret {
+        metadata: meta(spec, NATS_SECRET_NAME, Some("nats")),
+        type_: Some("Opaque".into()),
+        string_data: Some(data),
+        ..Default::default()
+    })
+}
+
+pub fn mk_nats_configmap(spec: &LaunchSpec) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(spec, NATS_CONFIG_NAME, Some("nats")),
+        data: Some(BTreeMap::from([(
+            "nats-server.conf".to_string(),
+            NATS_SERVER_CONF.to_string(),
+        )])),
+        ..Default::default()
+    }
+}
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+fn env_field(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn env_secret(name: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: NATS_SECRET_NAME.into(),
+                key: key.into(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `NATS_URL`, and when we deploy NATS, `user`'s login (the password from the Secret).
+fn nats_env(spec: &LaunchSpec, user: &str) -> Vec<EnvVar> {
+    let mut v = vec![env("NATS_URL", spec.nats.url())];
+    if matches!(spec.nats, NatsPlan::Deploy { .. }) {
+        v.push(env("NATS_USER", user));
+        v.push(env_secret("NATS_PASSWORD", user));
+    }
+    v
+}
+
+fn resources(req: (&str, &str), lim: (&str, &str)) -> ResourceRequirements {
+    let q = |cpu: &str, mem: &str| {
+        BTreeMap::from([
+            ("cpu".to_string(), Quantity(cpu.into())),
+            ("memory".to_string(), Quantity(mem.into())),
+        ])
+    };
+    ResourceRequirements {
+        requests: Some(q(req.0, req.1)),
+        limits: Some(q(lim.0, lim.1)),
+        ..Default::default()
+    }
+}
+
+/// Non-root, read-only root filesystem, no capabilities, no privilege escalation.
+fn container_security() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS_USER),
+        run_as_group: Some(RUN_AS_USER),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS_USER),
+        run_as_group: Some(RUN_AS_USER),
+        fs_group: Some(RUN_AS_USER),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: Some(read_only),
+        ..Default::default()
+    }
+}
+
+fn tcp_port(name: &str, number: u16) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: number.into(),
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }
+}
+
+/// Annotations for pods that must stay out of the mesh (NATS, the orchestrator): with
+/// `--inject`, only the workers, whose traffic is what we measure, get a sidecar.
+fn no_sidecar(spec: &LaunchSpec) -> Option<BTreeMap<String, String>> {
+    spec.inject
+        .then(|| BTreeMap::from([("sidecar.istio.io/inject".to_string(), "false".to_string())]))
+}
+
+pub fn mk_nats_pod(spec: &LaunchSpec) -> Pod {
+    let mut m = meta(spec, NATS_NAME, Some("nats"));
+    m.annotations = no_sidecar(spec);
+    Pod {
+        metadata: m,
+        spec: Some(PodSpec {
+            security_context: Some(pod_security()),
+            automount_service_account_token: Some(false),
+            containers: vec![Container {
+                name: "nats".into(),
+                image: Some(spec.nats_image.clone()),
+                args: Some(vec![
+                    "-c".into(),
+                    format!("{NATS_CONF_DIR}/nats-server.conf"),
+                ]),
+                env: Some(vec![
+                    env(
+                        "NETBENCH_NATS_LISTEN",
+                        format!("0.0.0.0:{NATS_CLIENT_PORT}"),
+                    ),
+                    env("NETBENCH_NATS_HTTP", format!("0.0.0.0:{NATS_MONITOR_PORT}")),
+                    env("NETBENCH_NATS_STORE", "/data/jetstream"),
+                ]),
+                ports: Some(vec![
+                    tcp_port("client", NATS_CLIENT_PORT),
+                    tcp_port("monitor", NATS_MONITOR_PORT),
+                ]),
+                readiness_probe: Some(Probe {
+                    http_get: Some(HTTPGetAction {
+                        path: Some("/healthz".into()),
+                        port: IntOrString::Int(NATS_MONITOR_PORT.into()),
+                        ..Default::default()
+                    }),
+                    period_seconds: Some(2),
+                    ..Default::default()
+                }),
+                resources: Some(resources(("50m", "64Mi"), ("500m", "256Mi"))),
+                security_context: Some(container_security()),
+                volume_mounts: Some(vec![
+                    mount("config", NATS_CONF_DIR, true),
+                    mount("data", "/data", false),
+                ]),
+                ..Default::default()
+            }],
+            volumes: Some(vec![
+                Volume {
+                    name: "config".into(),
+                    projected: Some(ProjectedVolumeSource {
+                        sources: Some(vec![
+                            VolumeProjection {
+                                config_map: Some(ConfigMapProjection {
+                                    name: NATS_CONFIG_NAME.into(),
+                                    items: Some(vec![KeyToPath {
+                                        key: "nats-server.conf".into(),
+                                        path: "nats-server.conf".into(),
+                                        ..Default::default()
+                                    }]),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            },
+                            VolumeProjection {
+                                secret: Some(SecretProjection {
+                                    name: NATS_SECRET_NAME.into(),
+                                    items: Some(vec![KeyToPath {
+                                        key: AUTH_CONF_KEY.into(),
+                                        path: AUTH_CONF_KEY.into(),
+                                        ..Default::default()
+                                    }]),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            },
+                        ]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                empty_dir("data"),
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn mk_nats_service(spec: &LaunchSpec) -> Service {
+    let port = |name: &str, n: u16| ServicePort {
+        name: Some(name.into()),
+        port: n.into(),
+        target_port: Some(IntOrString::Int(n.into())),
+        // Server-side apply of a Service fails on 1.20 without an explicit protocol.
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    };
+    Service {
+        metadata: meta(spec, NATS_NAME, Some("nats")),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(BTreeMap::from([
+                (RUN_LABEL.to_string(), spec.run.to_string()),
+                (COMPONENT_LABEL.to_string(), "nats".to_string()),
+            ])),
+            ports: Some(vec![
+                port("client", NATS_CLIENT_PORT),
+                port("monitor", NATS_MONITOR_PORT),
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Pin a pod to one node the way DaemonSets do: required node affinity on `metadata.name`, so
+/// the scheduler still checks taints and resources and says why when it cannot place the pod.
+fn pin_to(node: &str) -> Affinity {
+    Affinity {
+        node_affinity: Some(NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                node_selector_terms: vec![NodeSelectorTerm {
+                    match_fields: Some(vec![NodeSelectorRequirement {
+                        key: "metadata.name".into(),
+                        operator: "In".into(),
+                        values: Some(vec![node.to_string()]),
+                    }]),
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// How long a worker lives at most: the run's deadline plus room for the orchestrator to finish.
+fn worker_deadline(spec: &LaunchSpec) -> String {
+    format!("{}s", spec.deadline.as_secs() + 120)
+}
+
+pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
+    let name = LaunchSpec::worker_name(&node.name);
+    let mut m = meta(spec, &name, Some("worker"));
+    m.labels
+        .get_or_insert_with(Default::default)
+        .insert("netbench.io/node".into(), node.name.clone());
+    if spec.inject {
+        m.annotations = Some(BTreeMap::from([
+            ("sidecar.istio.io/inject".to_string(), "true".to_string()),
+            // Start the tools only once the proxy runs, or their first connections fail.
+            (
+                "proxy.istio.io/config".to_string(),
+                r#"{"holdApplicationUntilProxyStarts":true}"#.to_string(),
+            ),
+        ]));
+    }
+    let user = format!("worker-{}", LaunchSpec::worker_id(&node.name));
+    let mut env_vars = nats_env(spec, &user);
+    env_vars.extend([
+        env("NETBENCH_RUN", spec.run.to_string()),
+        env_field("NETBENCH_WORKER_NAME", "metadata.name"),
+        env_field("NETBENCH_WORKER_IP", "status.podIP"),
+        env_field("NETBENCH_NODE_NAME", "spec.nodeName"),
+        env("NETBENCH_ZONE", node.zone.clone()),
+        // iperf3 and friends write temp files; /tmp is the only writable place.
+        env("TMPDIR", "/tmp"),
+    ]);
+    Pod {
+        metadata: m,
+        spec: Some(PodSpec {
+            affinity: Some(pin_to(&node.name)),
+            security_context: Some(pod_security()),
+            automount_service_account_token: Some(false),
+            restart_policy: Some("Never".into()),
+            termination_grace_period_seconds: Some(5),
+            containers: vec![Container {
+                name: "worker".into(),
+                image: Some(spec.worker_image.clone()),
+                // The image's entrypoint is netbench (docker/worker.Dockerfile).
+                args: Some(vec![
+                    "worker".into(),
+                    "--deadline".into(),
+                    worker_deadline(spec),
+                ]),
+                env: Some(env_vars),
+                ports: Some(
+                    spec.bench
+                        .ports
+                        .iter()
+                        .map(|p| tcp_port(p.name, p.number))
+                        .collect(),
+                ),
+                resources: Some(resources(("100m", "128Mi"), ("2", "512Mi"))),
+                security_context: Some(container_security()),
+                volume_mounts: Some(vec![mount("tmp", "/tmp", false)]),
+                ..Default::default()
+            }],
+            volumes: Some(vec![empty_dir("tmp")]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The orchestrator's command line.
+pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
+    vec![
+        "orchestrator".into(),
+        "--benchmark".into(),
+        spec.bench.name.into(),
+        "--run".into(),
+        spec.run.to_string(),
+        "--workers".into(),
+        spec.nodes.len().to_string(),
+        "--expect".into(),
+        spec.worker_names().join(","),
+        "--timeout".into(),
+        format!("{}s", spec.timeout.as_secs()),
+        "--duration".into(),
+        format!("{}s", spec.duration_seconds),
+        "--deadline".into(),
+        format!("{}s", spec.deadline.as_secs()),
+    ]
+}
+
+pub fn mk_orchestrator_job(spec: &LaunchSpec) -> Job {
+    let mut template_meta = ObjectMeta {
+        labels: Some(labels(spec, Some("orchestrator"))),
+        ..Default::default()
+    };
+    template_meta.annotations = no_sidecar(spec);
+    Job {
+        metadata: meta(spec, ORCHESTRATOR_NAME, Some("orchestrator")),
+        spec: Some(JobSpec {
+            backoff_limit: Some(2),
+            active_deadline_seconds: Some((spec.deadline.as_secs() + 300) as i64),
+            template: PodTemplateSpec {
+                metadata: Some(template_meta),
+                spec: Some(PodSpec {
+                    restart_policy: Some("OnFailure".into()),
+                    security_context: Some(pod_security()),
+                    automount_service_account_token: Some(false),
+                    containers: vec![Container {
+                        name: "orchestrator".into(),
+                        image: Some(spec.orch_image.clone()),
+                        // The image's entrypoint is netbench (docker/netbench.Dockerfile).
+                        args: Some(orchestrator_args(spec)),
+                        env: Some(nats_env(spec, "orchestrator")),
+                        resources: Some(resources(("50m", "32Mi"), ("500m", "128Mi"))),
+                        security_context: Some(container_security()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Every manifest as one multi-document YAML stream (`--dry-run`).
+pub fn render_yaml(m: &Manifests) -> Result<String, serde_yaml::Error> {
+    let mut docs: Vec<String> = Vec::new();
+    let mut push = |v: Result<String, serde_yaml::Error>| -> Result<(), serde_yaml::Error> {
+        docs.push(v?);
+        Ok(())
+    };
+    push(to_yaml(&m.namespace))?;
+    if let Some(s) = &m.nats_secret {
+        push(to_yaml(s))?;
+    }
+    if let Some(c) = &m.nats_config {
+        push(to_yaml(c))?;
+    }
+    if let Some(p) = &m.nats_pod {
+        push(to_yaml(p))?;
+    }
+    if let Some(s) = &m.nats_service {
+        push(to_yaml(s))?;
+    }
+    for w in &m.workers {
+        push(to_yaml(w))?;
+    }
+    push(to_yaml(&m.orchestrator))?;
+    Ok(docs
+        .iter()
+        .map(|d| format!("---\n{d}"))
+        .collect::<Vec<_>>()
+        .join(""))
+}
+
+/// One object as YAML, with `apiVersion` and `kind` (k8s-openapi adds them when serializing).
+fn to_yaml<T: serde::Serialize>(obj: &T) -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netbench_bus::auth::RunCredentials;
+
+    fn spec(inject: bool, external: Option<&str>) -> LaunchSpec {
+        let run: RunId = "0123456789ab".parse().unwrap();
+        let nodes = vec![
+            NodeInfo {
+                name: "n1".into(),
+                zone: "zone-a".into(),
+            },
+            NodeInfo {
+                name: "n2".into(),
+                zone: String::new(),
+            },
+        ];
+        let ids: Vec<_> = nodes
+            .iter()
+            .map(|n| LaunchSpec::worker_id(&n.name))
+            .collect();
+        LaunchSpec {
+            nats: match external {
+                Some(u) => NatsPlan::External { url: u.into() },
+                None => NatsPlan::Deploy {
+                    url: "nats://10.96.0.7:4222".into(),
+                    creds: RunCredentials::generate(&run, &ids),
+                },
+            },
+            run,
+            bench: netbench_bench::find("qperf-tcp").unwrap(),
+            namespace: "nb-test".into(),
+            nodes,
+            orch_image: "o:1".into(),
+            worker_image: "w:1".into(),
+            nats_image: "nats:2.10.22-alpine".into(),
+            inject,
+            duration_seconds: 7,
+            timeout: std::time::Duration::from_secs(90),
+            deadline: std::time::Duration::from_secs(600),
+        }
+    }
+    use netbench_proto::RunId;
+
+    fn env_of(c: &Container) -> BTreeMap<String, EnvVar> {
+        c.env
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name.clone(), e))
+            .collect()
+    }
+
+    #[test]
+    fn worker_is_pinned_to_its_node_with_downward_env_zone_and_the_benchmarks_ports() {
+        let s = spec(false, None);
+        let p = mk_worker_pod(&s, &s.nodes[0]);
+        assert_eq!(p.metadata.name.as_deref(), Some("worker-n1"));
+        assert_eq!(p.metadata.namespace.as_deref(), Some("nb-test"));
+        let l = p.metadata.labels.clone().unwrap();
+        assert_eq!(l[RUN_LABEL], "0123456789ab");
+        assert_eq!(l[MANAGED_BY.0], "netbench");
+        assert_eq!(l[COMPONENT_LABEL], "worker");
+        let ps = p.spec.unwrap();
+        let terms = ps
+            .affinity
+            .unwrap()
+            .node_affinity
+            .unwrap()
+            .required_during_scheduling_ignored_during_execution
+            .unwrap()
+            .node_selector_terms;
+        let f = &terms[0].match_fields.as_ref().unwrap()[0];
+        assert_eq!(
+            (
+                f.key.as_str(),
+                f.operator.as_str(),
+                f.values.clone().unwrap()
+            ),
+            ("metadata.name", "In", vec!["n1".to_string()])
+        );
+        let c = &ps.containers[0];
+        assert_eq!(c.image.as_deref(), Some("w:1"));
+        let env = env_of(c);
+        let field = |n: &str| {
+            env[n]
+                .value_from
+                .as_ref()
+                .unwrap()
+                .field_ref
+                .as_ref()
+                .unwrap()
+                .field_path
+                .clone()
+        };
+        assert_eq!(field("NETBENCH_WORKER_NAME"), "metadata.name");
+        assert_eq!(field("NETBENCH_WORKER_IP"), "status.podIP");
+        assert_eq!(field("NETBENCH_NODE_NAME"), "spec.nodeName");
+        assert_eq!(env["NETBENCH_ZONE"].value.as_deref(), Some("zone-a"));
+        assert_eq!(env["NETBENCH_RUN"].value.as_deref(), Some("0123456789ab"));
+        assert_eq!(
+            env["NATS_URL"].value.as_deref(),
+            Some("nats://10.96.0.7:4222")
+        );
+        // The worker logs in as itself, with its own password from the Secret.
+        let user = format!("worker-{}", WorkerId::for_name("worker-n1"));
+        assert_eq!(env["NATS_USER"].value.as_deref(), Some(user.as_str()));
+        let key = &env["NATS_PASSWORD"]
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap()
+            .key;
+        assert_eq!(key, &user);
+        let secret = mk_nats_secret(&s).unwrap().string_data.unwrap();
+        assert!(secret.contains_key(&user) && secret.contains_key(AUTH_CONF_KEY));
+        // qperf's pinned control and data ports, TCP.
+        let ports: Vec<(i32, String)> = c
+            .ports
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.container_port, p.protocol.unwrap()))
+            .collect();
+        let want: Vec<(i32, String)> = s
+            .bench
+            .ports
+            .iter()
+            .map(|p| (i32::from(p.number), "TCP".to_string()))
+            .collect();
+        assert_eq!(ports, want);
+        assert_eq!(ports.len(), 2);
+        let sc = c.security_context.clone().unwrap();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.run_as_non_root, Some(true));
+        assert_eq!(sc.capabilities.unwrap().drop.unwrap(), ["ALL"]);
+        assert!(
+            p.metadata.annotations.is_none(),
+            "no mesh annotations without --inject"
+        );
+    }
+
+    use netbench_proto::WorkerId;
+
+    #[test]
+    fn inject_labels_the_namespace_and_meshes_only_the_workers() {
+        let s = spec(true, None);
+        let ns = mk_namespace(&s);
+        assert_eq!(ns.metadata.labels.unwrap()["istio-injection"], "enabled");
+        let w = mk_worker_pod(&s, &s.nodes[1]);
+        let a = w.metadata.annotations.unwrap();
+        assert_eq!(a["sidecar.istio.io/inject"], "true");
+        assert!(a["proxy.istio.io/config"].contains("holdApplicationUntilProxyStarts"));
+        let job = mk_orchestrator_job(&s);
+        let ta = job
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap();
+        assert_eq!(ta["sidecar.istio.io/inject"], "false");
+        assert!(!mk_namespace(&spec(false, None))
+            .metadata
+            .labels
+            .unwrap()
+            .contains_key("istio-injection"));
+    }
+
+    #[test]
+    fn orchestrator_job_runs_the_run_and_expects_every_worker() {
+        let s = spec(false, None);
+        let job = mk_orchestrator_job(&s);
+        let ps = job.spec.unwrap().template.spec.unwrap();
+        assert_eq!(ps.restart_policy.as_deref(), Some("OnFailure"));
+        let args = ps.containers[0].args.clone().unwrap();
+        let joined = args.join(" ");
+        assert!(joined.starts_with("orchestrator --benchmark qperf-tcp --run 0123456789ab --workers 2 --expect worker-n1,worker-n2"), "{joined}");
+        assert!(joined.contains("--duration 7s") && joined.contains("--timeout 90s"));
+        assert_eq!(
+            env_of(&ps.containers[0])["NATS_USER"].value.as_deref(),
+            Some("orchestrator")
+        );
+    }
+
+    #[test]
+    fn nats_objects_service_probe_and_external_nats() {
+        let s = spec(false, None);
+        let svc = mk_nats_service(&s).spec.unwrap();
+        assert_eq!(svc.type_.as_deref(), Some("ClusterIP"));
+        let ports: Vec<(i32, Option<String>)> = svc
+            .ports
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.port, p.protocol))
+            .collect();
+        assert_eq!(
+            ports,
+            [(4222, Some("TCP".into())), (8222, Some("TCP".into()))]
+        );
+        let pod = mk_nats_pod(&s);
+        assert_eq!(svc.selector.unwrap(), {
+            let l = pod.metadata.labels.clone().unwrap();
+            BTreeMap::from([
+                (RUN_LABEL.to_string(), l[RUN_LABEL].clone()),
+                (COMPONENT_LABEL.to_string(), l[COMPONENT_LABEL].clone()),
+            ])
+        });
+        let c = &pod.spec.unwrap().containers[0];
+        let probe = c.readiness_probe.clone().unwrap().http_get.unwrap();
+        assert_eq!(probe.path.as_deref(), Some("/healthz"));
+        assert_eq!(probe.port, IntOrString::Int(8222));
+        let cm = mk_nats_configmap(&s).data.unwrap();
+        assert_eq!(cm["nats-server.conf"], NATS_SERVER_CONF);
+
+        let ext = mk_all(&spec(false, Some("nats://nats.example:4222")));
+        assert!(ext.nats_pod.is_none() && ext.nats_secret.is_none() && ext.nats_service.is_none());
+        let env = env_of(&ext.workers[0].spec.as_ref().unwrap().containers[0]);
+        assert_eq!(
+            env["NATS_URL"].value.as_deref(),
+            Some("nats://nats.example:4222")
+        );
+        assert!(!env.contains_key("NATS_PASSWORD"));
+    }
+}
