@@ -7,6 +7,7 @@
 //! - [`jetstream`]: the `NETBENCH` stream and `NETBENCH_RUNS` bucket, created from the very files
 //!   shipped in `nats/`, and acked, deduplicated publishing.
 
+pub mod auth;
 pub mod jetstream;
 
 use async_nats::{Client, HeaderMap, Message};
@@ -60,10 +61,21 @@ pub enum BusError {
     JetStream(String),
 }
 
-/// Counts reconnections, for logs and harness metrics.
+/// Counts connections (the first one and every reconnection), for logs and harness metrics.
 #[derive(Debug, Default, Clone)]
 pub struct ConnectionStats {
-    pub reconnects: Arc<AtomicU64>,
+    connects: Arc<AtomicU64>,
+}
+
+impl ConnectionStats {
+    /// How many times the client (re)connected.
+    pub fn connects(&self) -> u64 {
+        self.connects.load(Ordering::Relaxed)
+    }
+    /// Reconnections: connections after the first.
+    pub fn reconnects(&self) -> u64 {
+        self.connects().saturating_sub(1)
+    }
 }
 
 /// Connect to NATS. `name` shows up in the server's connection list (`nats server report
@@ -74,7 +86,7 @@ pub async fn connect(
     name: &str,
     stats: &ConnectionStats,
 ) -> Result<Client, BusError> {
-    let reconnects = stats.reconnects.clone();
+    let connects = stats.connects.clone();
     let mut opts = async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(Duration::from_secs(10))
@@ -83,11 +95,11 @@ pub async fn connect(
             Duration::from_millis((50u64 << attempt.min(5) as u64).min(2000))
         })
         .event_callback(move |event| {
-            let reconnects = reconnects.clone();
+            let connects = connects.clone();
             async move {
                 match event {
                     async_nats::Event::Connected => {
-                        reconnects.fetch_add(1, Ordering::Relaxed);
+                        connects.fetch_add(1, Ordering::Relaxed);
                         tracing::info!("NATS connected")
                     }
                     async_nats::Event::Disconnected => {
@@ -98,7 +110,10 @@ pub async fn connect(
             }
         });
     if let (Some(u), Some(p)) = (&args.user, &args.password) {
-        opts = opts.user_and_password(u.clone(), p.clone());
+        // Each role has its own inbox prefix, so permissions can keep replies private.
+        opts = opts
+            .user_and_password(u.clone(), p.clone())
+            .custom_inbox_prefix(format!("_INBOX_{u}"));
     }
     if let Some(ca) = &args.tls_ca {
         opts = opts.add_root_certificates(ca.clone()).require_tls(true);

@@ -48,24 +48,44 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, NatsServerError> {
 }
 
 impl NatsServer {
-    /// Start nats-server listening on `127.0.0.1` (random port) with a fresh store.
+    /// Start nats-server listening on `127.0.0.1` (random port) with a fresh store and no
+    /// authentication.
     pub fn start(binary: &Path) -> Result<NatsServer, NatsServerError> {
+        Self::start_with_auth(binary, "")
+    }
+
+    /// Like [`NatsServer::start`], with `auth` as `auth.conf` (see `nats/auth.conf.template`).
+    pub fn start_with_auth(binary: &Path, auth: &str) -> Result<NatsServer, NatsServerError> {
         let dir = tempfile::Builder::new()
             .prefix("netbench-nats-")
             .tempdir()
             .map_err(|e| NatsServerError::Start(format!("temp dir: {e}")))?;
-        Self::start_in(binary, dir, "127.0.0.1:-1")
+        Self::start_in(binary, dir, "127.0.0.1:-1", auth)
     }
 
-    /// Start with the store in `dir` (kept across restarts by tests) and `listen` address.
+    /// Start with the store in `dir` (kept across restarts by tests), on `listen`, with `auth`
+    /// as `auth.conf` (empty: no authentication). Both files are written mode 0600.
     pub fn start_in(
         binary: &Path,
         dir: tempfile::TempDir,
         listen: &str,
+        auth: &str,
     ) -> Result<NatsServer, NatsServerError> {
+        let write = |name: &str, text: &str| {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(dir.path().join(name))
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| NatsServerError::Start(format!("{name}: {e}")))
+        };
+        write("nats-server.conf", SERVER_CONFIG)?;
+        write("auth.conf", auth)?;
         let conf = dir.path().join("nats-server.conf");
-        std::fs::write(&conf, SERVER_CONFIG)
-            .map_err(|e| NatsServerError::Start(format!("config: {e}")))?;
         let mut child = Command::new(binary)
             .arg("-c")
             .arg(&conf)

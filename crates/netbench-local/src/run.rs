@@ -5,9 +5,10 @@ use crate::testbed::{Subnet, Testbed};
 use crate::workers::Workers;
 use futures::StreamExt;
 use netbench_bench::Benchmark;
+use netbench_bus::auth::{Login, RunCredentials};
 use netbench_bus::{ConnectionStats, NatsArgs};
 use netbench_orchestrator::{OrchestratorConfig, RunOutcome};
-use netbench_proto::{subjects, Event, RunId};
+use netbench_proto::{subjects, Event, RunId, WorkerId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,6 +65,8 @@ pub struct LocalOutcome {
     pub nats_url: String,
     /// When `keep_nats`: the pid and directory of the server left running.
     pub kept_nats: Option<(u32, PathBuf)>,
+    /// The observer (read-only) login of our own server, for `nats sub` and `netbench watch`.
+    pub observer: Option<Login>,
 }
 
 fn relay_target(url: &str) -> String {
@@ -98,24 +101,39 @@ pub async fn run(
     let run = cfg.run.clone().unwrap_or_else(RunId::generate);
     let tag: String = run.as_str().chars().take(6).collect();
 
-    // NATS: ours or the user's.
-    let server = match &cfg.nats_url {
-        Some(_) => None,
-        None => Some(NatsServer::start(&nats_server::locate(
-            cfg.nats_server.as_deref(),
-        )?)?),
+    let node_names: Vec<String> = (1..=cfg.nodes).map(|i| format!("node-{i}")).collect();
+
+    // NATS: ours, with fresh credentials per role, or the user's as given.
+    let (server, credentials) = match &cfg.nats_url {
+        Some(_) => (None, None),
+        None => {
+            let ids: Vec<WorkerId> = node_names.iter().map(|n| WorkerId::for_name(n)).collect();
+            let creds = RunCredentials::generate(&run, &ids);
+            let bin = nats_server::locate(cfg.nats_server.as_deref())?;
+            (
+                Some(NatsServer::start_with_auth(&bin, &creds.render())?),
+                Some(creds),
+            )
+        }
     };
     let nats_url = cfg
         .nats_url
         .clone()
         .unwrap_or_else(|| server.as_ref().expect("started").url.clone());
-    let nats = NatsArgs {
+    let base = NatsArgs {
         url: nats_url.clone(),
         ..Default::default()
     };
+    let (nats, observer) = match &credentials {
+        Some(c) => (
+            base.with_login(&c.orchestrator),
+            base.with_login(&c.observer),
+        ),
+        None => (base.clone(), base),
+    };
     // Fail early and clearly when the user's NATS is unreachable.
     let watcher = netbench_bus::connect(
-        &nats,
+        &observer,
         "netbench local (progress)",
         &ConnectionStats::default(),
     )
@@ -153,6 +171,7 @@ pub async fn run(
         &run,
         cfg.deadline + Duration::from_secs(30),
         logs.path(),
+        credentials.as_ref(),
     )
     .map_err(|e| {
         LocalError::Setup(format!(
@@ -166,7 +185,7 @@ pub async fn run(
         run: run.clone(),
         bench: cfg.bench,
         workers: cfg.nodes,
-        expect: testbed.nodes.iter().map(|n| n.name.clone()).collect(),
+        expect: node_names,
         registration_timeout: cfg.registration_timeout,
         duration_seconds: cfg.duration_seconds,
         results: Some(cfg.results.clone()),
@@ -207,6 +226,7 @@ pub async fn run(
         run,
         nats_url,
         kept_nats,
+        observer: credentials.map(|c| c.observer),
     })
 }
 

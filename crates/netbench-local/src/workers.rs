@@ -2,7 +2,8 @@
 //! (SIGTERM, then SIGKILL) when dropped.
 
 use crate::testbed::Node;
-use netbench_proto::RunId;
+use netbench_bus::auth::RunCredentials;
+use netbench_proto::{RunId, WorkerId};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ impl Workers {
         run: &RunId,
         deadline: Duration,
         log_dir: &Path,
+        credentials: Option<&RunCredentials>,
     ) -> std::io::Result<Workers> {
         let mut workers = Workers {
             children: Vec::new(),
@@ -28,7 +30,14 @@ impl Workers {
         };
         for node in nodes {
             let log = std::fs::File::create(log_dir.join(format!("{}.log", node.name)))?;
-            let child = Command::new("ip")
+            let mut cmd = Command::new("ip");
+            // Credentials go through the environment, not argv (which `ps` shows to everyone).
+            if let Some(login) = credentials.and_then(|c| c.worker(&WorkerId::for_name(&node.name)))
+            {
+                cmd.env("NATS_USER", &login.user)
+                    .env("NATS_PASSWORD", &login.password);
+            }
+            let child = cmd
                 .args(["netns", "exec", &node.netns])
                 .arg(exe)
                 .arg("worker")
@@ -51,6 +60,7 @@ impl Workers {
                 .args(["--deadline", &format!("{}s", deadline.as_secs().max(1))])
                 .arg("--exit-with-parent")
                 .env_remove("NATS_URL")
+                .env_remove("NATS_CA")
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)

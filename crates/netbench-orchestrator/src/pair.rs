@@ -99,21 +99,23 @@ pub async fn run_pair(
     let client_spec = allow::spec(ctx.bench, Role::Client, ctx.run, pair_id, params);
     let started_at = OffsetDateTime::now_utc();
 
-    let outcome: Result<ProcessOutcome, Failure> = match known_lost {
-        Some(side) => {
-            let who = if side == LostSide::Client {
-                client_w
-            } else {
-                server_w
-            };
-            Err(Failure {
-                status: Status::WorkerLost,
-                error: format!("worker {} was lost earlier in the run", who.name),
-                lost: Some(side),
-            })
-        }
-        None => exchange(ctx, pair_id, client_w, server_w, &server_spec, &client_spec).await,
-    };
+    let (outcome, lost_on_stop): (Result<ProcessOutcome, Failure>, Option<LostSide>) =
+        match known_lost {
+            Some(side) => {
+                let who = if side == LostSide::Client {
+                    client_w
+                } else {
+                    server_w
+                };
+                let failure = Failure {
+                    status: Status::WorkerLost,
+                    error: format!("worker {} was lost earlier in the run", who.name),
+                    lost: Some(side),
+                };
+                (Err(failure), None)
+            }
+            None => exchange(ctx, pair_id, client_w, server_w, &server_spec, &client_spec).await,
+        };
     let finished_at = OffsetDateTime::now_utc();
 
     let (status, metrics, error, output, stderr, truncated, client_seconds, lost) = match outcome {
@@ -167,7 +169,10 @@ pub async fn run_pair(
         output_truncated: truncated,
         client_seconds,
     };
-    PairRun { result, lost }
+    PairRun {
+        result,
+        lost: lost.or(lost_on_stop),
+    }
 }
 
 async fn exchange(
@@ -177,7 +182,7 @@ async fn exchange(
     server_w: &WorkerInfo,
     server_spec: &netbench_proto::CommandSpec,
     client_spec: &netbench_proto::CommandSpec,
-) -> Result<ProcessOutcome, Failure> {
+) -> (Result<ProcessOutcome, Failure>, Option<LostSide>) {
     let server_subject = subjects::task(ctx.run, &server_w.id);
     let start = TaskRequest::StartServer(server_spec.clone());
     match netbench_bus::request(
@@ -189,14 +194,22 @@ async fn exchange(
     .await
     {
         Ok(Reply::ServerReady(_)) => {}
-        Ok(other) => return Err(failure_from_reply(other, server_w, "starting the server")),
+        Ok(other) => {
+            return (
+                Err(failure_from_reply(other, server_w, "starting the server")),
+                None,
+            )
+        }
         Err(e) => {
-            return Err(failure_from_bus(
-                e,
-                server_w,
-                LostSide::Server,
-                "starting the server",
-            ))
+            return (
+                Err(failure_from_bus(
+                    e,
+                    server_w,
+                    LostSide::Server,
+                    "starting the server",
+                )),
+                None,
+            )
         }
     }
 
@@ -226,13 +239,21 @@ async fn exchange(
         pair: pair_id.to_string(),
     };
     let stopped = netbench_bus::request(ctx.client, server_subject, &stop, SERVER_STOP_LIMIT).await;
-    match (&client_result, stopped) {
-        (_, Ok(Reply::ServerStopped(_))) => {}
-        // The client's measurement stands, but the server side is gone: later pairs must know.
-        (Ok(_), Err(e)) => {
-            tracing::warn!(pair = pair_id, "stopping the server failed: {e}");
+    match stopped {
+        Ok(Reply::ServerStopped(_)) => (client_result, None),
+        // The server's worker is gone. The client's outcome stands for this pair, but later
+        // pairs must know.
+        Err(e @ (BusError::NoResponders(_) | BusError::TimedOut { .. })) => {
+            tracing::warn!(
+                pair = pair_id,
+                "worker {} lost while stopping its server: {e}",
+                server_w.name
+            );
+            (client_result, Some(LostSide::Server))
         }
-        (_, other) => tracing::warn!(pair = pair_id, "stopping the server: {other:?}"),
+        other => {
+            tracing::warn!(pair = pair_id, "stopping the server: {other:?}");
+            (client_result, None)
+        }
     }
-    client_result
 }

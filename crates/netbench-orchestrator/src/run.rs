@@ -8,7 +8,7 @@ use netbench_bench::Benchmark;
 use netbench_bus::{jetstream::Store, BusError, ConnectionStats, NatsArgs};
 use netbench_proto::{
     subjects, ErrorKind, Event, EventKind, PairResult, Register, Registered, Reply, ResultsFile,
-    RunId, RunPhase, RunState, Status, WorkerId,
+    RollCall, RunId, RunPhase, RunState, Status, WorkerId,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -184,6 +184,14 @@ pub async fn run(
         })
     };
     let _abort_registration = AbortOnDrop(reg_task);
+    // Workers already serving this run (we are a restarted orchestrator) register again.
+    let rollcall = netbench_proto::encode_control(&RollCall { run: run.clone() });
+    if let Err(e) = client
+        .publish(subjects::rollcall(&run), rollcall.into())
+        .await
+    {
+        tracing::warn!("roll call not sent: {e}");
+    }
 
     let wait_limit = Instant::now() + cfg.registration_timeout;
     let waited = wait_for_workers(&cfg, &shared, wait_limit.min(deadline), &shutdown).await;
@@ -217,7 +225,7 @@ pub async fn run(
     };
     let mut lost: HashMap<WorkerId, ()> = HashMap::new();
     let mut stopped: Option<String> = None;
-    for (index, pair) in pairs.iter().enumerate() {
+    'pairs: for (index, pair) in pairs.iter().enumerate() {
         if done.contains(&pair.id) {
             continue;
         }
@@ -246,12 +254,28 @@ pub async fn run(
         } else {
             None
         };
-        let outcome = tokio::select! {
-            o = run_pair(&ctx, &pair.id, c, s, known_lost) => o,
-            _ = shutdown.cancelled() => {
-                stopped = Some("interrupted by a signal".into());
-                break;
+        let mut attempt = 1;
+        let outcome = loop {
+            let connects_before = stats.connects();
+            let o = tokio::select! {
+                o = run_pair(&ctx, &pair.id, c, s, known_lost) => o,
+                _ = shutdown.cancelled() => {
+                    stopped = Some("interrupted by a signal".into());
+                    break 'pairs;
+                }
+            };
+            // A worker that "did not answer" while our own NATS connection was down is not
+            // lost: the messages were. Run the pair again once NATS is back.
+            let blipped = stats.connects() != connects_before
+                || client.connection_state() != async_nats::connection::State::Connected;
+            if o.result.task.status == Status::WorkerLost && blipped && attempt < MAX_PAIR_ATTEMPTS
+            {
+                tracing::warn!(pair = %pair.id, "NATS connection lost during the pair; running it again");
+                wait_connected(&client, &shutdown).await;
+                attempt += 1;
+                continue;
             }
+            break o;
         };
         match outcome.lost {
             Some(LostSide::Client) => {
@@ -313,6 +337,20 @@ pub async fn run(
         ExitCode::SomePairsFailed
     };
     finish(&cfg, &store, &events, state, results, code, stopped).await
+}
+
+/// How often a pair is tried when NATS itself failed during it.
+const MAX_PAIR_ATTEMPTS: u32 = 3;
+
+/// Wait (up to a minute) until the NATS connection is up again.
+async fn wait_connected(client: &async_nats::Client, shutdown: &CancellationToken) {
+    let limit = Instant::now() + Duration::from_secs(60);
+    while client.connection_state() != async_nats::connection::State::Connected
+        && Instant::now() < limit
+        && !shutdown.is_cancelled()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Wait until `cfg.workers` workers registered. The error names who is missing.

@@ -38,6 +38,12 @@ pub struct Registered {
     pub run: RunId,
 }
 
+/// Orchestrator -> every worker, on `netbench.<run>.rollcall`: register again. No reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollCall {
+    pub run: RunId,
+}
+
 /// The values a command template is filled with. Each one is validated by the worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskParams {

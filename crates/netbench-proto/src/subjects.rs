@@ -7,6 +7,7 @@
 //! Private control traffic, MessagePack request-reply, never stored:
 //! - `netbench.<run>.register`: worker -> orchestrator.
 //! - `netbench.<run>.worker.<worker-id>.task`: orchestrator -> one worker.
+//! - `netbench.<run>.rollcall`: orchestrator -> every worker, "register again" (no reply).
 
 use crate::ids::{RunId, WorkerId};
 
@@ -29,6 +30,11 @@ pub fn event(run: &RunId) -> String {
 }
 pub fn register(run: &RunId) -> String {
     format!("{ROOT}.{run}.register")
+}
+/// Orchestrator -> all workers of the run: "register again" (sent when an orchestrator starts,
+/// so that one restarted mid-run learns who is there).
+pub fn rollcall(run: &RunId) -> String {
+    format!("{ROOT}.{run}.rollcall")
 }
 pub fn task(run: &RunId, worker: &WorkerId) -> String {
     format!("{ROOT}.{run}.worker.{worker}.task")

@@ -99,6 +99,14 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
         _ = shutdown.cancelled() => Ok(()),
         _ = &mut deadline => Err(WorkerError::NotRegistered(subjects::register(&cfg.run))),
     };
+    // A (re)started orchestrator asks everyone to register again.
+    let mut rollcall = client
+        .subscribe(subjects::rollcall(&cfg.run))
+        .await
+        .map_err(|source| WorkerError::Subscribe {
+            subject: subjects::rollcall(&cfg.run),
+            source,
+        })?;
     if result.is_ok() && !shutdown.is_cancelled() {
         tracing::info!(worker = %cfg.info.name, id = %cfg.info.id, %subject, "registered; serving tasks");
         loop {
@@ -109,6 +117,15 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
                     Some(msg) => { tracker.spawn(handle(state.clone(), msg)); }
                     None => { tracing::warn!("task subscription closed"); break; }
                 },
+                Some(_) = rollcall.next() => {
+                    tracing::info!("roll call: registering again");
+                    let state = state.clone();
+                    tracker.spawn(async move {
+                        if let Err(e) = register(&state).await {
+                            tracing::warn!("re-registration failed: {e}");
+                        }
+                    });
+                }
             }
         }
     }
@@ -121,6 +138,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
         s.stop(SERVER_STOP_GRACE).await;
     }
     let _ = tasks.unsubscribe().await;
+    let _ = rollcall.unsubscribe().await;
     let _ = client.flush().await;
     result
 }
@@ -199,11 +217,11 @@ async fn start_server(state: &State, spec: CommandSpec) -> Reply {
     };
     let bench = netbench_bench::find(&spec.benchmark).expect("validated");
     let mut servers = state.servers.lock().await;
-    if servers.contains_key(&spec.pair) {
-        return Reply::error(
-            ErrorKind::SpawnFailed,
-            format!("a server for pair {} already runs", spec.pair),
-        );
+    // Pairs are serial: a server still running belongs to a pair that was abandoned (its
+    // orchestrator restarted). It would hold the port, so it goes.
+    for (pair, old) in servers.drain() {
+        tracing::warn!(%pair, "stopping the server of an abandoned pair");
+        old.stop(SERVER_STOP_GRACE).await;
     }
     let mut running = match process::spawn(&program, &spec.args, state.cap) {
         Ok(r) => r,

@@ -351,11 +351,16 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
                 eprintln!("error: {e}");
             }
             if let Some((pid, dir)) = &local.kept_nats {
+                let login = local
+                    .observer
+                    .as_ref()
+                    .map(|l| format!(" --user {} --password {}", l.user, l.password))
+                    .unwrap_or_default();
                 println!(
-                    "NATS is still running at {} (pid {pid}, store {}). Watch it with:\n  nats --server {} stream view NETBENCH\nStop it with: kill {pid}",
-                    local.nats_url,
+                    "NATS is still running at {url} (pid {pid}, store {}). Read it (read-only login) with:\n  \
+                     nats --server {url}{login} stream view NETBENCH\nStop it with: kill {pid}",
                     dir.display(),
-                    local.nats_url
+                    url = local.nats_url,
                 );
             }
             exit::from_outcome(o.code)
