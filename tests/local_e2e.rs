@@ -46,7 +46,7 @@ async fn full_run(benchmark: &str, headline: &str, subnet_octet: u8) {
     assert_eq!(out.status.code(), Some(0), "every pair should succeed");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("[6/6]")),
+        stdout.contains("[6/6]"),
         "progress lines shown: {stdout}"
     );
 

@@ -52,7 +52,7 @@ fn assert_gateway_is_the_file(scrape: &Scrape, file: &ResultsFile) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs --pushgateway wiring"]
+
 async fn a_local_run_pushes_every_pair_and_the_gateway_matches_the_results_file() {
     let gw = PushGateway::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -82,4 +82,24 @@ async fn results_of_a_real_local_run_pushed_pair_by_pair_match_the_results_file(
         pusher.push_pair(r).await.unwrap();
     }
     assert_gateway_is_the_file(&gw.scrape().await, &file);
+}
+
+/// An unreachable gateway is a warning: the run, its results file and its exit code are intact.
+#[test]
+fn an_unreachable_gateway_leaves_the_run_intact() {
+    // A port nothing listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let url = format!("http://127.0.0.1:{port}");
+    let file = local_run(42, &results, &["--pushgateway", &url]);
+    assert!(file
+        .results
+        .iter()
+        .all(|r| r.task.status == netbench_proto::Status::Ok));
+    assert!(file.results.iter().all(|r| !r.metrics.is_empty()));
 }

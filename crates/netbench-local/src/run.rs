@@ -35,6 +35,8 @@ pub struct LocalConfig {
     pub registration_timeout: Duration,
     pub deadline: Duration,
     pub run: Option<RunId>,
+    /// Passed to the orchestrator: push every pair's metrics here.
+    pub push: Option<netbench_metrics::PushConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +192,8 @@ pub async fn run(
         duration_seconds: cfg.duration_seconds,
         results: Some(cfg.results.clone()),
         deadline: cfg.deadline,
+        push: cfg.push.clone(),
+        harness: None,
     };
     let orchestrator = netbench_orchestrator::run(orch, shutdown.clone());
     tokio::pin!(orchestrator);

@@ -33,6 +33,10 @@ pub struct OrchestratorConfig {
     pub results: Option<PathBuf>,
     /// The run stops (partial results written) at this point.
     pub deadline: Duration,
+    /// Push every pair's metrics to this PushGateway.
+    pub push: Option<netbench_metrics::PushConfig>,
+    /// The harness's own metrics (served on `/metrics` by the caller).
+    pub harness: Option<Arc<netbench_metrics::HarnessMetrics>>,
 }
 
 /// How a run ended; also the process exit code.
@@ -94,6 +98,10 @@ pub async fn run(
 
     // Results already stored for this run: a restarted orchestrator keeps them.
     let mut results: Vec<PairResult> = store.results(&run).await?;
+    let metrics = Metrics::new(&cfg, &run, &stats);
+    for r in &results {
+        metrics.push(r).await;
+    }
     let mut state = store.state(&run).await?.unwrap_or(RunState {
         run: run.clone(),
         benchmark: cfg.bench.name.to_string(),
@@ -194,7 +202,11 @@ pub async fn run(
     }
 
     let wait_limit = Instant::now() + cfg.registration_timeout;
+    let wait_started = Instant::now();
     let waited = wait_for_workers(&cfg, &shared, wait_limit.min(deadline), &shutdown).await;
+    if let Some(h) = &cfg.harness {
+        h.registration_wait(wait_started.elapsed().as_secs_f64());
+    }
     let mut workers = shared.registry.lock().expect("not poisoned").workers();
     if let Err(why) = waited {
         let code = if shutdown.is_cancelled() {
@@ -317,6 +329,7 @@ pub async fn run(
                 seconds: (r.finished_at - r.started_at).as_seconds_f64(),
             })
             .await;
+        metrics.pair_done(&r).await;
         results.push(r);
         state.updated_at = OffsetDateTime::now_utc();
         store.put_state(&state).await?;
@@ -483,6 +496,61 @@ impl Events {
             .await
         {
             tracing::warn!("event not stored: {e}");
+        }
+    }
+}
+
+/// Where a finished pair's numbers go besides JetStream: the PushGateway and the harness
+/// metrics. Neither can fail the run: a failed push is a warning (the next push carries it too).
+struct Metrics {
+    pusher: Option<netbench_metrics::Pusher>,
+    harness: Option<Arc<netbench_metrics::HarnessMetrics>>,
+    stats: ConnectionStats,
+    reconnects_seen: std::sync::atomic::AtomicU64,
+}
+
+impl Metrics {
+    fn new(cfg: &OrchestratorConfig, run: &RunId, stats: &ConnectionStats) -> Metrics {
+        let pusher = cfg
+            .push
+            .clone()
+            .and_then(|p| match netbench_metrics::Pusher::new(p, run) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!("not pushing metrics: {e}");
+                    None
+                }
+            });
+        Metrics {
+            pusher,
+            harness: cfg.harness.clone(),
+            stats: stats.clone(),
+            reconnects_seen: Default::default(),
+        }
+    }
+
+    async fn push(&self, r: &PairResult) {
+        if let Some(p) = &self.pusher {
+            if let Err(e) = p.push_pair(r).await {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
+    async fn pair_done(&self, r: &PairResult) {
+        self.push(r).await;
+        if let Some(h) = &self.harness {
+            h.pair_finished(
+                (r.finished_at - r.started_at).as_seconds_f64(),
+                r.task.status == Status::Ok,
+            );
+            let now = self.stats.reconnects();
+            let before = self
+                .reconnects_seen
+                .swap(now, std::sync::atomic::Ordering::Relaxed);
+            for _ in before..now {
+                h.reconnect();
+            }
         }
     }
 }

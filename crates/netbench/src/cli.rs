@@ -66,6 +66,35 @@ impl NatsFlags {
     }
 }
 
+/// Where to push metrics (Prometheus PushGateway).
+#[derive(Debug, Clone, Args)]
+struct PushFlags {
+    /// PushGateway base URL; every pair's metrics are pushed after it finishes (grouping key
+    /// job="netbench", run). An unreachable gateway is a warning, never a failed run.
+    #[arg(long, env = "NETBENCH_PUSHGATEWAY")]
+    pushgateway: Option<String>,
+    /// PushGateway basic-auth user.
+    #[arg(long, env = "NETBENCH_PUSHGATEWAY_USER")]
+    pushgateway_user: Option<String>,
+    /// PushGateway basic-auth password.
+    #[arg(long, env = "NETBENCH_PUSHGATEWAY_PASSWORD", hide_env_values = true)]
+    pushgateway_password: Option<String>,
+    /// CA certificate for an HTTPS PushGateway with a private CA.
+    #[arg(long, env = "NETBENCH_PUSHGATEWAY_CA_FILE")]
+    pushgateway_ca_file: Option<PathBuf>,
+}
+
+impl PushFlags {
+    fn config(&self) -> Option<netbench_metrics::PushConfig> {
+        Some(netbench_metrics::PushConfig {
+            url: self.pushgateway.clone()?,
+            user: self.pushgateway_user.clone(),
+            password: self.pushgateway_password.clone(),
+            ca_file: self.pushgateway_ca_file.clone(),
+        })
+    }
+}
+
 fn benchmark(s: &str) -> Result<&'static Benchmark, String> {
     netbench_bench::find(s).ok_or_else(|| {
         format!(
@@ -140,6 +169,8 @@ struct LocalArgs {
     /// Run id (default: a fresh one).
     #[arg(long, value_parser = run_id)]
     run: Option<RunId>,
+    #[command(flatten)]
+    push: PushFlags,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +231,11 @@ struct OrchestratorArgs {
     /// Stop the run (partial results written) after this long.
     #[arg(long, default_value = "30m", value_parser = duration)]
     deadline: Duration,
+    #[command(flatten)]
+    push: PushFlags,
+    /// Serve the harness's own metrics on http://ADDR/metrics (e.g. 0.0.0.0:9090).
+    #[arg(long, env = "NETBENCH_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Cancelled on SIGINT or SIGTERM.
@@ -290,7 +326,23 @@ async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
         duration_seconds: a.duration,
         results: a.results,
         deadline: a.deadline,
+        push: a.push.config(),
+        harness: None,
     };
+    let mut cfg = cfg;
+    let metrics_stop = CancellationToken::new();
+    let _stop_metrics = metrics_stop.clone().drop_guard();
+    if let Some(addr) = a.metrics_listen {
+        let harness = std::sync::Arc::new(netbench_metrics::HarnessMetrics::new());
+        match netbench_metrics::serve_metrics(addr, harness.clone(), metrics_stop.clone()).await {
+            Ok(bound) => tracing::info!("harness metrics on http://{bound}/metrics"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::RUN_FAILED;
+            }
+        }
+        cfg.harness = Some(harness);
+    }
     match netbench_orchestrator::run(cfg, shutdown).await {
         Ok(outcome) => {
             if let Some(e) = &outcome.error {
@@ -334,13 +386,13 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         registration_timeout: a.timeout,
         deadline: a.deadline,
         run: a.run,
+        push: a.push.config(),
     };
-    let printed = |e: &netbench_proto::Event| {
-        if let Some(line) = show::progress_line(e, bench) {
-            println!("{line}");
-        }
-    };
-    match netbench_local::run(cfg, shutdown, printed).await {
+    let mut progress = show::Progress::new(bench);
+    let printed = |e: &netbench_proto::Event| progress.event(e);
+    let outcome = netbench_local::run(cfg, shutdown, printed).await;
+    progress.finish();
+    match outcome {
         Ok(local) => {
             let o = &local.outcome;
             println!();

@@ -1,7 +1,7 @@
-//! Human output: progress lines and the summary table.
+//! Human output: progress lines (the end-of-run summary is `netbench_report::summary_text`).
 
 use netbench_bench::Benchmark;
-use netbench_proto::{Event, EventKind, Metric, PairResult, Status, Unit};
+use netbench_proto::{Event, EventKind, Metric, Status, Unit};
 
 /// A metric value in the unit people read: Gbit/s, µs, k/s.
 pub fn human(m: &Metric) -> String {
@@ -67,46 +67,76 @@ pub fn progress_line(e: &Event, bench: &Benchmark) -> Option<String> {
     })
 }
 
-/// The end-of-run table: one row per pair, the headline metric and the status.
-pub fn summary(results: &[PairResult], bench: &Benchmark) -> String {
-    let mut rows = vec![[
-        "client".to_string(),
-        "server".to_string(),
-        bench.headline.to_string(),
-        "status".to_string(),
-    ]];
-    for r in results {
-        let headline = r
-            .metrics
-            .iter()
-            .find(|m| m.name == bench.headline)
-            .map(human)
-            .unwrap_or_else(|| "-".into());
-        let status = match &r.error {
-            Some(e) => format!(
-                "{}: {}",
-                r.status_name,
-                e.chars().take(80).collect::<String>()
-            ),
-            None => r.status_name.clone(),
+/// The end-of-run summary (pairs, node×node matrix, zones, failures) of `local` and `launch`.
+pub fn summary(results: &[netbench_proto::PairResult], _bench: &Benchmark) -> String {
+    netbench_report::summary_text(&netbench_proto::ResultsFile {
+        results: results.to_vec(),
+        run: None,
+    })
+}
+
+/// Progress of a run: on a terminal a bar (pair k/n, elapsed, ETA, last headline value), with
+/// the other events printed above it; otherwise one plain line per event.
+pub struct Progress {
+    bench: &'static Benchmark,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(bench: &'static Benchmark) -> Progress {
+        use std::io::IsTerminal;
+        let bar = std::io::stdout().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::hidden();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "[{pos}/{len}] {bar:30} elapsed {elapsed}, ETA {eta}  {msg}",
+                )
+                .expect("valid template"),
+            );
+            bar
+        });
+        Progress { bench, bar }
+    }
+
+    pub fn event(&mut self, e: &Event) {
+        let Some(bar) = &self.bar else {
+            if let Some(line) = progress_line(e, self.bench) {
+                println!("{line}");
+            }
+            return;
         };
-        rows.push([
-            r.task.client.worker.clone(),
-            r.task.server.worker.clone(),
-            headline,
-            status,
-        ]);
-    }
-    let widths: Vec<usize> = (0..4)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        for (c, cell) in row.iter().enumerate() {
-            out.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+        match &e.kind {
+            EventKind::PairStarted {
+                total,
+                client,
+                server,
+                ..
+            } => {
+                if bar.is_hidden() {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stdout());
+                }
+                bar.set_length(*total as u64);
+                bar.set_message(format!("{client} -> {server} …"));
+            }
+            EventKind::PairFinished { index, .. } => {
+                bar.set_position(*index as u64);
+                if let Some(line) = progress_line(e, self.bench) {
+                    bar.set_message(line.clone());
+                    bar.println(line);
+                }
+            }
+            _ => match progress_line(e, self.bench) {
+                // Before the first pair the bar is not drawn yet (and would swallow the line).
+                Some(line) if bar.is_hidden() => println!("{line}"),
+                Some(line) => bar.println(line),
+                None => {}
+            },
         }
-        out = out.trim_end().to_string();
-        out.push('\n');
     }
-    out
+
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
 }
