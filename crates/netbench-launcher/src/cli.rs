@@ -200,6 +200,8 @@ impl LaunchArgs {
             duration_seconds: duration,
             timeout,
             deadline,
+            deadline_grace: Duration::from_secs(60),
+            cleanup_timeout: timeout,
             output_dir: output_file_directory,
             keep,
             nats_url,

@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How often pod and namespace states are polled.
 const POLL: Duration = Duration::from_millis(500);
+/// How long pods wait for a new namespace's `default` ServiceAccount.
+const SERVICE_ACCOUNT_WAIT: Duration = Duration::from_secs(30);
 
 /// Nodes matching `selector` (a label selector; empty selects all), sorted by name.
 pub async fn select_nodes(client: &Client, selector: &str) -> Result<Vec<NodeInfo>> {
@@ -102,17 +104,29 @@ where
 {
     let name = obj.meta().name.clone().unwrap_or_default();
     let pp = PatchParams::apply(spec::FIELD_MANAGER).force();
-    api.patch(&name, &pp, &Patch::Apply(obj))
-        .await
-        .map_err(|e| {
-            LaunchError::kube(
-                format!(
-                    "cannot apply {} {name}",
-                    K::kind(&K::DynamicType::default())
-                ),
-                e,
-            )
-        })
+    let started = Instant::now();
+    loop {
+        match api.patch(&name, &pp, &Patch::Apply(obj)).await {
+            Ok(o) => return Ok(o),
+            // A fresh namespace has no `default` ServiceAccount for a moment (the controller
+            // manager creates it), and pods are refused until it exists: retry briefly.
+            Err(kube::Error::Api(s))
+                if s.message.contains("error looking up service account")
+                    && started.elapsed() < SERVICE_ACCOUNT_WAIT =>
+            {
+                tokio::time::sleep(POLL).await;
+            }
+            Err(e) => {
+                return Err(LaunchError::kube(
+                    format!(
+                        "cannot apply {} {name}",
+                        K::kind(&K::DynamicType::default())
+                    ),
+                    e,
+                ))
+            }
+        }
+    }
 }
 
 /// Apply the namespace and the NATS objects; returns the NATS Service's ClusterIP, if any.

@@ -37,9 +37,13 @@ pub struct LaunchConfig {
     pub nats_image: String,
     pub inject: bool,
     pub duration_seconds: u32,
-    /// Worker registration, pods becoming ready, namespace deletion.
+    /// Worker registration, pods becoming ready.
     pub timeout: Duration,
+    /// How long to wait for the namespace to be gone (deletion takes 8-15 s on a small cluster).
+    pub cleanup_timeout: Duration,
     pub deadline: Duration,
+    /// How long after `deadline` the launcher waits for the orchestrator to stop on its own.
+    pub deadline_grace: Duration,
     pub output_dir: PathBuf,
     pub keep: bool,
     /// Use this NATS instead of deploying one.
@@ -143,7 +147,7 @@ pub async fn launch(
         None
     } else {
         report.status(&format!("deleting namespace {}", spec.namespace));
-        match cluster::delete_namespace(&client, &spec.namespace, cfg.timeout).await {
+        match cluster::delete_namespace(&client, &spec.namespace, cfg.cleanup_timeout).await {
             Ok(()) => {
                 report.status(&format!("namespace {} deleted", spec.namespace));
                 None
@@ -223,7 +227,7 @@ async fn deploy_and_follow(
         &store,
         &nats,
         &spec.run,
-        cfg.deadline + Duration::from_secs(60),
+        cfg.deadline + cfg.deadline_grace,
         shutdown,
         &probe,
         |e| report.event(e),
