@@ -45,10 +45,7 @@ async fn full_run(benchmark: &str, headline: &str, subnet_octet: u8) {
         .arg(&results));
     assert_eq!(out.status.code(), Some(0), "every pair should succeed");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("[6/6]"),
-        "progress lines shown: {stdout}"
-    );
+    assert!(stdout.contains("[6/6]"), "progress lines shown: {stdout}");
 
     // The results file: every ordered pair once, seed keys, positive headline metrics.
     let file = read_json(&results);
