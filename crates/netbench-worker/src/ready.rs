@@ -25,14 +25,20 @@ pub fn table_has_listener(table: &str, port: u16) -> bool {
 
 /// Whether anything in this network namespace listens on TCP `port`.
 pub fn is_listening(port: u16) -> bool {
+    use std::io::Read;
     ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|path| {
-        std::fs::read_to_string(path)
-            .map(|t| table_has_listener(&t, port))
+        // /proc files report size 0, so a plain read_to_string starts with 32-byte reads, each
+        // regenerating the table; a sized buffer reads a small namespace's table at once.
+        let mut table = String::with_capacity(16 * 1024);
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_string(&mut table))
+            .map(|_| table_has_listener(&table, port))
             .unwrap_or(false)
     })
 }
 
-/// Poll with a tight backoff (0.5 ms doubling to 10 ms) until `port` listens or `limit` passes.
+/// Poll with a tight backoff (0.5 ms doubling to 2 ms) until `port` listens or `limit` passes.
+/// Tools take 5-50 ms to listen; a longer pause would be paid as a lag on every pair.
 /// `alive` is checked between polls so a server that exits is noticed at once.
 pub async fn wait_listening(
     port: u16,
@@ -52,7 +58,7 @@ pub async fn wait_listening(
             return Err(ReadyError::TimedOut(limit));
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(10));
+        pause = (pause * 2).min(Duration::from_millis(2));
     }
 }
 
