@@ -468,8 +468,9 @@ async fn deployed_nats_objects_pass_real_validation_and_the_launcher_has_no_more
         .await
         .unwrap_err();
     let msg = e.to_string();
+    // Not a 403: the ClusterRole allows the port-forward; the missing kubelet is what fails.
     assert!(
-        msg.starts_with("port-forward to pod nats port 4222"),
+        msg.starts_with("port-forward to pod nats port 4222") && !msg.contains("forbidden"),
         "{msg}"
     );
     assert!(rec
@@ -511,6 +512,14 @@ async fn deployed_nats_objects_pass_real_validation_and_the_launcher_has_no_more
     assert!(
         matches!(crb, Err(kube::Error::Api(ref s)) if s.code == 403),
         "{crb:?}"
+    );
+    let secrets =
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(launcher.clone(), "netbench")
+            .list(&ListParams::default())
+            .await;
+    assert!(
+        matches!(secrets, Err(kube::Error::Api(ref s)) if s.code == 403),
+        "{secrets:?}"
     );
     let del = Api::<k8s_openapi::api::core::v1::Node>::all(launcher.clone())
         .delete("n1", &Default::default())
