@@ -20,7 +20,7 @@ if have_all; then echo "build-apiserver: binaries present in $BIN, nothing to do
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in golang-1.19-go golang-github-modern-go-reflect2-dev etcd-server make rsync; do
+for p in golang-1.19-go golang-github-modern-go-reflect2-dev etcd-server make; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends "${need[@]}"; fi
