@@ -283,3 +283,48 @@ async fn each_role_may_do_exactly_its_part() {
         "a forged result was stored"
     );
 }
+
+/// `--tls`: the server presents a certificate from the run's own CA; a client that trusts that CA
+/// connects, one that does not is refused, and a whole `netbench local --tls` run works.
+#[tokio::test]
+async fn tls_with_a_per_run_ca() {
+    use netbench_bus::tls::RunTls;
+    let dir = tempfile::tempdir().unwrap();
+    let tls = RunTls::generate(&["127.0.0.1".parse().unwrap()], &["localhost"]).unwrap();
+    let ca = tls.write(dir.path()).unwrap();
+    let block = RunTls::server_block(dir.path());
+    let server = NatsServer::start_in(
+        &nats_server::locate(None).unwrap(),
+        dir,
+        "127.0.0.1:-1",
+        &block,
+    )
+    .unwrap();
+    assert!(
+        async_nats::connect(&server.url).await.is_err(),
+        "a client without the run's CA connected"
+    );
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = RunTls::generate(&["127.0.0.1".parse().unwrap()], &[])
+        .unwrap()
+        .write(other.path())
+        .unwrap();
+    for (ca, ok) in [(other_ca, false), (ca, true)] {
+        let args = netbench_bus::NatsArgs {
+            url: server.url.clone(),
+            tls_ca: Some(ca),
+            ..Default::default()
+        };
+        let got = netbench_bus::connect(&args, "tls test", &Default::default()).await;
+        assert_eq!(got.is_ok(), ok, "{:?}", got.err());
+    }
+
+    let results = tempfile::tempdir().unwrap();
+    let out = support::run(
+        support::netbench()
+            .args(["local", "--tls", "--nodes", "2", "--duration", "1"])
+            .args(["--subnet", "198.18.23.0/24", "--results"])
+            .arg(results.path().join("r.json")),
+    );
+    assert_eq!(out.status.code(), Some(0));
+}

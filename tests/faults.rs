@@ -69,6 +69,7 @@ impl Bed {
             Duration::from_secs(600),
             logs.path(),
             Some(&creds),
+            None,
         )
         .unwrap();
         Bed {

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod jetstream;
+pub mod tls;
 
 use async_nats::{Client, HeaderMap, Message};
 use netbench_proto::{codec, decode_control, encode_control, DecodeError, Reply};

@@ -6,6 +6,7 @@ use crate::workers::Workers;
 use futures::StreamExt;
 use netbench_bench::Benchmark;
 use netbench_bus::auth::{Login, RunCredentials};
+use netbench_bus::tls::RunTls;
 use netbench_bus::{ConnectionStats, NatsArgs};
 use netbench_orchestrator::{OrchestratorConfig, RunOutcome};
 use netbench_proto::{subjects, Event, RunId, WorkerId};
@@ -35,6 +36,8 @@ pub struct LocalConfig {
     pub registration_timeout: Duration,
     pub deadline: Duration,
     pub run: Option<RunId>,
+    /// TLS with a CA generated for this run (our own nats-server only).
+    pub tls: bool,
     /// Passed to the orchestrator: push every pair's metrics here.
     pub push: Option<netbench_metrics::PushConfig>,
 }
@@ -106,16 +109,28 @@ pub async fn run(
     let node_names: Vec<String> = (1..=cfg.nodes).map(|i| format!("node-{i}")).collect();
 
     // NATS: ours, with fresh credentials per role, or the user's as given.
-    let (server, credentials) = match &cfg.nats_url {
-        Some(_) => (None, None),
+    let (server, credentials, ca) = match &cfg.nats_url {
+        Some(_) => (None, None, None),
         None => {
             let ids: Vec<WorkerId> = node_names.iter().map(|n| WorkerId::for_name(n)).collect();
             let creds = RunCredentials::generate(&run, &ids);
             let bin = nats_server::locate(cfg.nats_server.as_deref())?;
-            (
-                Some(NatsServer::start_with_auth(&bin, &creds.render())?),
-                Some(creds),
-            )
+            let dir = tempfile::Builder::new()
+                .prefix("netbench-nats-")
+                .tempdir()
+                .map_err(|e| LocalError::Setup(format!("temp dir: {e}")))?;
+            let mut auth = creds.render();
+            let ca = if cfg.tls {
+                let tls = RunTls::generate(&[[127, 0, 0, 1].into(), cfg.subnet.gateway().into()], &["localhost"])
+                    .map_err(|e| LocalError::Setup(e.to_string()))?;
+                let ca = tls.write(dir.path()).map_err(|e| LocalError::Setup(format!("TLS files: {e}")))?;
+                auth.push_str(&RunTls::server_block(dir.path()));
+                Some(ca)
+            } else {
+                None
+            };
+            let server = NatsServer::start_in(&bin, dir, "127.0.0.1:-1", &auth)?;
+            (Some(server), Some(creds), ca)
         }
     };
     let nats_url = cfg
@@ -124,6 +139,7 @@ pub async fn run(
         .unwrap_or_else(|| server.as_ref().expect("started").url.clone());
     let base = NatsArgs {
         url: nats_url.clone(),
+        tls_ca: ca.clone(),
         ..Default::default()
     };
     let (nats, observer) = match &credentials {
@@ -174,6 +190,7 @@ pub async fn run(
         cfg.deadline + Duration::from_secs(30),
         logs.path(),
         credentials.as_ref(),
+        ca.as_deref(),
     )
     .map_err(|e| {
         LocalError::Setup(format!(

@@ -23,6 +23,7 @@ impl Workers {
         deadline: Duration,
         log_dir: &Path,
         credentials: Option<&RunCredentials>,
+        tls_ca: Option<&Path>,
     ) -> std::io::Result<Workers> {
         let mut workers = Workers {
             children: Vec::new(),
@@ -36,6 +37,9 @@ impl Workers {
             {
                 cmd.env("NATS_USER", &login.user)
                     .env("NATS_PASSWORD", &login.password);
+            }
+            if let Some(ca) = tls_ca {
+                cmd.env("NATS_CA", ca);
             }
             let child = cmd
                 .args(["netns", "exec", &node.netns])
@@ -60,7 +64,7 @@ impl Workers {
                 .args(["--deadline", &format!("{}s", deadline.as_secs().max(1))])
                 .arg("--exit-with-parent")
                 .env_remove("NATS_URL")
-                .env_remove("NATS_CA")
+
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)

@@ -169,6 +169,9 @@ struct LocalArgs {
     /// Run id (default: a fresh one).
     #[arg(long, value_parser = run_id)]
     run: Option<RunId>,
+    /// TLS for our own nats-server, with a CA generated for this run that every client verifies.
+    #[arg(long, conflicts_with = "nats_url")]
+    tls: bool,
     #[command(flatten)]
     push: PushFlags,
 }
@@ -386,6 +389,7 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         registration_timeout: a.timeout,
         deadline: a.deadline,
         run: a.run,
+        tls: a.tls,
         push: a.push.config(),
     };
     let mut progress = show::Progress::new(bench);
