@@ -9,7 +9,7 @@ use netbench_bus::auth::RunCredentials;
 use netbench_bus::NatsArgs;
 use netbench_local::nats_server::{self, NatsServer};
 use netbench_local::testbed::{Subnet, Testbed};
-use netbench_local::workers::Workers;
+use netbench_local::workers::{WorkerLaunch, Workers};
 use netbench_proto::{RunId, WorkerId};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -62,14 +62,16 @@ impl Bed {
         .unwrap();
         let logs = tempfile::tempdir().unwrap();
         let workers = Workers::start(
-            &bin_path(),
             &testbed.nodes,
-            &format!("nats://{relay}"),
-            &run,
-            Duration::from_secs(600),
-            logs.path(),
-            Some(&creds),
-            None,
+            &WorkerLaunch {
+                exe: &bin_path(),
+                nats_url: &format!("nats://{relay}"),
+                run: &run,
+                deadline: Duration::from_secs(600),
+                log_dir: logs.path(),
+                credentials: Some(&creds),
+                tls_ca: None,
+            },
         )
         .unwrap();
         Bed {

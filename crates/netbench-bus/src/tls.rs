@@ -19,18 +19,28 @@ pub struct TlsError(String);
 impl RunTls {
     /// A fresh CA and a server certificate for `ips` and `names` (the addresses clients dial).
     pub fn generate(ips: &[IpAddr], names: &[&str]) -> Result<RunTls, TlsError> {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType,
+        };
         let e = |e: rcgen::Error| TlsError(e.to_string());
         let ca_key = KeyPair::generate().map_err(e)?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
-        ca_params.distinguished_name.push(DnType::CommonName, "netbench run CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "netbench run CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca = ca_params.self_signed(&ca_key).map_err(e)?;
         let key = KeyPair::generate().map_err(e)?;
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).map_err(e)?;
-        params.distinguished_name.push(DnType::CommonName, "netbench nats");
-        params.subject_alt_names.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .map_err(e)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "netbench nats");
+        params
+            .subject_alt_names
+            .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
         let cert = params.signed_by(&key, &ca, &ca_key).map_err(e)?;
         Ok(RunTls {
             ca_pem: ca.pem(),
@@ -43,7 +53,11 @@ impl RunTls {
     pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        for (name, text) in [("ca.pem", &self.ca_pem), ("server-cert.pem", &self.cert_pem), ("server-key.pem", &self.key_pem)] {
+        for (name, text) in [
+            ("ca.pem", &self.ca_pem),
+            ("server-cert.pem", &self.cert_pem),
+            ("server-key.pem", &self.key_pem),
+        ] {
             std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)

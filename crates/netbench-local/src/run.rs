@@ -2,7 +2,7 @@
 
 use crate::nats_server::{self, NatsServer};
 use crate::testbed::{Subnet, Testbed};
-use crate::workers::Workers;
+use crate::workers::{WorkerLaunch, Workers};
 use futures::StreamExt;
 use netbench_bench::Benchmark;
 use netbench_bus::auth::{Login, RunCredentials};
@@ -121,9 +121,14 @@ pub async fn run(
                 .map_err(|e| LocalError::Setup(format!("temp dir: {e}")))?;
             let mut auth = creds.render();
             let ca = if cfg.tls {
-                let tls = RunTls::generate(&[[127, 0, 0, 1].into(), cfg.subnet.gateway().into()], &["localhost"])
-                    .map_err(|e| LocalError::Setup(e.to_string()))?;
-                let ca = tls.write(dir.path()).map_err(|e| LocalError::Setup(format!("TLS files: {e}")))?;
+                let tls = RunTls::generate(
+                    &[[127, 0, 0, 1].into(), cfg.subnet.gateway().into()],
+                    &["localhost"],
+                )
+                .map_err(|e| LocalError::Setup(e.to_string()))?;
+                let ca = tls
+                    .write(dir.path())
+                    .map_err(|e| LocalError::Setup(format!("TLS files: {e}")))?;
                 auth.push_str(&RunTls::server_block(dir.path()));
                 Some(ca)
             } else {
@@ -183,14 +188,16 @@ pub async fn run(
         .map_err(|e| LocalError::Setup(format!("temp dir: {e}")))?;
     let worker_url = format!("nats://{relay}");
     let workers = Workers::start(
-        &cfg.netbench_exe,
         &testbed.nodes,
-        &worker_url,
-        &run,
-        cfg.deadline + Duration::from_secs(30),
-        logs.path(),
-        credentials.as_ref(),
-        ca.as_deref(),
+        &WorkerLaunch {
+            exe: &cfg.netbench_exe,
+            nats_url: &worker_url,
+            run: &run,
+            deadline: cfg.deadline + Duration::from_secs(30),
+            log_dir: logs.path(),
+            credentials: credentials.as_ref(),
+            tls_ca: ca.as_deref(),
+        },
     )
     .map_err(|e| {
         LocalError::Setup(format!(

@@ -13,18 +13,34 @@ pub struct Workers {
     pub log_dir: PathBuf,
 }
 
+/// How to start the workers of one run.
+pub struct WorkerLaunch<'a> {
+    /// The netbench binary.
+    pub exe: &'a Path,
+    /// NATS as the namespaces reach it (through the relay).
+    pub nats_url: &'a str,
+    pub run: &'a RunId,
+    pub deadline: Duration,
+    /// Each worker logs to `log_dir/<node>.log`.
+    pub log_dir: &'a Path,
+    /// Per-worker logins, when NATS has authentication.
+    pub credentials: Option<&'a RunCredentials>,
+    /// The run's CA, when NATS has TLS.
+    pub tls_ca: Option<&'a Path>,
+}
+
 impl Workers {
-    /// Start one `netbench worker` in each node's namespace. Logs go to `log_dir/<node>.log`.
-    pub fn start(
-        exe: &Path,
-        nodes: &[Node],
-        nats_url: &str,
-        run: &RunId,
-        deadline: Duration,
-        log_dir: &Path,
-        credentials: Option<&RunCredentials>,
-        tls_ca: Option<&Path>,
-    ) -> std::io::Result<Workers> {
+    /// Start one `netbench worker` in each node's namespace.
+    pub fn start(nodes: &[Node], launch: &WorkerLaunch<'_>) -> std::io::Result<Workers> {
+        let WorkerLaunch {
+            exe,
+            nats_url,
+            run,
+            deadline,
+            log_dir,
+            credentials,
+            tls_ca,
+        } = *launch;
         let mut workers = Workers {
             children: Vec::new(),
             log_dir: log_dir.to_path_buf(),
@@ -64,7 +80,6 @@ impl Workers {
                 .args(["--deadline", &format!("{}s", deadline.as_secs().max(1))])
                 .arg("--exit-with-parent")
                 .env_remove("NATS_URL")
-
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)

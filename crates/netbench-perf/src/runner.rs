@@ -57,6 +57,7 @@ impl Bed {
             &nats_server::locate(nats_binary)?,
             dir,
             &format!("{}:-1", subnet.gateway()),
+            "",
         )?;
         let url = nats.url.clone();
         let bus = connect(&url).await?;
