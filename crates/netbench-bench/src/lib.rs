@@ -10,6 +10,7 @@
 
 pub mod allow;
 pub mod catalogue;
+pub mod flags;
 pub mod measure;
 pub mod parse;
 

@@ -6,6 +6,7 @@ use crate::manifests;
 use crate::spec::NodeInfo;
 use crate::LaunchError;
 use clap::{ArgAction, Args, ValueEnum};
+use netbench_bench::flags::{benchmark, duration, run_id, test_duration};
 use netbench_bench::Benchmark;
 use netbench_proto::{Event, PairResult, RunId};
 use std::path::PathBuf;
@@ -15,40 +16,6 @@ use tokio_util::sync::CancellationToken;
 /// Exit codes (the table every netbench subcommand uses).
 const EXIT_RUN_FAILED: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 4;
-
-fn benchmark(s: &str) -> Result<&'static Benchmark, String> {
-    netbench_bench::find(s).ok_or_else(|| {
-        format!(
-            "unknown benchmark {s:?}; choose one of: {}",
-            netbench_bench::names()
-        )
-    })
-}
-
-/// `10s`, `2m`, `1h30m`, or a plain number of seconds.
-fn duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration like 10s, 5m or 1h: {e}"))
-}
-
-fn test_duration(s: &str) -> Result<u32, String> {
-    let d = duration(s)?;
-    let max = netbench_bench::allow::MAX_DURATION_SECONDS;
-    if d.as_secs() == 0 || d.subsec_nanos() != 0 || d.as_secs() > u64::from(max) {
-        return Err(format!(
-            "{s:?}: the test length must be whole seconds between 1s and {max}s"
-        ));
-    }
-    Ok(d.as_secs() as u32)
-}
-
-fn run_id(s: &str) -> Result<RunId, String> {
-    s.parse()
-        .map_err(|e: netbench_proto::ids::InvalidId| e.to_string())
-}
 
 /// A Kubernetes namespace name (RFC 1123 label).
 fn namespace(s: &str) -> Result<String, String> {

@@ -2,6 +2,7 @@
 
 use crate::{exit, show};
 use clap::{Args, Parser, Subcommand};
+use netbench_bench::flags::{benchmark, duration, run_id, test_duration};
 use netbench_bench::Benchmark;
 use netbench_bus::NatsArgs;
 use netbench_proto::{RunId, WorkerId, WorkerInfo};
@@ -93,45 +94,6 @@ impl PushFlags {
             ca_file: self.pushgateway_ca_file.clone(),
         })
     }
-}
-
-fn benchmark(s: &str) -> Result<&'static Benchmark, String> {
-    netbench_bench::find(s).ok_or_else(|| {
-        format!(
-            "unknown benchmark {s:?}; choose one of: {}",
-            netbench_bench::names()
-        )
-    })
-}
-
-/// `10s`, `2m`, `1h30m`, or a plain number of seconds.
-fn duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration like 10s, 5m or 1h: {e}"))
-}
-
-/// Test length: whole seconds, at least 1.
-fn test_duration(s: &str) -> Result<u32, String> {
-    let d = duration(s)?;
-    let secs = d.as_secs();
-    if secs == 0
-        || d.subsec_nanos() != 0
-        || secs > u64::from(netbench_bench::allow::MAX_DURATION_SECONDS)
-    {
-        return Err(format!(
-            "{s:?}: the test length must be whole seconds between 1s and {}s",
-            netbench_bench::allow::MAX_DURATION_SECONDS
-        ));
-    }
-    Ok(secs as u32)
-}
-
-fn run_id(s: &str) -> Result<RunId, String> {
-    s.parse()
-        .map_err(|e: netbench_proto::ids::InvalidId| e.to_string())
 }
 
 #[derive(Debug, Args)]
