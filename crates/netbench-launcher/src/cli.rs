@@ -111,6 +111,10 @@ pub struct LaunchArgs {
     /// Run id (default: a fresh one).
     #[arg(long, value_parser = run_id)]
     pub run: Option<RunId>,
+    /// Passed to the orchestrator: push every pair's metrics to this PushGateway (URL only;
+    /// it appears in the orchestrator's pod spec, so put no password in it).
+    #[arg(long, env = "NETBENCH_PUSHGATEWAY")]
+    pub pushgateway: Option<String>,
 }
 
 /// How the binary prints progress lines and the summary (from `netbench`'s `show` module).
@@ -154,6 +158,7 @@ impl LaunchArgs {
             nats_url,
             connect,
             run,
+            pushgateway,
         } = self.clone();
         LaunchConfig {
             bench: benchmark,
@@ -169,6 +174,7 @@ impl LaunchArgs {
             deadline,
             deadline_grace: Duration::from_secs(60),
             cleanup_timeout: timeout,
+            pushgateway,
             output_dir: output_file_directory,
             keep,
             nats_url,

@@ -37,6 +37,8 @@ pub struct LaunchConfig {
     pub nats_image: String,
     pub inject: bool,
     pub duration_seconds: u32,
+    /// PushGateway URL for the orchestrator.
+    pub pushgateway: Option<String>,
     /// Worker registration, pods becoming ready.
     pub timeout: Duration,
     /// How long to wait for the namespace to be gone (deletion takes 8-15 s on a small cluster).
@@ -98,6 +100,7 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
         nats,
         inject: cfg.inject,
         duration_seconds: cfg.duration_seconds,
+        pushgateway: cfg.pushgateway.clone(),
         timeout: cfg.timeout,
         deadline: cfg.deadline,
     }

@@ -460,7 +460,7 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
 
 /// The orchestrator's command line.
 pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
-    vec![
+    let mut args = vec![
         "orchestrator".into(),
         "--benchmark".into(),
         spec.bench.name.into(),
@@ -476,7 +476,11 @@ pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
         format!("{}s", spec.duration_seconds),
         "--deadline".into(),
         format!("{}s", spec.deadline.as_secs()),
-    ]
+    ];
+    if let Some(url) = &spec.pushgateway {
+        args.extend(["--pushgateway".into(), url.clone()]);
+    }
+    args
 }
 
 pub fn mk_orchestrator_job(spec: &LaunchSpec) -> Job {
@@ -589,6 +593,7 @@ mod tests {
             nats_image: "nats:2.10.22-alpine".into(),
             inject,
             duration_seconds: 7,
+            pushgateway: None,
             timeout: std::time::Duration::from_secs(90),
             deadline: std::time::Duration::from_secs(600),
         }
@@ -602,6 +607,16 @@ mod tests {
             .into_iter()
             .map(|e| (e.name.clone(), e))
             .collect()
+    }
+
+    #[test]
+    fn pushgateway_is_passed_to_the_orchestrator_only_when_given() {
+        let mut s = spec(false, None);
+        assert!(!orchestrator_args(&s).contains(&"--pushgateway".to_string()));
+        s.pushgateway = Some("http://pgw:9091".into());
+        let args = orchestrator_args(&s);
+        let at = args.iter().position(|a| a == "--pushgateway").unwrap();
+        assert_eq!(args[at + 1], "http://pgw:9091");
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct LaunchSpec {
     /// Istio sidecar injection.
     pub inject: bool,
     pub duration_seconds: u32,
+    /// PushGateway URL, passed to the orchestrator.
+    pub pushgateway: Option<String>,
     /// Worker registration timeout, passed to the orchestrator.
     pub timeout: Duration,
     pub deadline: Duration,

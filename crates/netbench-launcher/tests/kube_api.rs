@@ -51,6 +51,7 @@ fn config(nats_url: Option<String>, out: &std::path::Path) -> LaunchConfig {
         nats_image: "nats:2.10.22-alpine".into(),
         inject: false,
         duration_seconds: 1,
+        pushgateway: None,
         timeout: Duration::from_secs(60),
         deadline: Duration::from_secs(120),
         deadline_grace: Duration::from_secs(5),
