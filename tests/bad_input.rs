@@ -208,6 +208,35 @@ async fn worker_survives_fuzz_refuses_disallowed_commands_and_still_measures() {
         "only {errors} of 10000 bad payloads were refused"
     );
 
+    // 1b. The roll-call subject (no replies there): 10 000 random payloads. The worker registers
+    // again (once at a time), then still serves below.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    for _ in 0..10_000 {
+        let junk: Vec<u8> = (0..rng.random_range(0..200))
+            .map(|_| rng.random())
+            .collect();
+        client
+            .publish(subjects::rollcall(&run), junk.into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let again = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut reg))
+        .await
+        .expect("the roll call makes the worker register again")
+        .unwrap();
+    client
+        .publish_with_headers(
+            again.reply.unwrap(),
+            headers(),
+            encode_control(&Reply::Registered(netbench_proto::Registered {
+                run: run.clone(),
+            }))
+            .into(),
+        )
+        .await
+        .unwrap();
+
     // 2. Commands and arguments outside the catalogue: refused, executed 0 times.
     let marker = tempfile::tempdir().unwrap();
     let witness = marker.path().join("executed");

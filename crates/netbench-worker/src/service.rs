@@ -11,6 +11,7 @@ use netbench_proto::{
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -60,6 +61,8 @@ struct State {
     servers: Mutex<HashMap<String, Running>>,
     /// Cancelled at shutdown: running clients are killed at once.
     stop: CancellationToken,
+    /// A re-registration (after a roll call) is in progress.
+    registering: AtomicBool,
 }
 
 /// Run the worker until `shutdown` is cancelled or its deadline passes.
@@ -91,6 +94,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
         cap,
         servers: Mutex::new(HashMap::new()),
         stop: shutdown.child_token(),
+        registering: AtomicBool::new(false),
     });
     let tracker = TaskTracker::new();
 
@@ -117,14 +121,18 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
                     Some(msg) => { tracker.spawn(handle(state.clone(), msg)); }
                     None => { tracing::warn!("task subscription closed"); break; }
                 },
+                // One re-registration at a time, however many roll calls (or floods) come.
                 Some(_) = rollcall.next() => {
-                    tracing::info!("roll call: registering again");
-                    let state = state.clone();
-                    tracker.spawn(async move {
-                        if let Err(e) = register(&state).await {
-                            tracing::warn!("re-registration failed: {e}");
-                        }
-                    });
+                    if !state.registering.swap(true, Ordering::AcqRel) {
+                        tracing::info!("roll call: registering again");
+                        let state = state.clone();
+                        tracker.spawn(async move {
+                            if let Err(e) = register(&state).await {
+                                tracing::warn!("re-registration failed: {e}");
+                            }
+                            state.registering.store(false, Ordering::Release);
+                        });
+                    }
                 }
             }
         }
