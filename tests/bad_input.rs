@@ -136,6 +136,19 @@ fn rmp_like_wrong_types(i: usize) -> Vec<u8> {
     .unwrap()
 }
 
+/// Answer a worker's registration, playing the orchestrator.
+async fn welcome(client: &async_nats::Client, registration: async_nats::Message, run: &RunId) {
+    let reply = Reply::Registered(netbench_proto::Registered { run: run.clone() });
+    client
+        .publish_with_headers(
+            registration.reply.unwrap(),
+            headers(),
+            encode_control(&reply).into(),
+        )
+        .await
+        .unwrap();
+}
+
 fn spec(run: &RunId, bench: &str, role: Role, ip: &str) -> CommandSpec {
     allow::spec(
         netbench_bench::find(bench).unwrap(),
@@ -175,17 +188,7 @@ async fn worker_survives_fuzz_refuses_disallowed_commands_and_still_measures() {
         .unwrap();
     let r: Register = decode_control(None, &msg.payload).unwrap();
     assert!(r.tools.contains(&"iperf3".to_string()));
-    client
-        .publish_with_headers(
-            msg.reply.unwrap(),
-            headers(),
-            encode_control(&Reply::Registered(netbench_proto::Registered {
-                run: run.clone(),
-            }))
-            .into(),
-        )
-        .await
-        .unwrap();
+    welcome(&client, msg, &run).await;
     let task = subjects::task(&run, &WorkerId::for_name("fuzz-target"));
 
     // 1. Fuzz: every payload answered with an error.
@@ -225,17 +228,7 @@ async fn worker_survives_fuzz_refuses_disallowed_commands_and_still_measures() {
         .await
         .expect("the roll call makes the worker register again")
         .unwrap();
-    client
-        .publish_with_headers(
-            again.reply.unwrap(),
-            headers(),
-            encode_control(&Reply::Registered(netbench_proto::Registered {
-                run: run.clone(),
-            }))
-            .into(),
-        )
-        .await
-        .unwrap();
+    welcome(&client, again, &run).await;
 
     // 2. Commands and arguments outside the catalogue: refused, executed 0 times.
     let marker = tempfile::tempdir().unwrap();
