@@ -1,7 +1,7 @@
 //! The whole local run: checks, NATS, testbed, workers, orchestrator, teardown.
 
 use crate::nats_server::{self, NatsServer};
-use crate::testbed::{Subnet, Testbed};
+use crate::testbed::{self, Subnet, Testbed};
 use crate::workers::{WorkerLaunch, Workers};
 use futures::StreamExt;
 use netbench_bench::Benchmark;
@@ -106,7 +106,7 @@ pub async fn run(
     let run = cfg.run.clone().unwrap_or_else(RunId::generate);
     let tag: String = run.as_str().chars().take(6).collect();
 
-    let node_names: Vec<String> = (1..=cfg.nodes).map(|i| format!("node-{i}")).collect();
+    let node_names: Vec<String> = (1..=cfg.nodes).map(testbed::node_name).collect();
 
     // NATS: ours, with fresh credentials per role, or the user's as given.
     let (server, credentials, ca) = match &cfg.nats_url {

@@ -56,6 +56,11 @@ impl std::fmt::Display for Subnet {
     }
 }
 
+/// The name of node `i` (1-based): the worker's name, known before the testbed exists.
+pub fn node_name(i: usize) -> String {
+    format!("node-{i}")
+}
+
 #[derive(Debug, Clone)]
 pub struct Node {
     /// Worker name, e.g. `node-1`.
@@ -121,7 +126,7 @@ impl Testbed {
         ip(&["link", "set", &bed.bridge, "up"])?;
         for i in 1..=nodes {
             let node = Node {
-                name: format!("node-{i}"),
+                name: node_name(i),
                 netns: format!("nb-{tag}-{i}"),
                 ip: subnet.host(i as u8),
             };

@@ -235,7 +235,7 @@ pub async fn run(
         bench: cfg.bench,
         duration_seconds: cfg.duration_seconds,
     };
-    let mut lost: HashMap<WorkerId, ()> = HashMap::new();
+    let mut lost: HashSet<WorkerId> = HashSet::new();
     let mut stopped: Option<String> = None;
     'pairs: for (index, pair) in pairs.iter().enumerate() {
         if done.contains(&pair.id) {
@@ -259,9 +259,9 @@ pub async fn run(
                 server: s.name.clone(),
             })
             .await;
-        let known_lost = if lost.contains_key(&c.id) {
+        let known_lost = if lost.contains(&c.id) {
             Some(LostSide::Client)
-        } else if lost.contains_key(&s.id) {
+        } else if lost.contains(&s.id) {
             Some(LostSide::Server)
         } else {
             None
@@ -291,10 +291,10 @@ pub async fn run(
         };
         match outcome.lost {
             Some(LostSide::Client) => {
-                lost.insert(c.id.clone(), ());
+                lost.insert(c.id.clone());
             }
             Some(LostSide::Server) => {
-                lost.insert(s.id.clone(), ());
+                lost.insert(s.id.clone());
             }
             None => {}
         }
