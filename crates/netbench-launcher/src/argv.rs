@@ -110,6 +110,8 @@ mod tests {
                 "-namespace",
                 "ns",
                 "-inject",
+                "-tls",
+                "-natsCa=/etc/ca.pem",
             ]),
             [
                 "netbench",
@@ -128,6 +130,8 @@ mod tests {
                 "--namespace",
                 "ns",
                 "--inject",
+                "--tls",
+                "--nats-ca=/etc/ca.pem",
             ]
         );
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Exit codes (the table every netbench subcommand uses).
+const EXIT_USAGE: u8 = 2;
 const EXIT_RUN_FAILED: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 4;
 
@@ -105,6 +106,14 @@ pub struct LaunchArgs {
     /// Use this NATS (JetStream on, reachable from the pods and from here) instead of deploying one.
     #[arg(long)]
     pub nats_url: Option<String>,
+    /// TLS to NATS: the deployed NATS gets a certificate from a CA generated for the run (for its
+    /// Service names, its ClusterIP, 127.0.0.1), and the orchestrator, the workers and the
+    /// launcher verify it against that CA. With --nats-url, give that server's CA (--nats-ca).
+    #[arg(long)]
+    pub tls: bool,
+    /// With --nats-url: the CA certificate (PEM) the server's certificate chains to; turns TLS on.
+    #[arg(long, requires = "nats_url")]
+    pub nats_ca: Option<PathBuf>,
     /// How the launcher reaches the NATS it deployed.
     #[arg(long, value_enum, default_value = "auto")]
     pub connect: ConnectArg,
@@ -156,6 +165,8 @@ impl LaunchArgs {
             dry_run: _,
             dry_run_nodes: _,
             nats_url,
+            tls,
+            nats_ca,
             connect,
             run,
             pushgateway,
@@ -178,6 +189,8 @@ impl LaunchArgs {
             output_dir: output_file_directory,
             keep,
             nats_url,
+            tls,
+            nats_ca,
             connect: match connect {
                 ConnectArg::Auto => Connect::Auto,
                 ConnectArg::Service => Connect::Service,
@@ -186,12 +199,27 @@ impl LaunchArgs {
         }
     }
 
-    /// The `--dry-run` output: every manifest for `--dry-run-nodes`. The NATS password is a
-    /// placeholder (a real launch generates one).
+    /// The `--dry-run` output: every manifest for `--dry-run-nodes`. The NATS passwords and,
+    /// with `--tls`, the run's CA, server certificate and key are placeholders (a real launch
+    /// generates them, the certificate once the Service's ClusterIP is known).
     pub fn dry_run_yaml(&self) -> Result<String, LaunchError> {
         let cfg = self.config();
+        cfg.check()?;
         let run = cfg.run.clone().unwrap_or_else(RunId::generate);
         let mut spec = crate::launch::make_spec(&cfg, run, self.dry_run_nodes.clone());
+        spec.tls = match cfg.nats_ca {
+            Some(_) => crate::launch::tls_plan(&cfg, &spec.namespace, None)?,
+            None => cfg.tls.then(|| {
+                let placeholder = |what: &str| format!("generated at launch: {what}\n");
+                crate::spec::TlsPlan::Deploy(netbench_bus::tls::RunTls {
+                    ca_pem: placeholder("the run's CA certificate"),
+                    cert_pem: placeholder(
+                        "the NATS certificate, for the Service's names, ClusterIP and 127.0.0.1",
+                    ),
+                    key_pem: placeholder("the NATS certificate's key"),
+                })
+            }),
+        };
         if let crate::spec::NatsPlan::Deploy { creds, .. } = &mut spec.nats {
             for login in [&mut creds.orchestrator, &mut creds.observer]
                 .into_iter()
@@ -211,11 +239,19 @@ impl LaunchArgs {
                     print!("{y}");
                     0
                 }
+                Err(e @ LaunchError::Usage(_)) => {
+                    eprintln!("error: {e}");
+                    EXIT_USAGE
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     EXIT_RUN_FAILED
                 }
             };
+        }
+        if let Err(e) = self.config().check() {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
         }
         let client = match kube::Client::try_default().await {
             Ok(c) => c,

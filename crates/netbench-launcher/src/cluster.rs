@@ -129,16 +129,12 @@ where
     }
 }
 
-/// Apply the namespace and the NATS objects; returns the NATS Service's ClusterIP, if any.
-pub async fn apply_base(client: &Client, m: &Manifests) -> Result<Option<String>> {
+/// Apply the namespace and, when we deploy NATS, its Service; returns the Service's ClusterIP.
+/// First, because the ClusterIP goes into the pods' `NATS_URL` and, with `--tls`, into the
+/// server certificate.
+pub async fn apply_namespace_and_service(client: &Client, m: &Manifests) -> Result<Option<String>> {
     let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
     apply(&Api::<Namespace>::all(client.clone()), &m.namespace).await?;
-    if let Some(s) = &m.nats_secret {
-        apply(&Api::<Secret>::namespaced(client.clone(), &ns_name), s).await?;
-    }
-    if let Some(c) = &m.nats_config {
-        apply(&Api::<ConfigMap>::namespaced(client.clone(), &ns_name), c).await?;
-    }
     let mut cluster_ip = None;
     if let Some(s) = &m.nats_service {
         let svc = apply(&Api::<Service>::namespaced(client.clone(), &ns_name), s).await?;
@@ -147,10 +143,22 @@ pub async fn apply_base(client: &Client, m: &Manifests) -> Result<Option<String>
             .and_then(|s| s.cluster_ip)
             .filter(|ip| !ip.is_empty() && ip != "None");
     }
+    Ok(cluster_ip)
+}
+
+/// Apply the NATS Secrets and ConfigMaps (the CA one also for an external NATS) and the NATS pod.
+pub async fn apply_nats(client: &Client, m: &Manifests) -> Result<()> {
+    let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
+    for s in [&m.nats_secret, &m.nats_tls_secret].into_iter().flatten() {
+        apply(&Api::<Secret>::namespaced(client.clone(), &ns_name), s).await?;
+    }
+    for c in [&m.nats_config, &m.nats_ca].into_iter().flatten() {
+        apply(&Api::<ConfigMap>::namespaced(client.clone(), &ns_name), c).await?;
+    }
     if let Some(p) = &m.nats_pod {
         apply(&Api::<Pod>::namespaced(client.clone(), &ns_name), p).await?;
     }
-    Ok(cluster_ip)
+    Ok(())
 }
 
 /// Apply the workers and the orchestrator Job.

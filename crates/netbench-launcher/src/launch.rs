@@ -4,13 +4,15 @@ use crate::cluster;
 use crate::follow::{self, Ending, OrchestratorProbe};
 use crate::manifests::{self, Manifests};
 use crate::pods::Assessment;
-use crate::spec::{self, LaunchSpec, NatsPlan};
+use crate::spec::{self, LaunchSpec, NatsPlan, TlsPlan};
 use crate::{LaunchError, Result};
 use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, Client};
 use netbench_bench::Benchmark;
+use netbench_bus::tls::RunTls;
 use netbench_bus::{auth::RunCredentials, jetstream::Store, ConnectionStats, NatsArgs};
 use netbench_proto::{Event, PairResult, RunId};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -50,7 +52,68 @@ pub struct LaunchConfig {
     pub keep: bool,
     /// Use this NATS instead of deploying one.
     pub nats_url: Option<String>,
+    /// TLS to NATS: for the NATS we deploy, a CA generated for the run signs its certificate;
+    /// for `nats_url`, `nats_ca` is the CA its certificate chains to.
+    pub tls: bool,
+    /// The CA of the `nats_url` server's certificate (implies `tls`).
+    pub nats_ca: Option<PathBuf>,
     pub connect: Connect,
+}
+
+impl LaunchConfig {
+    /// Whether NATS is reached over TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.tls || self.nats_ca.is_some()
+    }
+
+    /// Flags that do not go together, said before anything is created.
+    pub fn check(&self) -> Result<()> {
+        match (&self.nats_url, &self.nats_ca) {
+            (Some(_), None) if self.tls => Err(LaunchError::Usage(
+                "--tls with --nats-url: netbench cannot know the CA of a NATS it did not deploy; \
+                 pass its CA certificate with --nats-ca FILE (then the pods and the launcher \
+                 verify that server against it), or drop --nats-url to deploy a NATS with a CA \
+                 generated for the run"
+                    .into(),
+            )),
+            (None, Some(_)) => Err(LaunchError::Usage(
+                "--nats-ca is the CA of the server given with --nats-url; the NATS that netbench \
+                 deploys gets a CA generated for the run (use --tls)"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What `--tls` (or `--nats-ca`) means for this launch; `cluster_ip` is the NATS Service's, once
+/// known. For the NATS we deploy this generates a fresh CA and a server certificate for
+/// [`spec::nats_cert_names`]; for an existing NATS it reads `--nats-ca`.
+pub fn tls_plan(
+    cfg: &LaunchConfig,
+    namespace: &str,
+    cluster_ip: Option<IpAddr>,
+) -> Result<Option<TlsPlan>> {
+    cfg.check()?;
+    if !cfg.uses_tls() {
+        return Ok(None);
+    }
+    if let Some(path) = &cfg.nats_ca {
+        let ca_pem = std::fs::read_to_string(path).map_err(|e| {
+            LaunchError::Tls(format!("cannot read --nats-ca {}: {e}", path.display()))
+        })?;
+        if !ca_pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(LaunchError::Tls(format!(
+                "--nats-ca {}: no PEM certificate in it",
+                path.display()
+            )));
+        }
+        return Ok(Some(TlsPlan::External { ca_pem }));
+    }
+    let (ips, names) = spec::nats_cert_names(namespace, cluster_ip);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let tls = RunTls::generate(&ips, &names).map_err(|e| LaunchError::Tls(e.to_string()))?;
+    Ok(Some(TlsPlan::Deploy(tls)))
 }
 
 #[derive(Debug)]
@@ -84,7 +147,7 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
                 .map(|n| LaunchSpec::worker_id(&n.name))
                 .collect();
             NatsPlan::Deploy {
-                url: LaunchSpec::nats_service_dns_url(&namespace),
+                url: LaunchSpec::nats_service_dns_url(&namespace, cfg.uses_tls()),
                 creds: RunCredentials::generate(&run, &ids),
             }
         }
@@ -98,6 +161,7 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
         worker_image: cfg.worker_image.clone(),
         nats_image: cfg.nats_image.clone(),
         nats,
+        tls: None,
         inject: cfg.inject,
         duration_seconds: cfg.duration_seconds,
         pushgateway: cfg.pushgateway.clone(),
@@ -126,6 +190,7 @@ pub async fn launch(
     shutdown: CancellationToken,
     report: &mut impl Report,
 ) -> Result<LaunchOutcome> {
+    cfg.check()?;
     let nodes = cluster::select_nodes(&client, &cfg.node_labels).await?;
     let run = cfg.run.clone().unwrap_or_else(RunId::generate);
     let mut spec = make_spec(&cfg, run.clone(), nodes);
@@ -182,12 +247,21 @@ async fn deploy_and_follow(
     report: &mut impl Report,
 ) -> Result<Followed> {
     let m: Manifests = manifests::mk_all(spec);
-    let cluster_ip = cluster::apply_base(client, &m).await?;
+    let cluster_ip = cluster::apply_namespace_and_service(client, &m).await?;
     // Pods reach NATS through the Service's ClusterIP: works with or without cluster DNS.
     if let (Some(ip), NatsPlan::Deploy { url, .. }) = (&cluster_ip, &mut spec.nats) {
-        *url = format!("nats://{}:{}", bracket(ip), spec::NATS_CLIENT_PORT);
+        *url = format!(
+            "{}://{}:{}",
+            spec::nats_scheme(cfg.uses_tls()),
+            bracket(ip),
+            spec::NATS_CLIENT_PORT
+        );
     }
+    // The server certificate names the ClusterIP, so it is made now that the IP is known.
+    let ip: Option<IpAddr> = cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
+    spec.tls = tls_plan(cfg, &spec.namespace, ip)?;
     let m = manifests::mk_all(spec);
+    cluster::apply_nats(client, &m).await?;
     cluster::apply_run(client, &m).await?;
     report.status(&format!(
         "manifests applied; waiting for pods to be ready (up to {:?})",
@@ -216,8 +290,21 @@ async fn deploy_and_follow(
     .await?;
     report.status("all pods ready; following the run");
 
-    // Connect to NATS.
-    let (nats_args, _forward) = nats_endpoint(client, cfg, spec).await?;
+    // Connect to NATS (with --tls, verifying the server against the run's CA, kept in a temp
+    // file for as long as the connection lives).
+    let (mut nats_args, _forward) = nats_endpoint(client, cfg, spec).await?;
+    let _ca_file = match (&spec.tls, &cfg.nats_ca) {
+        (_, Some(path)) => {
+            nats_args.tls_ca = Some(path.clone());
+            None
+        }
+        (Some(plan), None) => {
+            let f = ca_file(plan.ca_pem())?;
+            nats_args.tls_ca = Some(f.path().to_path_buf());
+            Some(f)
+        }
+        (None, None) => None,
+    };
     let nats =
         netbench_bus::connect(&nats_args, "netbench launch", &ConnectionStats::default()).await?;
     let store = open_store(&nats, cfg.timeout, shutdown).await?;
@@ -271,6 +358,20 @@ async fn open_store(
     }
 }
 
+/// The CA certificate in a temp file (the NATS client reads its roots from a file).
+fn ca_file(pem: &str) -> Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut f = tempfile::Builder::new()
+        .prefix("netbench-nats-ca-")
+        .suffix(".pem")
+        .tempfile()
+        .map_err(|e| LaunchError::Tls(format!("cannot write the CA to a temp file: {e}")))?;
+    f.write_all(pem.as_bytes())
+        .and_then(|_| f.flush())
+        .map_err(|e| LaunchError::Tls(format!("cannot write the CA to a temp file: {e}")))?;
+    Ok(f)
+}
+
 fn expected_len(a: &Assessment) -> usize {
     a.ready.len() + a.waiting.len()
 }
@@ -318,8 +419,66 @@ async fn nats_endpoint(
             let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
             let fwd =
                 crate::portforward::start(pods, spec::NATS_NAME, spec::NATS_CLIENT_PORT).await?;
-            let url = format!("nats://{}", fwd.local);
+            // With --tls the server certificate names 127.0.0.1 for this very case.
+            let url = format!("{}://{}", spec::nats_scheme(spec.tls.is_some()), fwd.local);
             Ok((creds(url), Some(fwd)))
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        launch: crate::cli::LaunchArgs,
+    }
+
+    /// The [`LaunchConfig`] of `netbench launch --benchmark iperf3-tcp ARGS…`.
+    pub(crate) fn config(args: &[&str]) -> LaunchConfig {
+        Cli::try_parse_from(["launch", "--benchmark", "iperf3-tcp"].iter().chain(args))
+            .unwrap()
+            .launch
+            .config()
+    }
+
+    #[test]
+    fn tls_flags_that_do_not_go_together_are_refused_with_what_to_do() {
+        let e = config(&["--tls", "--nats-url", "tls://n:4222"])
+            .check()
+            .unwrap_err();
+        assert!(matches!(e, LaunchError::Usage(_)));
+        assert!(e.to_string().contains("--nats-ca FILE"), "{e}");
+        // --nats-ca without --nats-url: clap refuses it (exit code 2).
+        assert!(Cli::try_parse_from(["l", "--benchmark", "iperf3-tcp", "--nats-ca", "x"]).is_err());
+        let mut cfg = config(&[]);
+        cfg.nats_ca = Some("ca.pem".into());
+        assert!(matches!(cfg.check(), Err(LaunchError::Usage(_))));
+        assert!(config(&["--tls"]).check().is_ok());
+        assert!(tls_plan(&config(&[]), "ns", None).unwrap().is_none());
+        // A CA file that is not one.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ca.pem");
+        std::fs::write(&f, "not a certificate").unwrap();
+        let cfg = config(&[
+            "--nats-url",
+            "tls://n:4222",
+            "--nats-ca",
+            f.to_str().unwrap(),
+        ]);
+        let e = tls_plan(&cfg, "ns", None).unwrap_err();
+        assert!(e.to_string().contains("no PEM certificate"), "{e}");
+    }
+
+    #[test]
+    fn with_tls_the_pods_get_a_tls_url() {
+        let run: RunId = "0123456789ab".parse().unwrap();
+        let s = make_spec(&config(&["--tls"]), run.clone(), vec![]);
+        assert_eq!(s.nats.url(), "tls://nats.netbench-0123456789ab.svc:4222");
+        let s = make_spec(&config(&[]), run, vec![]);
+        assert_eq!(s.nats.url(), "nats://nats.netbench-0123456789ab.svc:4222");
     }
 }

@@ -34,6 +34,9 @@ pub type Result<T, E = LaunchError> = std::result::Result<T, E>;
 /// Everything that can go wrong in a launch, each saying what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
+    /// Flags that do not go together (exit code 2).
+    #[error("{0}")]
+    Usage(String),
     #[error("cannot set up a Kubernetes client: {0}. Set KUBECONFIG (or run in a pod with a service account)")]
     Config(String),
     #[error("the node selector {selector:?} matches {found} node(s){names}; netbench needs at least 2. Label more nodes, or pass --node-labels '' to select every node")]
@@ -77,6 +80,8 @@ pub enum LaunchError {
     Cleanup(String),
     #[error("interrupted {0}")]
     Interrupted(&'static str),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("cannot render manifests: {0}")]
     Render(#[from] serde_yaml::Error),
 }

@@ -5,6 +5,9 @@
 //!   (and `istio-injection=enabled` with `--inject`);
 //! - [`mk_nats_secret`], [`mk_nats_configmap`], [`mk_nats_pod`], [`mk_nats_service`]: NATS with
 //!   JetStream, configured by the repo's `nats/nats-server.conf` plus an auth include;
+//! - with `--tls`: [`mk_nats_tls_secret`] (server certificate and key, mounted into the NATS pod
+//!   only; the `tls {}` block goes into the included `auth.conf`) and [`mk_nats_ca_configmap`]
+//!   (the CA certificate, mounted into the orchestrator and the workers, named by `NATS_CA`);
 //! - [`mk_worker_pod`]: one per node, pinned by node affinity, the benchmark's ports declared;
 //! - [`mk_orchestrator_job`]: `netbench orchestrator …`, restartPolicy OnFailure.
 //!
@@ -16,17 +19,19 @@ use crate::spec::*;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::Affinity;
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapProjection, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, Namespace, NodeAffinity, NodeSelector,
-    NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, Pod, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
-    Secret, SecretKeySelector, SecretProjection, SecurityContext, Service, ServicePort,
-    ServiceSpec, Volume, VolumeMount, VolumeProjection,
+    Capabilities, ConfigMap, ConfigMapProjection, ConfigMapVolumeSource, Container, ContainerPort,
+    EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, Namespace, NodeAffinity,
+    NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, Pod,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource,
+    ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecretProjection,
+    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use netbench_bus::tls::RunTls;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// The repo's NATS server configuration, shipped in the ConfigMap as is.
 pub const NATS_SERVER_CONF: &str = include_str!("../../../nats/nats-server.conf");
@@ -35,13 +40,25 @@ pub const NATS_SERVER_CONF: &str = include_str!("../../../nats/nats-server.conf"
 pub const NATS_CONF_DIR: &str = "/etc/nats-netbench";
 /// The Secret key holding the rendered `auth.conf`.
 pub const AUTH_CONF_KEY: &str = "auth.conf";
+/// `--tls`: keys of the server certificate and key in the `nats-tls` Secret; they are mounted
+/// under these names into [`NATS_CONF_DIR`] (the names [`RunTls::server_block`] refers to).
+pub const SERVER_CERT_KEY: &str = "server-cert.pem";
+pub const SERVER_KEY_KEY: &str = "server-key.pem";
+/// `--tls`: the CA certificate's key in the `nats-ca` ConfigMap.
+pub const CA_KEY: &str = "ca.pem";
+/// `--tls`: where the orchestrator and the workers find the CA (`NATS_CA`).
+pub const NATS_CA_DIR: &str = "/etc/netbench/nats-ca";
 
 /// Every object of a launch, in apply order.
 #[derive(Debug, Clone)]
 pub struct Manifests {
     pub namespace: Namespace,
     pub nats_secret: Option<Secret>,
+    /// `--tls` with a deployed NATS.
+    pub nats_tls_secret: Option<Secret>,
     pub nats_config: Option<ConfigMap>,
+    /// `--tls`.
+    pub nats_ca: Option<ConfigMap>,
     pub nats_pod: Option<Pod>,
     pub nats_service: Option<Service>,
     pub workers: Vec<Pod>,
@@ -54,7 +71,9 @@ pub fn mk_all(spec: &LaunchSpec) -> Manifests {
     Manifests {
         namespace: mk_namespace(spec),
         nats_secret: mk_nats_secret(spec),
+        nats_tls_secret: mk_nats_tls_secret(spec),
         nats_config: deploy.then(|| mk_nats_configmap(spec)),
+        nats_ca: mk_nats_ca_configmap(spec),
         nats_pod: deploy.then(|| mk_nats_pod(spec)),
         nats_service: deploy.then(|| mk_nats_service(spec)),
         workers: spec.nodes.iter().map(|n| mk_worker_pod(spec, n)).collect(),
@@ -100,12 +119,18 @@ pub fn mk_namespace(spec: &LaunchSpec) -> Namespace {
 }
 
 /// The NATS credentials (only when we deploy NATS): the server's `auth.conf` and one password
-/// per role, keyed by user name (`orchestrator`, `observer`, `worker-<id>`).
+/// per role, keyed by user name (`orchestrator`, `observer`, `worker-<id>`). With `--tls`,
+/// `auth.conf` also holds the `tls {}` block (as `netbench local --tls` renders it), pointing at
+/// the certificate files mounted from the `nats-tls` Secret.
 pub fn mk_nats_secret(spec: &LaunchSpec) -> Option<Secret> {
     let NatsPlan::Deploy { creds, .. } = &spec.nats else {
         return None;
     };
-    let mut data = BTreeMap::from([(AUTH_CONF_KEY.to_string(), creds.render())]);
+    let mut auth = creds.render();
+    if let Some(TlsPlan::Deploy(_)) = &spec.tls {
+        auth.push_str(&RunTls::server_block(Path::new(NATS_CONF_DIR)));
+    }
+    let mut data = BTreeMap::from([(AUTH_CONF_KEY.to_string(), auth)]);
     for login in [&creds.orchestrator, &creds.observer]
         .into_iter()
         .chain(creds.workers.iter().map(|(_, l)| l))
@@ -118,6 +143,57 @@ pub fn mk_nats_secret(spec: &LaunchSpec) -> Option<Secret> {
         string_data: Some(data),
         ..Default::default()
     })
+}
+
+/// `--tls` with a deployed NATS: the server certificate and its key. Only the NATS pod mounts it.
+pub fn mk_nats_tls_secret(spec: &LaunchSpec) -> Option<Secret> {
+    let (NatsPlan::Deploy { .. }, Some(TlsPlan::Deploy(tls))) = (&spec.nats, &spec.tls) else {
+        return None;
+    };
+    Some(Secret {
+        metadata: meta(spec, NATS_TLS_SECRET_NAME, Some("nats")),
+        type_: Some("Opaque".into()),
+        string_data: Some(BTreeMap::from([
+            (SERVER_CERT_KEY.to_string(), tls.cert_pem.clone()),
+            (SERVER_KEY_KEY.to_string(), tls.key_pem.clone()),
+        ])),
+        ..Default::default()
+    })
+}
+
+/// `--tls`: the CA certificate (public) the orchestrator and the workers verify NATS against.
+pub fn mk_nats_ca_configmap(spec: &LaunchSpec) -> Option<ConfigMap> {
+    let tls = spec.tls.as_ref()?;
+    Some(ConfigMap {
+        metadata: meta(spec, NATS_CA_NAME, Some("nats")),
+        data: Some(BTreeMap::from([(
+            CA_KEY.to_string(),
+            tls.ca_pem().to_string(),
+        )])),
+        ..Default::default()
+    })
+}
+
+/// `--tls`: the CA volume and its mount for the orchestrator and the workers.
+fn ca_volume(spec: &LaunchSpec) -> Option<(Volume, VolumeMount)> {
+    spec.tls.as_ref()?;
+    Some((
+        Volume {
+            name: "nats-ca".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: NATS_CA_NAME.into(),
+                items: Some(vec![KeyToPath {
+                    key: CA_KEY.into(),
+                    path: CA_KEY.into(),
+                    ..Default::default()
+                }]),
+                optional: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        mount("nats-ca", NATS_CA_DIR, true),
+    ))
 }
 
 pub fn mk_nats_configmap(spec: &LaunchSpec) -> ConfigMap {
@@ -168,9 +244,13 @@ fn env_secret(name: &str, key: &str) -> EnvVar {
     }
 }
 
-/// `NATS_URL`, and when we deploy NATS, `user`'s login (the password from the Secret).
+/// `NATS_URL`, with `--tls` `NATS_CA` (the mounted CA), and when we deploy NATS, `user`'s login
+/// (the password from the Secret).
 fn nats_env(spec: &LaunchSpec, user: &str) -> Vec<EnvVar> {
     let mut v = vec![env("NATS_URL", spec.nats.url())];
+    if spec.tls.is_some() {
+        v.push(env("NATS_CA", format!("{NATS_CA_DIR}/{CA_KEY}")));
+    }
     if matches!(spec.nats, NatsPlan::Deploy { .. }) {
         v.push(env("NATS_USER", user));
         v.push(env_secret("NATS_PASSWORD", user));
@@ -303,32 +383,56 @@ pub fn mk_nats_pod(spec: &LaunchSpec) -> Pod {
                 Volume {
                     name: "config".into(),
                     projected: Some(ProjectedVolumeSource {
-                        sources: Some(vec![
-                            VolumeProjection {
-                                config_map: Some(ConfigMapProjection {
-                                    name: NATS_CONFIG_NAME.into(),
-                                    items: Some(vec![KeyToPath {
-                                        key: "nats-server.conf".into(),
-                                        path: "nats-server.conf".into(),
+                        sources: Some(
+                            vec![
+                                VolumeProjection {
+                                    config_map: Some(ConfigMapProjection {
+                                        name: NATS_CONFIG_NAME.into(),
+                                        items: Some(vec![KeyToPath {
+                                            key: "nats-server.conf".into(),
+                                            path: "nats-server.conf".into(),
+                                            ..Default::default()
+                                        }]),
                                         ..Default::default()
-                                    }]),
+                                    }),
                                     ..Default::default()
-                                }),
-                                ..Default::default()
-                            },
-                            VolumeProjection {
+                                },
+                                VolumeProjection {
+                                    secret: Some(SecretProjection {
+                                        name: NATS_SECRET_NAME.into(),
+                                        items: Some(vec![KeyToPath {
+                                            key: AUTH_CONF_KEY.into(),
+                                            path: AUTH_CONF_KEY.into(),
+                                            ..Default::default()
+                                        }]),
+                                        ..Default::default()
+                                    }),
+                                    ..Default::default()
+                                },
+                            ]
+                            .into_iter()
+                            .chain(mk_nats_tls_secret(spec).map(|_| VolumeProjection {
                                 secret: Some(SecretProjection {
-                                    name: NATS_SECRET_NAME.into(),
-                                    items: Some(vec![KeyToPath {
-                                        key: AUTH_CONF_KEY.into(),
-                                        path: AUTH_CONF_KEY.into(),
-                                        ..Default::default()
-                                    }]),
+                                    name: NATS_TLS_SECRET_NAME.into(),
+                                    items: Some(vec![
+                                        KeyToPath {
+                                            key: SERVER_CERT_KEY.into(),
+                                            path: SERVER_CERT_KEY.into(),
+                                            ..Default::default()
+                                        },
+                                        KeyToPath {
+                                            key: SERVER_KEY_KEY.into(),
+                                            path: SERVER_KEY_KEY.into(),
+                                            // Readable by nats-server (fsGroup), nobody else.
+                                            mode: Some(0o440),
+                                        },
+                                    ]),
                                     ..Default::default()
                                 }),
                                 ..Default::default()
-                            },
-                        ]),
+                            }))
+                            .collect(),
+                        ),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -421,6 +525,7 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
         // iperf3 and friends write temp files; /tmp is the only writable place.
         env("TMPDIR", "/tmp"),
     ]);
+    let ca = ca_volume(spec);
     Pod {
         metadata: m,
         spec: Some(PodSpec {
@@ -448,10 +553,20 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
                 ),
                 resources: Some(resources(("100m", "128Mi"), ("2", "512Mi"))),
                 security_context: Some(container_security()),
-                volume_mounts: Some(vec![mount("tmp", "/tmp", false)]),
+                volume_mounts: Some(
+                    [mount("tmp", "/tmp", false)]
+                        .into_iter()
+                        .chain(ca.clone().map(|(_, m)| m))
+                        .collect(),
+                ),
                 ..Default::default()
             }],
-            volumes: Some(vec![empty_dir("tmp")]),
+            volumes: Some(
+                [empty_dir("tmp")]
+                    .into_iter()
+                    .chain(ca.map(|(v, _)| v))
+                    .collect(),
+            ),
             ..Default::default()
         }),
         ..Default::default()
@@ -489,6 +604,7 @@ pub fn mk_orchestrator_job(spec: &LaunchSpec) -> Job {
         ..Default::default()
     };
     template_meta.annotations = no_sidecar(spec);
+    let ca = ca_volume(spec);
     Job {
         metadata: meta(spec, ORCHESTRATOR_NAME, Some("orchestrator")),
         spec: Some(JobSpec {
@@ -508,8 +624,10 @@ pub fn mk_orchestrator_job(spec: &LaunchSpec) -> Job {
                         env: Some(nats_env(spec, "orchestrator")),
                         resources: Some(resources(("50m", "32Mi"), ("500m", "128Mi"))),
                         security_context: Some(container_security()),
+                        volume_mounts: ca.clone().map(|(_, m)| vec![m]),
                         ..Default::default()
                     }],
+                    volumes: ca.map(|(v, _)| vec![v]),
                     ..Default::default()
                 }),
             },
@@ -527,10 +645,10 @@ pub fn render_yaml(m: &Manifests) -> Result<String, serde_yaml::Error> {
         Ok(())
     };
     push(to_yaml(&m.namespace))?;
-    if let Some(s) = &m.nats_secret {
+    for s in [&m.nats_secret, &m.nats_tls_secret].into_iter().flatten() {
         push(to_yaml(s))?;
     }
-    if let Some(c) = &m.nats_config {
+    for c in [&m.nats_config, &m.nats_ca].into_iter().flatten() {
         push(to_yaml(c))?;
     }
     if let Some(p) = &m.nats_pod {
@@ -584,6 +702,7 @@ mod tests {
                     creds: RunCredentials::generate(&run, &ids),
                 },
             },
+            tls: None,
             run,
             bench: netbench_bench::find("qperf-tcp").unwrap(),
             namespace: "nb-test".into(),
@@ -792,5 +911,255 @@ mod tests {
             Some("nats://nats.example:4222")
         );
         assert!(!env.contains_key("NATS_PASSWORD"));
+    }
+
+    /// A `--tls` spec: the CA and server certificate generated as a launch does (ClusterIP
+    /// 10.96.0.7) or, for an external NATS, a CA read from --nats-ca.
+    fn tls_spec(external: Option<&str>) -> LaunchSpec {
+        let mut s = spec(false, external);
+        let mut cfg = crate::launch::tests::config(&["--tls"]);
+        if external.is_some() {
+            let dir = tempfile::tempdir().unwrap();
+            let ca = netbench_bus::tls::RunTls::generate(&[], &["nats.example"])
+                .unwrap()
+                .write(dir.path())
+                .unwrap();
+            cfg = crate::launch::tests::config(&[
+                "--nats-url",
+                "tls://nats.example:4222",
+                "--nats-ca",
+                ca.to_str().unwrap(),
+            ]);
+            s.tls = crate::launch::tls_plan(&cfg, &s.namespace, None).unwrap();
+            return s;
+        }
+        s.tls = crate::launch::tls_plan(&cfg, &s.namespace, Some([10, 96, 0, 7].into())).unwrap();
+        s
+    }
+
+    /// Every Secret and ConfigMap name a pod spec refers to (volumes, projections, env).
+    fn refs(ps: &PodSpec) -> (Vec<String>, Vec<String>) {
+        let (mut secrets, mut maps) = (Vec::new(), Vec::new());
+        for v in ps.volumes.iter().flatten() {
+            secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
+            maps.extend(v.config_map.as_ref().map(|c| c.name.clone()));
+            for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+                secrets.extend(p.secret.as_ref().map(|s| s.name.clone()));
+                maps.extend(p.config_map.as_ref().map(|c| c.name.clone()));
+            }
+        }
+        for e in ps.containers.iter().flat_map(|c| c.env.iter().flatten()) {
+            let from = e.value_from.as_ref();
+            secrets.extend(
+                from.and_then(|f| f.secret_key_ref.as_ref())
+                    .map(|r| r.name.clone()),
+            );
+            maps.extend(
+                from.and_then(|f| f.config_map_key_ref.as_ref())
+                    .map(|r| r.name.clone()),
+            );
+        }
+        secrets.sort();
+        secrets.dedup();
+        maps.sort();
+        maps.dedup();
+        (secrets, maps)
+    }
+
+    #[test]
+    fn tls_server_key_is_mounted_into_the_nats_pod_only_and_the_ca_into_every_client() {
+        let s = tls_spec(None);
+        let Some(TlsPlan::Deploy(tls)) = &s.tls else {
+            panic!("a deployed NATS gets a generated CA")
+        };
+        let m = mk_all(&s);
+        // The key and certificate: in the nats-tls Secret, nowhere else.
+        let secret = m.nats_tls_secret.clone().unwrap();
+        let data = secret.string_data.clone().unwrap();
+        assert_eq!(data[SERVER_KEY_KEY], tls.key_pem);
+        assert_eq!(data[SERVER_CERT_KEY], tls.cert_pem);
+        let yaml = render_yaml(&m).unwrap();
+        assert_eq!(
+            yaml.matches("PRIVATE KEY-----").count(),
+            2,
+            "BEGIN and END, once"
+        );
+        // The CA ConfigMap holds the CA certificate and nothing private.
+        let ca = m.nats_ca.clone().unwrap().data.unwrap();
+        assert_eq!(ca.keys().collect::<Vec<_>>(), [CA_KEY]);
+        assert_eq!(ca[CA_KEY], tls.ca_pem);
+        assert!(!ca[CA_KEY].contains("PRIVATE"));
+
+        // NATS: auth.conf includes the tls block for the files projected beside it.
+        let auth = &m.nats_secret.clone().unwrap().string_data.unwrap()[AUTH_CONF_KEY];
+        assert!(
+            auth.contains(&format!("cert_file: \"{NATS_CONF_DIR}/{SERVER_CERT_KEY}\""))
+                && auth.contains(&format!("key_file: \"{NATS_CONF_DIR}/{SERVER_KEY_KEY}\"")),
+            "{auth}"
+        );
+        let nats = m.nats_pod.clone().unwrap().spec.unwrap();
+        let (secrets, maps) = refs(&nats);
+        assert_eq!(secrets, [NATS_SECRET_NAME, NATS_TLS_SECRET_NAME]);
+        assert_eq!(maps, [NATS_CONFIG_NAME]);
+        let config = nats.volumes.as_ref().unwrap()[0].clone();
+        let items: Vec<(String, Option<i32>)> = config
+            .projected
+            .unwrap()
+            .sources
+            .unwrap()
+            .into_iter()
+            .flat_map(|p| {
+                let items = p
+                    .secret
+                    .and_then(|s| s.items)
+                    .or(p.config_map.and_then(|c| c.items));
+                items.into_iter().flatten().map(|i| (i.path, i.mode))
+            })
+            .collect();
+        assert_eq!(
+            items,
+            [
+                ("nats-server.conf".to_string(), None),
+                (AUTH_CONF_KEY.to_string(), None),
+                (SERVER_CERT_KEY.to_string(), None),
+                (SERVER_KEY_KEY.to_string(), Some(0o440)),
+            ]
+        );
+        assert_eq!(
+            nats.containers[0].volume_mounts.as_ref().unwrap()[0].mount_path,
+            NATS_CONF_DIR
+        );
+
+        // Workers and orchestrator: the CA mounted read-only, NATS_CA naming it, the URL tls://.
+        let job = m.orchestrator.spec.clone().unwrap().template.spec.unwrap();
+        for ps in m
+            .workers
+            .iter()
+            .map(|w| w.spec.clone().unwrap())
+            .chain([job])
+        {
+            let (secrets, maps) = refs(&ps);
+            assert_eq!(secrets, [NATS_SECRET_NAME], "passwords only");
+            assert_eq!(maps, [NATS_CA_NAME]);
+            let c = &ps.containers[0];
+            let mnt = c
+                .volume_mounts
+                .iter()
+                .flatten()
+                .find(|v| v.name == "nats-ca")
+                .unwrap();
+            assert_eq!(
+                (mnt.mount_path.as_str(), mnt.read_only),
+                (NATS_CA_DIR, Some(true))
+            );
+            let env = env_of(c);
+            assert_eq!(
+                env["NATS_CA"].value.as_deref(),
+                Some(format!("{NATS_CA_DIR}/{CA_KEY}").as_str())
+            );
+            // Which password each pod may read: only its own key of nats-auth.
+            let keys: Vec<&str> = c
+                .env
+                .iter()
+                .flatten()
+                .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+                .map(|r| r.key.as_str())
+                .collect();
+            assert_eq!(keys.len(), 1);
+            assert!(!keys.contains(&AUTH_CONF_KEY));
+        }
+
+        // Without --tls: none of it, and the committed example stays as it is.
+        let plain = mk_all(&spec(false, None));
+        assert!(plain.nats_tls_secret.is_none() && plain.nats_ca.is_none());
+        let yaml = render_yaml(&plain).unwrap();
+        assert!(
+            !yaml.contains("NATS_CA") && !yaml.contains("tls {"),
+            "{yaml}"
+        );
+    }
+
+    #[test]
+    fn tls_with_an_external_nats_mounts_its_ca_and_deploys_no_server_certificate() {
+        let s = tls_spec(Some("tls://nats.example:4222"));
+        let m = mk_all(&s);
+        assert!(m.nats_tls_secret.is_none() && m.nats_secret.is_none() && m.nats_pod.is_none());
+        let ca = m.nats_ca.unwrap().data.unwrap();
+        assert!(ca[CA_KEY].starts_with("-----BEGIN CERTIFICATE-----"));
+        let env = env_of(&m.workers[0].spec.as_ref().unwrap().containers[0]);
+        assert_eq!(
+            env["NATS_URL"].value.as_deref(),
+            Some("tls://nats.example:4222")
+        );
+        assert!(env.contains_key("NATS_CA"));
+    }
+
+    /// The generated certificate, checked by rustls's verifier (what async-nats uses) against
+    /// the CA in the ConfigMap: valid for every name a client dials, for no other.
+    #[test]
+    fn tls_server_certificate_names_the_service_the_cluster_ip_and_loopback() {
+        use rustls::client::danger::ServerCertVerifier;
+        use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName, UnixTime};
+        let s = tls_spec(None);
+        let m = mk_all(&s);
+        let ca = &m.nats_ca.unwrap().data.unwrap()[CA_KEY];
+        let cert = &m.nats_tls_secret.unwrap().string_data.unwrap()[SERVER_CERT_KEY];
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
+            .unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let cert = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+        let verify = |name: &str| {
+            verifier
+                .verify_server_cert(
+                    &cert,
+                    &[],
+                    &ServerName::try_from(name.to_string()).unwrap(),
+                    &[],
+                    UnixTime::now(),
+                )
+                .map(|_| ())
+        };
+        for ok in [
+            "nats",
+            "nats.nb-test",
+            "nats.nb-test.svc",
+            "nats.nb-test.svc.cluster.local",
+            "10.96.0.7",
+            "127.0.0.1",
+            "localhost",
+        ] {
+            verify(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "nats.other.svc",
+            "nb-test.svc",
+            "10.96.0.8",
+            "192.0.2.1",
+            "example.com",
+        ] {
+            assert!(verify(bad).is_err(), "{bad} accepted");
+        }
+        // A fresh CA per run: another launch's certificate does not chain to this CA.
+        let other = tls_spec(None);
+        let Some(TlsPlan::Deploy(o)) = other.tls else {
+            unreachable!()
+        };
+        let other_cert = CertificateDer::from_pem_slice(o.cert_pem.as_bytes()).unwrap();
+        assert!(verifier
+            .verify_server_cert(
+                &other_cert,
+                &[],
+                &ServerName::try_from("nats").unwrap(),
+                &[],
+                UnixTime::now()
+            )
+            .is_err());
     }
 }

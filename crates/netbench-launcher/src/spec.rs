@@ -4,7 +4,9 @@
 
 use netbench_bench::Benchmark;
 use netbench_bus::auth::RunCredentials;
+use netbench_bus::tls::RunTls;
 use netbench_proto::{RunId, WorkerId};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Label every object we create carries (and the namespace sweep selects on).
@@ -21,6 +23,10 @@ pub const FIELD_MANAGER: &str = "netbench";
 pub const NATS_NAME: &str = "nats";
 pub const NATS_CONFIG_NAME: &str = "nats-config";
 pub const NATS_SECRET_NAME: &str = "nats-auth";
+/// `--tls`: the NATS server's certificate and key (mounted into the NATS pod only).
+pub const NATS_TLS_SECRET_NAME: &str = "nats-tls";
+/// `--tls`: the CA certificate (public) the orchestrator and the workers verify NATS against.
+pub const NATS_CA_NAME: &str = "nats-ca";
 pub const ORCHESTRATOR_NAME: &str = "orchestrator";
 pub const NATS_CLIENT_PORT: u16 = 4222;
 pub const NATS_MONITOR_PORT: u16 = 8222;
@@ -53,6 +59,42 @@ impl NatsPlan {
     }
 }
 
+/// `--tls`: how NATS proves itself to the pods.
+#[derive(Debug, Clone)]
+pub enum TlsPlan {
+    /// The NATS we deploy: a CA generated for the run and the server certificate it signed
+    /// (see [`nats_cert_names`]).
+    Deploy(RunTls),
+    /// An existing NATS (`--nats-url`): the CA its certificate chains to (`--nats-ca`).
+    External { ca_pem: String },
+}
+
+impl TlsPlan {
+    /// The CA certificate (public) every client verifies the server against.
+    pub fn ca_pem(&self) -> &str {
+        match self {
+            TlsPlan::Deploy(t) => &t.ca_pem,
+            TlsPlan::External { ca_pem } => ca_pem,
+        }
+    }
+}
+
+/// The addresses a client may dial to reach the NATS we deploy, which its certificate must
+/// name: the Service's DNS names, its ClusterIP (once known), and 127.0.0.1 / localhost for the
+/// launcher's port-forward from a workstation.
+pub fn nats_cert_names(namespace: &str, cluster_ip: Option<IpAddr>) -> (Vec<IpAddr>, Vec<String>) {
+    let mut ips: Vec<IpAddr> = cluster_ip.into_iter().collect();
+    ips.push(IpAddr::from([127, 0, 0, 1]));
+    let names = vec![
+        NATS_NAME.to_string(),
+        format!("{NATS_NAME}.{namespace}"),
+        format!("{NATS_NAME}.{namespace}.svc"),
+        format!("{NATS_NAME}.{namespace}.svc.cluster.local"),
+        "localhost".to_string(),
+    ];
+    (ips, names)
+}
+
 /// Everything the manifests depend on. Pure data: no clients, no clocks.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
@@ -64,6 +106,8 @@ pub struct LaunchSpec {
     pub worker_image: String,
     pub nats_image: String,
     pub nats: NatsPlan,
+    /// `--tls`: NATS speaks TLS only; pods and launcher verify it against this plan's CA.
+    pub tls: Option<TlsPlan>,
     /// Istio sidecar injection.
     pub inject: bool,
     pub duration_seconds: u32,
@@ -90,8 +134,20 @@ impl LaunchSpec {
             .collect()
     }
     /// The in-cluster DNS URL of the NATS Service (used when no ClusterIP is known yet).
-    pub fn nats_service_dns_url(namespace: &str) -> String {
-        format!("nats://{NATS_NAME}.{namespace}.svc:{NATS_CLIENT_PORT}")
+    pub fn nats_service_dns_url(namespace: &str, tls: bool) -> String {
+        format!(
+            "{}://{NATS_NAME}.{namespace}.svc:{NATS_CLIENT_PORT}",
+            nats_scheme(tls)
+        )
+    }
+}
+
+/// `tls` (TLS required, as `netbench local --tls` gives it) or `nats`.
+pub fn nats_scheme(tls: bool) -> &'static str {
+    if tls {
+        "tls"
+    } else {
+        "nats"
     }
 }
 

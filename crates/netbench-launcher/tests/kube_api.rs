@@ -59,6 +59,8 @@ fn config(nats_url: Option<String>, out: &std::path::Path) -> LaunchConfig {
         output_dir: out.to_path_buf(),
         keep: false,
         nats_url,
+        tls: false,
+        nats_ca: None,
         connect: Connect::Auto,
     }
 }

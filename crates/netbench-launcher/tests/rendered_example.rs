@@ -48,3 +48,60 @@ fn rendered_example_matches_dry_run_output() {
 }
 
 use serde::Deserialize;
+
+/// `--dry-run --tls` renders the extra objects (placeholders where a launch generates the CA,
+/// certificate and key) and every pod agrees on where the CA is.
+#[test]
+fn dry_run_with_tls_renders_the_certificate_objects() {
+    let cli = Cli::try_parse_from(EXAMPLE_ARGS.iter().chain(&["--tls"])).unwrap();
+    let rendered = cli.launch.dry_run_yaml().unwrap();
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&rendered)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .collect();
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} in:\n{rendered}"))
+    };
+    let secret = find("Secret", "nats-tls");
+    assert!(secret["stringData"]["server-key.pem"]
+        .as_str()
+        .unwrap()
+        .starts_with("generated at launch"));
+    assert!(find("Secret", "nats-auth")["stringData"]["auth.conf"]
+        .as_str()
+        .unwrap()
+        .contains("tls {"));
+    assert!(find("ConfigMap", "nats-ca")["data"]["ca.pem"].is_string());
+    for w in ["worker-node-1", "worker-node-2", "worker-node-3"] {
+        let env = &find("Pod", w)["spec"]["containers"][0]["env"];
+        let url = env
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "NATS_URL");
+        assert_eq!(
+            url.unwrap()["value"],
+            "tls://nats.netbench-0123456789ab.svc:4222"
+        );
+    }
+    // The same documents as without --tls, plus exactly the two new ones.
+    let plain = Cli::try_parse_from(EXAMPLE_ARGS)
+        .unwrap()
+        .launch
+        .dry_run_yaml()
+        .unwrap();
+    assert_eq!(
+        serde_yaml::Deserializer::from_str(&plain).count() + 2,
+        docs.len()
+    );
+    // --tls with an existing NATS but no CA for it: a usage error saying what to pass.
+    let cli = Cli::try_parse_from(EXAMPLE_ARGS.iter().chain(&[
+        "--tls",
+        "--nats-url",
+        "tls://nats.example:4222",
+    ]))
+    .unwrap();
+    let e = cli.launch.dry_run_yaml().unwrap_err();
+    assert!(e.to_string().contains("--nats-ca FILE"), "{e}");
+}
