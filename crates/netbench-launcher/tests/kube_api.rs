@@ -10,13 +10,14 @@ mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, Namespace, Pod, PodSpec, Secret};
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use netbench_launcher::follow::Ending;
 use netbench_launcher::launch::{Connect, LaunchConfig, Report};
 use netbench_launcher::{LaunchError, LaunchOutcome};
 use netbench_proto::{Event, EventKind};
+use std::collections::BTreeMap;
 
 use std::time::Duration;
 use support::{ControlPlane, Kubelet};
@@ -66,7 +67,10 @@ fn config(nats_url: Option<String>, out: &std::path::Path) -> LaunchConfig {
 }
 
 async fn cluster_with_nodes() -> (ControlPlane, Kubelet) {
-    let cp = ControlPlane::start().await;
+    cluster_with_nodes_in(ControlPlane::start().await).await
+}
+
+async fn cluster_with_nodes_in(cp: ControlPlane) -> (ControlPlane, Kubelet) {
     let on_demand = ("node-lifecycle", "on-demand");
     cp.add_node(
         "n1",
@@ -131,8 +135,9 @@ fn netbench_bin() -> std::path::PathBuf {
     bin
 }
 
-/// Child processes killed and reaped on drop.
-struct Containers(Vec<std::process::Child>);
+/// Child processes killed and reaped on drop, then the pods' volume dirs removed.
+#[derive(Default)]
+struct Containers(Vec<std::process::Child>, Vec<tempfile::TempDir>);
 impl Drop for Containers {
     fn drop(&mut self) {
         for c in &mut self.0 {
@@ -142,18 +147,151 @@ impl Drop for Containers {
     }
 }
 
-fn literal_env(p: &Pod) -> Vec<(String, String)> {
-    p.spec.as_ref().unwrap().containers[0]
-        .env
-        .iter()
-        .flatten()
-        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
-        .collect()
+/// One container made ready to run on this host the way a kubelet would: its volumes
+/// (ConfigMaps and Secrets as the API server holds them, items and modes applied; emptyDirs)
+/// written into a temp dir, its env resolved (literal values, the Secret keys it names, the
+/// downward API: `metadata.name`, `spec.nodeName`, and 127.0.0.1 for `status.podIP`). A path
+/// inside a mount becomes the host path of that mount, in args, env values and the mounted
+/// files' text (so nats-server finds the certificate files `auth.conf` names).
+struct Prepared {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    dir: tempfile::TempDir,
+}
+
+async fn prepare(admin: &Client, ns: &str, pod: &str, ps: &PodSpec) -> Prepared {
+    use std::os::unix::fs::PermissionsExt;
+    let c = &ps.containers[0];
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), ns);
+    let maps: Api<ConfigMap> = Api::namespaced(admin.clone(), ns);
+    let secret_data = |name: String| {
+        let secrets = secrets.clone();
+        async move {
+            let d = secrets.get(&name).await.unwrap().data.unwrap_or_default();
+            d.into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect::<BTreeMap<_, _>>()
+        }
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("netbench-pod-")
+        .tempdir()
+        .unwrap();
+    let mut mounts: Vec<(String, String)> = Vec::new();
+    let mut files = Vec::new();
+    for m in c.volume_mounts.iter().flatten() {
+        let host = dir.path().join(&m.name);
+        std::fs::create_dir_all(&host).unwrap();
+        let v = ps
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == m.name)
+            .unwrap();
+        // (is a Secret, name, items)
+        let mut sources: Vec<(bool, String, Option<Vec<KeyToPath>>)> = Vec::new();
+        if let Some(s) = &v.secret {
+            sources.push((true, s.secret_name.clone().unwrap(), s.items.clone()));
+        }
+        if let Some(c) = &v.config_map {
+            sources.push((false, c.name.clone(), c.items.clone()));
+        }
+        for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(s) = &p.secret {
+                sources.push((true, s.name.clone(), s.items.clone()));
+            }
+            if let Some(c) = &p.config_map {
+                sources.push((false, c.name.clone(), c.items.clone()));
+            }
+        }
+        for (is_secret, name, items) in sources {
+            let data: BTreeMap<String, Vec<u8>> = if is_secret {
+                secret_data(name).await
+            } else {
+                let d = maps.get(&name).await.unwrap().data.unwrap_or_default();
+                d.into_iter().map(|(k, v)| (k, v.into_bytes())).collect()
+            };
+            let items = items.unwrap_or_else(|| {
+                data.keys()
+                    .map(|k| KeyToPath {
+                        key: k.clone(),
+                        path: k.clone(),
+                        mode: None,
+                    })
+                    .collect()
+            });
+            for i in items {
+                let path = host.join(&i.path);
+                std::fs::write(&path, &data[&i.key]).unwrap();
+                if let Some(mode) = i.mode {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode as u32))
+                        .unwrap();
+                }
+                files.push(path);
+            }
+        }
+        mounts.push((m.mount_path.clone(), host.display().to_string()));
+    }
+    let to_host = |s: &str| -> String {
+        for (m, h) in &mounts {
+            if s == m || s.starts_with(&format!("{m}/")) {
+                return format!("{h}{}", &s[m.len()..]);
+            }
+        }
+        s.to_string()
+    };
+    for f in files {
+        if let Ok(mut text) = std::fs::read_to_string(&f) {
+            for (m, h) in &mounts {
+                text = text.replace(&format!("{m}/"), &format!("{h}/"));
+            }
+            std::fs::write(&f, text).unwrap();
+        }
+    }
+    let mut env = Vec::new();
+    for e in c.env.iter().flatten() {
+        let value = match (&e.value, &e.value_from) {
+            (Some(v), _) => v.clone(),
+            (None, Some(from)) => {
+                if let Some(f) = &from.field_ref {
+                    match f.field_path.as_str() {
+                        "metadata.name" => pod.to_string(),
+                        // Loopback: pairs run one at a time, so the pinned ports never clash.
+                        "status.podIP" => "127.0.0.1".to_string(),
+                        "spec.nodeName" => ps.node_name.clone().unwrap_or_default(),
+                        other => panic!("downward API field {other} not played"),
+                    }
+                } else if let Some(r) = &from.secret_key_ref {
+                    let d = secret_data(r.name.clone()).await;
+                    String::from_utf8(d[&r.key].clone()).unwrap()
+                } else {
+                    panic!("env {} from a source not played: {from:?}", e.name)
+                }
+            }
+            (None, None) => String::new(),
+        };
+        env.push((e.name.clone(), to_host(&value)));
+    }
+    let args = c.args.iter().flatten().map(|a| to_host(a)).collect();
+    Prepared { args, env, dir }
+}
+
+fn spawn_prepared(bin: &std::path::Path, p: Prepared, procs: &mut Containers) {
+    let child = std::process::Command::new(bin)
+        .args(&p.args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(p.env)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    procs.0.push(child);
+    procs.1.push(p.dir);
 }
 
 /// Play the containers: once the worker pods are Running and the Job exists, run the real
-/// `netbench` binary for each worker pod and for the orchestrator, with the args and the env
-/// the objects give (downward-API values filled in as a kubelet would; the IP is loopback).
+/// `netbench` binary for each worker pod and for the orchestrator, prepared as a kubelet would
+/// ([`prepare`]; the IP is loopback).
 async fn run_pods_as_processes(admin: Client, ns: String) -> Containers {
     let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
     let jobs: Api<Job> = Api::namespaced(admin.clone(), &ns);
@@ -173,39 +311,15 @@ async fn run_pods_as_processes(admin: Client, ns: String) -> Containers {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let bin = netbench_bin();
-    let mut procs = Containers(Vec::new());
+    let mut procs = Containers::default();
     for p in &workers {
-        let c = &p.spec.as_ref().unwrap().containers[0];
-        let child = std::process::Command::new(&bin)
-            .args(c.args.clone().unwrap())
-            .envs(literal_env(p))
-            .env("NETBENCH_WORKER_NAME", p.metadata.name.clone().unwrap())
-            // Loopback: pairs run one at a time, so the pinned ports never clash.
-            .env("NETBENCH_WORKER_IP", "127.0.0.1")
-            .env(
-                "NETBENCH_NODE_NAME",
-                p.spec.as_ref().unwrap().node_name.clone().unwrap(),
-            )
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        procs.0.push(child);
+        let name = p.metadata.name.clone().unwrap();
+        let prepared = prepare(&admin, &ns, &name, p.spec.as_ref().unwrap()).await;
+        spawn_prepared(&bin, prepared, &mut procs);
     }
     let tmpl = job.spec.unwrap().template;
-    let c = &tmpl.spec.as_ref().unwrap().containers[0];
-    let env: Vec<(String, String)> = c
-        .env
-        .iter()
-        .flatten()
-        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
-        .collect();
-    let child = std::process::Command::new(&bin)
-        .args(c.args.clone().unwrap())
-        .envs(env)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    procs.0.push(child);
+    let prepared = prepare(&admin, &ns, "orchestrator", tmpl.spec.as_ref().unwrap()).await;
+    spawn_prepared(&bin, prepared, &mut procs);
     procs
 }
 
@@ -531,4 +645,280 @@ async fn deployed_nats_objects_pass_real_validation_and_the_launcher_has_no_more
         matches!(del, Err(kube::Error::Api(ref s)) if s.code == 403),
         "{del:?}"
     );
+}
+
+/// The NATS pod played on this host: nats-server with the config, `auth.conf` and (with --tls)
+/// certificate files materialised from its ConfigMap and Secrets ([`prepare`]), listening on
+/// the Service's ClusterIP (the control plane hands out 127.96/16, addresses of this host) where
+/// the pod would listen on 0.0.0.0. Returns once nats-server accepts connections.
+async fn play_nats_pod(admin: &Client, ns: &str, cluster_ip: &str, procs: &mut Containers) {
+    let pod = Api::<Pod>::namespaced(admin.clone(), ns)
+        .get("nats")
+        .await
+        .unwrap();
+    let mut p = prepare(admin, ns, "nats", pod.spec.as_ref().unwrap()).await;
+    for (_, v) in &mut p.env {
+        *v = v.replace("0.0.0.0", cluster_ip);
+    }
+    let bin = netbench_local::nats_server::locate(None).unwrap();
+    let log = std::fs::File::create(p.dir.path().join("nats-server.log")).unwrap();
+    let child = std::process::Command::new(bin)
+        .args(&p.args)
+        .env_clear()
+        .envs(p.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let log = p.dir.path().join("nats-server.log");
+    procs.0.push(child);
+    procs.1.push(p.dir);
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect((cluster_ip, 4222))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "nats-server did not listen on {cluster_ip}:4222: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Secrets and ConfigMaps a pod spec refers to, by volume or env.
+fn pod_refs(ps: &PodSpec) -> (Vec<String>, Vec<String>) {
+    let (mut secrets, mut maps) = (Vec::new(), Vec::new());
+    for v in ps.volumes.iter().flatten() {
+        secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
+        maps.extend(v.config_map.as_ref().map(|c| c.name.clone()));
+        for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            secrets.extend(p.secret.as_ref().map(|s| s.name.clone()));
+            maps.extend(p.config_map.as_ref().map(|c| c.name.clone()));
+        }
+    }
+    for e in ps.containers.iter().flat_map(|c| c.env.iter().flatten()) {
+        if let Some(r) = e
+            .value_from
+            .as_ref()
+            .and_then(|f| f.secret_key_ref.as_ref())
+        {
+            secrets.push(r.name.clone());
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    maps.sort();
+    maps.dedup();
+    (secrets, maps)
+}
+
+/// What a client speaking plain NATS gets from the server: its INFO line, and whether it
+/// answered a PING sent in the clear.
+async fn plain_nats_attempt(addr: (&str, u16)) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let info = String::from_utf8_lossy(&buf[..n]).to_string();
+    let _ = tcp
+        .write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        .await;
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    (info, String::from_utf8_lossy(&seen).contains("PONG"))
+}
+
+/// `launch --tls` with the NATS we deploy, played for real: nats-server runs with the `tls {}`
+/// block and the certificate files from the Secret, on the Service's ClusterIP; the workers and
+/// the orchestrator (real `netbench`) verify it with the CA from the ConfigMap; the launcher
+/// connects through the Service and verifies it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn launch_with_tls_deploys_a_nats_that_only_speaks_tls_verified_against_the_runs_ca() {
+    let _serial = SERIAL.lock().await;
+    let (cp, kubelet) =
+        cluster_with_nodes_in(ControlPlane::start_with_service_range("127.96.0.0/16").await).await;
+    let admin = cp.admin().await;
+    let launcher = cp.launcher_client().await;
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = config(None, out.path());
+    cfg.tls = true;
+    // A workstation would port-forward; there is no kubelet to forward to, and the ClusterIP
+    // is reachable here, as from a pod.
+    cfg.connect = Connect::Service;
+    // The NATS pod becomes Ready once its nats-server runs.
+    kubelet.held.lock().unwrap().insert("nats".into());
+
+    let held = kubelet.held.clone();
+    let player = {
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let ns = run_namespace(&admin).await;
+            let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+            while pods.get_opt("nats").await.unwrap().is_none() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let svc = Api::<k8s_openapi::api::core::v1::Service>::namespaced(admin.clone(), &ns)
+                .get("nats")
+                .await
+                .unwrap();
+            let ip = svc.spec.unwrap().cluster_ip.unwrap();
+            let mut procs = Containers::default();
+            play_nats_pod(&admin, &ns, &ip, &mut procs).await;
+
+            // What a client sees at the ClusterIP.
+            let plain = plain_nats_attempt((ip.as_str(), 4222)).await;
+            let ca_pem = Api::<ConfigMap>::namespaced(admin.clone(), &ns)
+                .get("nats-ca")
+                .await
+                .unwrap()
+                .data
+                .unwrap()["ca.pem"]
+                .clone();
+            let certs = tempfile::tempdir().unwrap();
+            let ca = certs.path().join("ca.pem");
+            std::fs::write(&ca, &ca_pem).unwrap();
+            // Another run's CA, for a certificate with the very same names.
+            let other = certs.path().join("other");
+            std::fs::create_dir(&other).unwrap();
+            let other_ca = netbench_bus::tls::RunTls::generate(&[ip.parse().unwrap()], &["nats"])
+                .unwrap()
+                .write(&other)
+                .unwrap();
+            let url = format!("tls://{ip}:4222");
+            let mut tries = Vec::new();
+            // The launcher's own login (the read-only observer).
+            let password = Api::<Secret>::namespaced(admin.clone(), &ns)
+                .get("nats-auth")
+                .await
+                .unwrap()
+                .data
+                .unwrap()["observer"]
+                .clone();
+            let password = String::from_utf8(password.0).unwrap();
+            for tls_ca in [None, Some(other_ca), Some(ca.clone())] {
+                let args = netbench_bus::NatsArgs {
+                    url: url.clone(),
+                    user: Some("observer".into()),
+                    password: Some(password.clone()),
+                    tls_ca,
+                };
+                let got = netbench_bus::connect(&args, "tls probe", &Default::default()).await;
+                tries.push(got.map(|_| ()).map_err(|e| format!("{e:?}")));
+            }
+            held.lock().unwrap().remove("nats");
+
+            let containers = run_pods_as_processes(admin.clone(), ns.clone()).await;
+            // Every pod as the API server holds it, the Job's pod template included.
+            let mut specs: Vec<(String, PodSpec)> = pods
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|p| {
+                    p.metadata.labels.as_ref().unwrap()["app.kubernetes.io/component"]
+                        != "orchestrator"
+                })
+                .map(|p| (p.metadata.name.unwrap(), p.spec.unwrap()))
+                .collect();
+            let job = Api::<Job>::namespaced(admin.clone(), &ns)
+                .get("orchestrator")
+                .await
+                .unwrap();
+            specs.push((
+                "job/orchestrator".into(),
+                job.spec.unwrap().template.spec.unwrap(),
+            ));
+            specs.sort_by(|a, b| a.0.cmp(&b.0));
+            (ns, ip, plain, tries, specs, procs, containers)
+        })
+    };
+    let mut rec = Recorder::default();
+    let outcome =
+        netbench_launcher::launch(launcher.clone(), cfg, CancellationToken::new(), &mut rec)
+            .await
+            .expect("launch --tls succeeds");
+    let (ns, ip, (info, pong), tries, specs, nats, containers) = player.await.unwrap();
+    drop(containers);
+    drop(nats);
+
+    // The server at the ClusterIP speaks TLS only.
+    assert!(
+        info.starts_with("INFO ") && info.contains("\"tls_required\":true"),
+        "{info}"
+    );
+    assert!(!pong, "a plain-text client was answered");
+    // Without the run's CA (system roots; another run's CA) verification fails; with it, it works.
+    assert!(tries[0].is_err() && tries[1].is_err(), "{tries:?}");
+    assert!(
+        tries[0]
+            .as_ref()
+            .unwrap_err()
+            .contains("InvalidCertificate(UnknownIssuer)")
+            && tries[1]
+                .as_ref()
+                .unwrap_err()
+                .contains("InvalidCertificate"),
+        "{tries:?}"
+    );
+    assert!(tries[2].is_ok(), "{tries:?}");
+
+    // Mounts: the server key only in the NATS pod; the CA in every client.
+    let names: Vec<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["job/orchestrator", "nats", "worker-n1", "worker-n2"]
+    );
+    for (name, ps) in &specs {
+        let (secrets, maps) = pod_refs(ps);
+        let env: BTreeMap<String, String> = ps.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+            .collect();
+        if name == "nats" {
+            assert_eq!(secrets, ["nats-auth", "nats-tls"], "{name}");
+            assert_eq!(maps, ["nats-config"], "{name}");
+        } else {
+            assert_eq!(secrets, ["nats-auth"], "{name}: no certificate key");
+            assert_eq!(maps, ["nats-ca"], "{name}");
+            assert_eq!(env["NATS_CA"], "/etc/netbench/nats-ca/ca.pem", "{name}");
+            assert_eq!(env["NATS_URL"], format!("tls://{ip}:4222"), "{name}");
+        }
+    }
+
+    // A real run, over TLS.
+    assert_eq!(
+        outcome.ending,
+        Ending::Finished {
+            pairs_total: 2,
+            pairs_failed: 0
+        }
+    );
+    let file: netbench_proto::ResultsFile =
+        serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap();
+    assert_eq!(file.results.len(), 2);
+    for r in &file.results {
+        assert!(
+            r.metrics.iter().any(|m| m.value > 0.0),
+            "a real iperf3 pair measures something: {r:?}"
+        );
+    }
+    assert!(outcome.cleanup_error.is_none());
+    assert_namespace_gone(&admin, &ns).await;
 }

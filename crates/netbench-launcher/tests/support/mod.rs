@@ -87,6 +87,13 @@ fn kubeconfig_yaml(url: &str, token: &str) -> String {
 impl ControlPlane {
     /// Start etcd, the apiserver, controller-manager and scheduler; wait until the API answers.
     pub async fn start() -> ControlPlane {
+        Self::start_with_service_range("10.96.0.0/16").await
+    }
+
+    /// [`ControlPlane::start`] with Service ClusterIPs from `range`. A range in 127.0.0.0/8
+    /// makes every ClusterIP an address of this host (Linux routes all of 127/8 to lo), so a
+    /// process can listen on a Service's ClusterIP as kube-proxy would deliver it.
+    pub async fn start_with_service_range(range: &str) -> ControlPlane {
         let bin = kube_bin();
         assert!(
             bin.join("kube-apiserver").exists(),
@@ -156,7 +163,7 @@ impl ControlPlane {
                     "--service-account-signing-key-file={}",
                     key.display()
                 ))
-                .arg("--service-cluster-ip-range=10.96.0.0/16")
+                .arg(format!("--service-cluster-ip-range={range}"))
                 .arg("--kubelet-preferred-address-types=InternalIP,Hostname")
                 .arg("--advertise-address=127.0.0.1"),
         );
@@ -366,6 +373,9 @@ pub struct Kubelet {
     stop: CancellationToken,
     /// Every pod it marked Running, as namespace/name.
     pub started: Arc<Mutex<HashSet<String>>>,
+    /// Pods (by name, any namespace) left Pending until removed from here: for a test that
+    /// starts what the pod runs and only then lets it be Ready.
+    pub held: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Drop for Kubelet {
@@ -378,7 +388,8 @@ impl Kubelet {
     pub fn start(admin: Client) -> Kubelet {
         let stop = CancellationToken::new();
         let started = Arc::new(Mutex::new(HashSet::new()));
-        let (token, seen) = (stop.clone(), started.clone());
+        let held = Arc::new(Mutex::new(HashSet::new()));
+        let (token, seen, hold) = (stop.clone(), started.clone(), held.clone());
         tokio::spawn(async move {
             let pods: Api<Pod> = Api::all(admin.clone());
             let mut next_ip = 10u8;
@@ -398,7 +409,9 @@ impl Kubelet {
                             continue;
                         };
                         let key = format!("{ns}/{name}");
-                        if seen.lock().unwrap().contains(&key) {
+                        if seen.lock().unwrap().contains(&key)
+                            || hold.lock().unwrap().contains(&name)
+                        {
                             continue;
                         }
                         next_ip = next_ip.wrapping_add(1).max(10);
@@ -434,6 +447,10 @@ impl Kubelet {
                 }
             }
         });
-        Kubelet { stop, started }
+        Kubelet {
+            stop,
+            started,
+            held,
+        }
     }
 }
