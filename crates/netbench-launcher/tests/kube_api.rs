@@ -921,4 +921,59 @@ async fn launch_with_tls_deploys_a_nats_that_only_speaks_tls_verified_against_th
     }
     assert!(outcome.cleanup_error.is_none());
     assert_namespace_gone(&admin, &ns).await;
+
+    // An existing NATS with TLS: --nats-url with --nats-ca. Its CA reaches the pods through the
+    // nats-ca ConfigMap; no server certificate or key is deployed.
+    use netbench_bus::tls::RunTls;
+    let dir = tempfile::tempdir().unwrap();
+    let own = RunTls::generate(&["127.0.0.1".parse().unwrap()], &["localhost"]).unwrap();
+    let ca = own.write(dir.path()).unwrap();
+    let block = RunTls::server_block(dir.path());
+    let server = netbench_local::nats_server::NatsServer::start_in(
+        &netbench_local::nats_server::locate(None).unwrap(),
+        dir,
+        "127.0.0.1:-1",
+        &block,
+    )
+    .unwrap();
+    let url = server.url.replace("nats://", "tls://");
+    let mut cfg = config(Some(url.clone()), out.path());
+    cfg.nats_ca = Some(ca);
+    let checker = {
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let ns = run_namespace(&admin).await;
+            let containers = run_pods_as_processes(admin.clone(), ns.clone()).await;
+            let cm = Api::<ConfigMap>::namespaced(admin.clone(), &ns)
+                .get("nats-ca")
+                .await
+                .unwrap();
+            let tls_secret = Api::<Secret>::namespaced(admin.clone(), &ns)
+                .get_opt("nats-tls")
+                .await
+                .unwrap();
+            (cm.data.unwrap(), tls_secret.is_none(), containers)
+        })
+    };
+    let outcome = netbench_launcher::launch(
+        launcher.clone(),
+        cfg,
+        CancellationToken::new(),
+        &mut Recorder::default(),
+    )
+    .await
+    .expect("launch --nats-url tls://… --nats-ca succeeds");
+    let (ca_data, no_tls_secret, containers) = checker.await.unwrap();
+    drop(containers);
+    assert_eq!(ca_data["ca.pem"], own.ca_pem);
+    assert!(no_tls_secret);
+    assert_eq!(
+        outcome.ending,
+        Ending::Finished {
+            pairs_total: 2,
+            pairs_failed: 0
+        }
+    );
+    assert_eq!(outcome.results.len(), 2);
+    assert_namespace_gone(&admin, &outcome.namespace).await;
 }
