@@ -1,15 +1,9 @@
-# netbench launcher and orchestrator image: one static (musl) binary, nothing else.
+# netbench launcher and orchestrator image: the static netbench binary and nothing else.
+#   docker/build-binary
 #   docker build -f docker/netbench.Dockerfile -t netbench:latest .
-# Not built or run on the project's build machines (no container engine there): kept simple.
-# The launcher needs no shell or tools; the orchestrator only talks to NATS.
-
-FROM rust:1.89-alpine AS build
-RUN apk add --no-cache musl-dev
-WORKDIR /src
-COPY . .
-RUN cargo build --release --locked -p netbench
-
+# Built and run by the real-cluster test (tests/cluster/images, with buildah). The launcher
+# needs no shell or tools; the orchestrator only talks to NATS.
 FROM scratch
-COPY --from=build /src/target/release/netbench /usr/local/bin/netbench
+COPY target/x86_64-unknown-linux-gnu/release/netbench /usr/local/bin/netbench
 USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/netbench"]

@@ -311,6 +311,7 @@ async fn tls_with_a_per_run_ca() {
         .unwrap();
     for (ca, ok) in [(other_ca, false), (ca, true)] {
         let args = netbench_bus::NatsArgs {
+            connect_wait: Default::default(),
             url: server.url.clone(),
             tls_ca: Some(ca),
             ..Default::default()

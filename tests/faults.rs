@@ -88,6 +88,7 @@ impl Bed {
 
     fn args(&self, login: &netbench_bus::auth::Login) -> NatsArgs {
         NatsArgs {
+            connect_wait: Default::default(),
             url: self.url.clone(),
             ..Default::default()
         }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kube-controller-manager and kube-scheduler v1.20.2 from Debian
+# Build kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy v1.20.2 from Debian
 # bookworm's `kubernetes` SOURCE package (the full upstream tree with vendor/), offline,
 # with Debian's Go 1.19. See /work/shared/notes/kube-apiserver.md for why this path.
 #
 # Output: $KUBE_BIN_DIR (default /var/cache/netbench/kube-1.20.2/bin), outside the checkout.
-# The build is skipped when all binaries already exist.  Needs root for apt-get.
+# Only missing binaries are built; nothing is done when all exist.  Needs root for apt-get.
 #
 #   apt packages: golang-1.19-go golang-github-modern-go-reflect2-dev etcd-server make
 #   usage:        tests/kube/build-apiserver.sh            (~5 min of CPU on 2 cores, ~3.5 GB disk)
@@ -13,9 +13,11 @@ set -euo pipefail
 VERSION_DEB="1.20.5+really1.20.2-1.1+deb12u1"
 CACHE="${KUBE_CACHE_DIR:-/var/cache/netbench/kube-1.20.2}"
 BIN="${KUBE_BIN_DIR:-$CACHE/bin}"
-WANT=(kube-apiserver kube-controller-manager kube-scheduler)
+# The control plane for the launcher tests, and kubelet + kube-proxy for the real cluster
+# (tests/cluster/up), and a kubectl of the same version.
+WANT=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
-have_all() { for b in "${WANT[@]}"; do [[ -x "$BIN/$b" ]] || return 1; done; }
+have_all() { for b in "${WANT[@]}" pause; do [[ -x "$BIN/$b" ]] || return 1; done; }
 if have_all; then echo "build-apiserver: binaries present in $BIN, nothing to do"; exit 0; fi
 
 export DEBIAN_FRONTEND=noninteractive
@@ -70,7 +72,11 @@ export PATH="/usr/lib/go-1.19/bin:$PATH"
 export GOCACHE="$CACHE/gocache" GOPATH="$CACHE/gopath" GOFLAGS=-mod=vendor GO111MODULE=on
 export CGO_ENABLED=0 KUBE_GIT_VERSION_FILE="$SRC/version.env"
 cd "$TREE"
-time make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler"
-for b in "${WANT[@]}"; do install -m 0755 "_output/bin/$b" "$BIN/$b"; done
+missing=()
+for b in "${WANT[@]}"; do [[ -x "$BIN/$b" ]] || missing+=("cmd/$b"); done
+if ((${#missing[@]})); then time make WHAT="${missing[*]}"; fi
+for b in "${missing[@]}"; do install -m 0755 "_output/bin/${b#cmd/}" "$BIN/${b#cmd/}"; done
+# The pod sandbox ("pause") of the real cluster: a static C program from the same tree.
+[[ -x "$BIN/pause" ]] || gcc -Os -static -o "$BIN/pause" build/pause/linux/pause.c
 "$BIN/kube-apiserver" --version
 echo "build-apiserver: done, binaries in $BIN"

@@ -80,6 +80,7 @@ impl NatsArgs {
     /// The same server, logged in as `login`.
     pub fn with_login(&self, login: &Login) -> NatsArgs {
         NatsArgs {
+            connect_wait: Default::default(),
             user: Some(login.user.clone()),
             password: Some(login.password.clone()),
             ..self.clone()

@@ -50,6 +50,22 @@ impl Store {
         Ok(Store { js, runs })
     }
 
+    /// Open the stream and bucket without creating anything: what a read-only login (the
+    /// observer) can do. Fails at once while they do not exist yet.
+    pub async fn open_existing(client: async_nats::Client) -> Result<Store, BusError> {
+        let js = jetstream::new(client);
+        let err =
+            |what: &str, e: &dyn std::fmt::Display| BusError::JetStream(format!("{what}: {e}"));
+        js.get_stream(subjects::STREAM)
+            .await
+            .map_err(|e| err("no stream NETBENCH yet", &e))?;
+        let runs = js
+            .get_key_value(subjects::KV_BUCKET)
+            .await
+            .map_err(|e| err("no bucket NETBENCH_RUNS yet", &e))?;
+        Ok(Store { js, runs })
+    }
+
     /// Publish JSON to a stream subject and wait for the ack. Retries (same `Nats-Msg-Id`, so a
     /// retry that raced a lost ack is dropped by the server as a duplicate) for up to a minute.
     pub async fn publish<T: Serialize>(

@@ -27,6 +27,9 @@ pub struct NatsArgs {
     pub password: Option<String>,
     /// CA certificate that the server's TLS certificate must chain to.
     pub tls_ca: Option<PathBuf>,
+    /// How long to keep retrying the first connection (zero: fail fast, after one attempt).
+    /// Pods use it: in Kubernetes the NATS Service may come up a moment after its clients.
+    pub connect_wait: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +83,9 @@ impl ConnectionStats {
 }
 
 /// Connect to NATS. `name` shows up in the server's connection list (`nats server report
-/// connections`). Fails fast (10 s) with a clear message when NATS is unreachable at first;
-/// after that the client reconnects forever and logs each disconnect.
+/// connections`). When NATS is unreachable at first it retries for `args.connect_wait`, then
+/// fails with a clear message (each attempt waits at most 10 s); once connected, the client
+/// reconnects forever and logs each disconnect.
 pub async fn connect(
     args: &NatsArgs,
     name: &str,
@@ -119,12 +123,25 @@ pub async fn connect(
     if let Some(ca) = &args.tls_ca {
         opts = opts.add_root_certificates(ca.clone()).require_tls(true);
     }
-    opts.connect(args.url.as_str())
-        .await
-        .map_err(|source| BusError::Connect {
-            url: args.url.clone(),
-            source,
-        })
+    let started = std::time::Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        match opts.clone().connect(args.url.as_str()).await {
+            Ok(client) => return Ok(client),
+            Err(source) if started.elapsed() >= args.connect_wait => {
+                return Err(BusError::Connect {
+                    url: args.url.clone(),
+                    source,
+                });
+            }
+            Err(e) => {
+                attempt += 1;
+                tracing::info!("NATS at {} not reachable yet ({e}); retrying", args.url);
+                tokio::time::sleep(Duration::from_millis((100u64 << attempt.min(4)).min(1000)))
+                    .await;
+            }
+        }
+    }
 }
 
 fn control_headers() -> HeaderMap {

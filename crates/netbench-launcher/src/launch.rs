@@ -346,13 +346,19 @@ async fn open_store(
 ) -> Result<Store> {
     let started = std::time::Instant::now();
     loop {
-        match Store::open(nats.clone()).await {
+        match Store::open_existing(nats.clone()).await {
             Ok(s) => return Ok(s),
-            Err(e) if started.elapsed() >= timeout => return Err(e.into()),
+            Err(e) if started.elapsed() >= timeout => {
+                return Err(LaunchError::Nats(format!(
+                    "{e} after {timeout:?}: the orchestrator creates it when it starts. Is it \
+                     running? (kubectl -n <namespace> logs job/{}, with --keep)",
+                    spec::ORCHESTRATOR_NAME
+                )));
+            }
             Err(e) => tracing::debug!("stream not there yet: {e}"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             _ = shutdown.cancelled() => return Err(LaunchError::Interrupted("while waiting for the orchestrator")),
         }
     }
@@ -393,6 +399,7 @@ async fn nats_endpoint(
     match &spec.nats {
         NatsPlan::External { url } => Ok((
             NatsArgs {
+                connect_wait: Default::default(),
                 url: url.clone(),
                 ..Default::default()
             },
@@ -408,6 +415,7 @@ async fn nats_endpoint(
             // The launcher only reads: it logs in as the observer.
             let creds = |url: String| {
                 NatsArgs {
+                    connect_wait: Default::default(),
                     url,
                     ..Default::default()
                 }

@@ -246,8 +246,14 @@ fn env_secret(name: &str, key: &str) -> EnvVar {
 
 /// `NATS_URL`, with `--tls` `NATS_CA` (the mounted CA), and when we deploy NATS, `user`'s login
 /// (the password from the Secret).
+///
+/// `NATS_WAIT`: pods start together with NATS, so they retry their first connection for
+/// `--timeout` instead of failing before the Service answers.
 fn nats_env(spec: &LaunchSpec, user: &str) -> Vec<EnvVar> {
-    let mut v = vec![env("NATS_URL", spec.nats.url())];
+    let mut v = vec![
+        env("NATS_URL", spec.nats.url()),
+        env("NATS_WAIT", format!("{}s", spec.timeout.as_secs().max(1))),
+    ];
     if spec.tls.is_some() {
         v.push(env("NATS_CA", format!("{NATS_CA_DIR}/{CA_KEY}")));
     }
@@ -789,6 +795,9 @@ mod tests {
             env["NATS_URL"].value.as_deref(),
             Some("nats://10.96.0.7:4222")
         );
+        // It may start before the NATS Service answers: it retries for --timeout.
+        let wait = netbench_bench::flags::duration(env["NATS_WAIT"].value.as_deref().unwrap());
+        assert_eq!(wait.unwrap(), s.timeout);
         // The worker logs in as itself, with its own password from the Secret.
         let user = format!("worker-{}", WorkerId::for_name("worker-n1"));
         assert_eq!(env["NATS_USER"].value.as_deref(), Some(user.as_str()));

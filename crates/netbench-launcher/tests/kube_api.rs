@@ -811,6 +811,7 @@ async fn launch_with_tls_deploys_a_nats_that_only_speaks_tls_verified_against_th
             let password = String::from_utf8(password.0).unwrap();
             for tls_ca in [None, Some(other_ca), Some(ca.clone())] {
                 let args = netbench_bus::NatsArgs {
+                    connect_wait: Default::default(),
                     url: url.clone(),
                     user: Some("observer".into()),
                     password: Some(password.clone()),

@@ -143,6 +143,7 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| server.as_ref().expect("started").url.clone());
     let base = NatsArgs {
+        connect_wait: Default::default(),
         url: nats_url.clone(),
         tls_ca: ca.clone(),
         ..Default::default()

@@ -39,6 +39,7 @@ pub struct NatsFlags {
 impl NatsFlags {
     pub fn args(&self) -> NatsArgs {
         NatsArgs {
+            connect_wait: Default::default(),
             url: self.nats_url.clone(),
             user: self.nats_user.clone(),
             password: self.nats_password.clone(),

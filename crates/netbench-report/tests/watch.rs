@@ -19,6 +19,7 @@ fn server() -> NatsServer {
 
 fn nats(server: &NatsServer) -> NatsArgs {
     NatsArgs {
+        connect_wait: Default::default(),
         url: server.url.clone(),
         ..Default::default()
     }

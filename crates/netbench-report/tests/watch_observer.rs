@@ -20,6 +20,7 @@ async fn observer_credentials_replay_the_stream_and_cannot_change_it() {
     let bin = locate(None).expect("nats-server is installed");
     let server = NatsServer::start_with_auth(&bin, &creds.render()).expect("nats-server starts");
     let base = NatsArgs {
+        connect_wait: Default::default(),
         url: server.url.clone(),
         ..Default::default()
     };

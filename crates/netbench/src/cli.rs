@@ -54,6 +54,10 @@ struct NatsFlags {
     /// CA certificate the NATS server's TLS certificate must chain to (turns TLS on).
     #[arg(long, env = "NATS_CA")]
     nats_ca: Option<PathBuf>,
+    /// Keep retrying the first connection this long (e.g. 2m) instead of failing at once:
+    /// `netbench launch` sets it in its pods, which may start before the NATS Service answers.
+    #[arg(long, env = "NATS_WAIT", default_value = "0s", value_parser = duration)]
+    nats_wait: std::time::Duration,
 }
 
 impl NatsFlags {
@@ -63,6 +67,7 @@ impl NatsFlags {
             user: self.nats_user.clone(),
             password: self.nats_password.clone(),
             tls_ca: self.nats_ca.clone(),
+            connect_wait: self.nats_wait,
         }
     }
 }
