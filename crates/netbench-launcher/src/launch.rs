@@ -307,6 +307,15 @@ async fn deploy_and_follow(
     };
     let nats =
         netbench_bus::connect(&nats_args, "netbench launch", &ConnectionStats::default()).await?;
+    report.status(&format!(
+        "connected to NATS at {}{}",
+        nats_args.url,
+        if nats_args.tls_ca.is_some() {
+            " (TLS, server verified against the CA)"
+        } else {
+            ""
+        }
+    ));
     let store = open_store(&nats, cfg.timeout, shutdown).await?;
     let probe = JobProbe {
         client: client.clone(),
