@@ -49,6 +49,12 @@ pub const CA_KEY: &str = "ca.pem";
 /// `--tls`: where the orchestrator and the workers find the CA (`NATS_CA`).
 pub const NATS_CA_DIR: &str = "/etc/netbench/nats-ca";
 
+/// How long each pod gets between SIGTERM and SIGKILL. NATS, the workers and the orchestrator
+/// all stop within a second, and by the time the launcher deletes the namespace it has read
+/// every result; the namespace controller waits up to this long per pass, so the default 30 s
+/// would make every cleanup ~30 s slower (measured on the real cluster: 27 s -> see README).
+pub const TERMINATION_GRACE_SECONDS: i64 = 5;
+
 /// Every object of a launch, in apply order.
 #[derive(Debug, Clone)]
 pub struct Manifests {
@@ -349,6 +355,7 @@ pub fn mk_nats_pod(spec: &LaunchSpec) -> Pod {
         spec: Some(PodSpec {
             security_context: Some(pod_security()),
             automount_service_account_token: Some(false),
+            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
             containers: vec![Container {
                 name: "nats".into(),
                 image: Some(spec.nats_image.clone()),
@@ -538,8 +545,8 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
             affinity: Some(pin_to(&node.name)),
             security_context: Some(pod_security()),
             automount_service_account_token: Some(false),
+            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
             restart_policy: Some("Never".into()),
-            termination_grace_period_seconds: Some(5),
             containers: vec![Container {
                 name: "worker".into(),
                 image: Some(spec.worker_image.clone()),
@@ -622,6 +629,7 @@ pub fn mk_orchestrator_job(spec: &LaunchSpec) -> Job {
                     restart_policy: Some("OnFailure".into()),
                     security_context: Some(pod_security()),
                     automount_service_account_token: Some(false),
+                    termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
                     containers: vec![Container {
                         name: "orchestrator".into(),
                         image: Some(spec.orch_image.clone()),
