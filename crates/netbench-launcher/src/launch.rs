@@ -316,7 +316,13 @@ async fn deploy_and_follow(
             ""
         }
     ));
-    let store = open_store(&nats, cfg.timeout, shutdown).await?;
+    let store = match spec.nats {
+        // An existing NATS is the user's: with their login we set the stream up if missing,
+        // as the orchestrator would (so a run that never starts still ends at the deadline).
+        NatsPlan::External { .. } => Store::open(nats.clone()).await?,
+        // Ours: we are the read-only observer there, the orchestrator creates the stream.
+        NatsPlan::Deploy { .. } => open_store(&nats, cfg.timeout, shutdown).await?,
+    };
     let probe = JobProbe {
         client: client.clone(),
         namespace: spec.namespace.clone(),
@@ -346,8 +352,8 @@ async fn deploy_and_follow(
     Ok((ending, collected.results, Some(path)))
 }
 
-/// Open the run store. As the read-only observer we cannot create the stream: the
-/// orchestrator does when it starts, so retry until it exists (or `timeout`).
+/// Open the run store on the NATS we deployed. As the read-only observer we cannot create the
+/// stream: the orchestrator does when it starts, so poll until it exists (or `timeout`).
 async fn open_store(
     nats: &async_nats::Client,
     timeout: Duration,
