@@ -22,7 +22,10 @@ ETCD_PORT=23790
 ETCD_PEER_PORT=23800
 # Paths the kubelet hard-codes: each node binds its own directory over them, in its own
 # mount namespace. Created on the host only if missing (and then removed by down).
-NODE_PRIVATE_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /run/containerd)
+# /run/netns too: containerd names each pod's network namespace there (cni-<uuid>), and the
+# host must not be left with those names once the nodes are gone.
+# /var/lib/cni: libcni's result cache.
+NODE_PRIVATE_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /run/containerd /run/netns /var/lib/cni)
 # The images the e2e test runs (tests/cluster/images builds them from docker/).
 IMG_NETBENCH=localhost/netbench:cluster-test
 IMG_WORKER=localhost/netbench-worker:cluster-test
@@ -43,6 +46,9 @@ cgroup_hierarchies() {
     [ -f "$d/cgroup.procs" ] && echo "$d"
   done
 }
-admin_kubectl() { "$KUBE_BIN/kubectl" --kubeconfig "$CLUSTER_STATE/admin.kubeconfig" "$@"; }
+# kubectl keeps its discovery cache in the state directory, not in ~/.kube.
+admin_kubectl() {
+  "$KUBE_BIN/kubectl" --kubeconfig "$CLUSTER_STATE/admin.kubeconfig" --cache-dir "$CLUSTER_STATE/kubectl-cache" "$@"
+}
 log() { printf '%s cluster: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
