@@ -293,6 +293,9 @@ async fn deploy_and_follow(
     // Connect to NATS (with --tls, verifying the server against the run's CA, kept in a temp
     // file for as long as the connection lives).
     let (mut nats_args, _forward) = nats_endpoint(client, cfg, spec).await?;
+    // A ready NATS pod is not yet a routed Service: kube-proxy may still refuse the ClusterIP
+    // for a moment (seen in-cluster on the real test cluster). Retry like the pods do.
+    nats_args.connect_wait = cfg.timeout;
     let _ca_file = match (&spec.tls, &cfg.nats_ca) {
         (_, Some(path)) => {
             nats_args.tls_ca = Some(path.clone());
