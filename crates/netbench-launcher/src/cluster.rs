@@ -1,7 +1,7 @@
 //! The thin kube shell: select nodes, server-side apply, wait for pods, delete the namespace.
 
 use crate::manifests::Manifests;
-use crate::pods::{assess, Assessment};
+use crate::pods::{assess, Assessment, StuckPods, STUCK_GRACE};
 use crate::spec::{self, NodeInfo};
 use crate::{LaunchError, Result};
 use k8s_openapi::api::batch::v1::Job;
@@ -177,7 +177,8 @@ pub async fn apply_run(client: &Client, m: &Manifests) -> Result<()> {
 }
 
 /// Wait until every pod named in `expected` is Ready. Fails at once when one cannot become
-/// ready, and after `timeout` with one line per pod that is not.
+/// ready, after [`STUCK_GRACE`] when one keeps an error the kubelet retries, and after
+/// `timeout` with one line per pod that is not.
 pub async fn wait_ready(
     client: &Client,
     namespace: &str,
@@ -189,6 +190,7 @@ pub async fn wait_ready(
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let started = Instant::now();
     let mut last = Assessment::default();
+    let mut stuck = StuckPods::new(STUCK_GRACE);
     loop {
         let list = pods
             .list(&ListParams::default())
@@ -200,6 +202,9 @@ pub async fn wait_ready(
         }
         if let Some(f) = &a.failed {
             return Err(LaunchError::PodFailed(f.clone()));
+        }
+        if let Some(f) = stuck.observe(&a, Instant::now()) {
+            return Err(LaunchError::PodFailed(f));
         }
         if a.all_ready() {
             return Ok(());

@@ -4,21 +4,31 @@
 //! are available: …`, `ImagePullBackOff: Back-off pulling image "x"`), so the user knows what
 //! to fix without kubectl.
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use k8s_openapi::api::core::v1::Pod;
 
 /// Reasons a container waits with that will not go away by waiting.
-const FATAL_WAITING: &[&str] = &[
-    "InvalidImageName",
-    "ErrImageNeverPull",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-];
+const FATAL_WAITING: &[&str] = &["InvalidImageName", "ErrImageNeverPull"];
+
+/// Reasons the kubelet retries that are usually for good (a missing Secret or ConfigMap, a bad
+/// security context) but sometimes clear by themselves: a fresh node's kubelet reports
+/// `CreateContainerConfigError: failed to sync secret cache: timed out waiting for the
+/// condition` once and starts the container on its next try. [`StuckPods`] fails a pod that
+/// keeps one of these for [`STUCK_GRACE`].
+const RETRIED_WAITING: &[&str] = &["CreateContainerConfigError", "CreateContainerError"];
+
+/// How long a pod may keep a [`RETRIED_WAITING`] reason before the launch gives up on it.
+pub const STUCK_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PodState {
     Ready,
     /// Not ready yet; the string says why (phase and reason).
     Waiting(String),
+    /// Not ready, for a reason the kubelet retries but that is usually for good.
+    Stuck(String),
     /// Will not become ready.
     Failed(String),
 }
@@ -47,6 +57,9 @@ pub fn diagnose(pod: &Pod) -> PodState {
             };
             if FATAL_WAITING.contains(&reason.as_str()) {
                 return PodState::Failed(format!("pod {}: {phase}, {text}", name(pod)));
+            }
+            if RETRIED_WAITING.contains(&reason.as_str()) {
+                return PodState::Stuck(format!("pod {}: {phase}, {text}", name(pod)));
             }
             why.push(text);
         }
@@ -106,6 +119,8 @@ pub struct Assessment {
     pub waiting: Vec<String>,
     /// The first pod that failed for good.
     pub failed: Option<String>,
+    /// Pods (name, line) waiting for a reason the kubelet retries; see [`StuckPods`].
+    pub stuck: Vec<(String, String)>,
 }
 
 impl Assessment {
@@ -123,6 +138,10 @@ pub fn assess(pods: &[Pod], expected: &[String]) -> Assessment {
             Some(p) => match diagnose(p) {
                 PodState::Ready => a.ready.push(want.clone()),
                 PodState::Waiting(w) => a.waiting.push(w),
+                PodState::Stuck(w) => {
+                    a.stuck.push((want.clone(), w.clone()));
+                    a.waiting.push(w);
+                }
                 PodState::Failed(f) => {
                     a.failed.get_or_insert(f.clone());
                     a.waiting.push(f);
@@ -131,6 +150,46 @@ pub fn assess(pods: &[Pod], expected: &[String]) -> Assessment {
         }
     }
     a
+}
+
+/// Remembers since when each pod has been [`PodState::Stuck`], and gives up on one that stays
+/// stuck for the grace period. A pod that moves on starts afresh if it gets stuck again.
+#[derive(Debug)]
+pub struct StuckPods {
+    grace: Duration,
+    since: HashMap<String, (String, Instant)>,
+}
+
+impl StuckPods {
+    pub fn new(grace: Duration) -> Self {
+        Self {
+            grace,
+            since: HashMap::new(),
+        }
+    }
+
+    /// Record the assessment made at `now`; the error for the first pod stuck for the grace.
+    pub fn observe(&mut self, a: &Assessment, now: Instant) -> Option<String> {
+        let mut still = HashMap::new();
+        for (pod, line) in &a.stuck {
+            let since = self.since.get(pod).map_or(now, |(_, t)| *t);
+            still.insert(pod.clone(), (line.clone(), since));
+        }
+        self.since = still;
+        let mut overdue: Vec<_> = self
+            .since
+            .values()
+            .filter(|(_, t)| now.duration_since(*t) >= self.grace)
+            .collect();
+        overdue.sort();
+        overdue.first().map(|(line, _)| {
+            format!(
+                "{line} (for {} s; the kubelet keeps retrying, but this usually needs a fix: \
+                 check the Secrets, ConfigMaps and security context the pod refers to)",
+                self.grace.as_secs()
+            )
+        })
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +273,52 @@ mod tests {
         assert!(
             matches!(diagnose(&pod("nats", s)), PodState::Failed(f) if f.contains("pod nats") && f.contains("InvalidImageName"))
         );
+    }
+
+    #[test]
+    fn a_config_error_fails_only_when_it_outlasts_the_grace() {
+        let stuck = pod(
+            "worker-n1",
+            PodStatus {
+                phase: Some("Pending".into()),
+                container_statuses: Some(vec![waiting(
+                    "CreateContainerConfigError",
+                    "failed to sync secret cache: timed out waiting for the condition",
+                )]),
+                ..Default::default()
+            },
+        );
+        let ready = pod(
+            "worker-n1",
+            PodStatus {
+                phase: Some("Running".into()),
+                conditions: Some(vec![cond("Ready", "True", None, None)]),
+                ..Default::default()
+            },
+        );
+        let expected = ["worker-n1".to_string()];
+        let grace = Duration::from_secs(30);
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+
+        // The fresh-node case: stuck once, then ready. Never fails.
+        let mut tracker = StuckPods::new(grace);
+        let a = assess(std::slice::from_ref(&stuck), &expected);
+        assert_eq!(a.failed, None);
+        assert_eq!(a.stuck.len(), 1);
+        assert_eq!(tracker.observe(&a, at(0)), None);
+        let a = assess(std::slice::from_ref(&ready), &expected);
+        assert!(a.all_ready());
+        assert_eq!(tracker.observe(&a, at(5)), None);
+        // Stuck again later: the clock starts afresh.
+        let a = assess(std::slice::from_ref(&stuck), &expected);
+        assert_eq!(tracker.observe(&a, at(20)), None);
+        assert_eq!(tracker.observe(&a, at(49)), None);
+
+        // Stuck for the whole grace: fails, naming the pod and the kubelet's reason.
+        let f = tracker.observe(&a, at(50)).expect("stuck for 30 s fails");
+        assert!(f.starts_with("pod worker-n1: Pending, container worker: CreateContainerConfigError: failed to sync secret cache"), "{f}");
+        assert!(f.contains("for 30 s"), "{f}");
     }
 
     #[test]
