@@ -651,6 +651,36 @@ pub fn mk_orchestrator_job(spec: &LaunchSpec) -> Job {
     }
 }
 
+/// The Secrets and ConfigMaps a pod spec refers to (volumes, projected volumes, env), each
+/// sorted and once: what must exist before the kubelet can start the pod.
+pub fn secrets_and_config_maps(ps: &PodSpec) -> (Vec<String>, Vec<String>) {
+    let (mut secrets, mut maps) = (Vec::new(), Vec::new());
+    for v in ps.volumes.iter().flatten() {
+        secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
+        maps.extend(v.config_map.as_ref().map(|c| c.name.clone()));
+        for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            secrets.extend(p.secret.as_ref().map(|s| s.name.clone()));
+            maps.extend(p.config_map.as_ref().map(|c| c.name.clone()));
+        }
+    }
+    for e in ps.containers.iter().flat_map(|c| c.env.iter().flatten()) {
+        let from = e.value_from.as_ref();
+        secrets.extend(
+            from.and_then(|f| f.secret_key_ref.as_ref())
+                .map(|r| r.name.clone()),
+        );
+        maps.extend(
+            from.and_then(|f| f.config_map_key_ref.as_ref())
+                .map(|r| r.name.clone()),
+        );
+    }
+    secrets.sort();
+    secrets.dedup();
+    maps.sort();
+    maps.dedup();
+    (secrets, maps)
+}
+
 /// Every manifest as one multi-document YAML stream (`--dry-run`).
 pub fn render_yaml(m: &Manifests) -> Result<String, serde_yaml::Error> {
     let mut docs: Vec<String> = Vec::new();
@@ -955,34 +985,6 @@ mod tests {
     }
 
     /// Every Secret and ConfigMap name a pod spec refers to (volumes, projections, env).
-    fn refs(ps: &PodSpec) -> (Vec<String>, Vec<String>) {
-        let (mut secrets, mut maps) = (Vec::new(), Vec::new());
-        for v in ps.volumes.iter().flatten() {
-            secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
-            maps.extend(v.config_map.as_ref().map(|c| c.name.clone()));
-            for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
-                secrets.extend(p.secret.as_ref().map(|s| s.name.clone()));
-                maps.extend(p.config_map.as_ref().map(|c| c.name.clone()));
-            }
-        }
-        for e in ps.containers.iter().flat_map(|c| c.env.iter().flatten()) {
-            let from = e.value_from.as_ref();
-            secrets.extend(
-                from.and_then(|f| f.secret_key_ref.as_ref())
-                    .map(|r| r.name.clone()),
-            );
-            maps.extend(
-                from.and_then(|f| f.config_map_key_ref.as_ref())
-                    .map(|r| r.name.clone()),
-            );
-        }
-        secrets.sort();
-        secrets.dedup();
-        maps.sort();
-        maps.dedup();
-        (secrets, maps)
-    }
-
     #[test]
     fn tls_server_key_is_mounted_into_the_nats_pod_only_and_the_ca_into_every_client() {
         let s = tls_spec(None);
@@ -1015,7 +1017,7 @@ mod tests {
             "{auth}"
         );
         let nats = m.nats_pod.clone().unwrap().spec.unwrap();
-        let (secrets, maps) = refs(&nats);
+        let (secrets, maps) = secrets_and_config_maps(&nats);
         assert_eq!(secrets, [NATS_SECRET_NAME, NATS_TLS_SECRET_NAME]);
         assert_eq!(maps, [NATS_CONFIG_NAME]);
         let config = nats.volumes.as_ref().unwrap()[0].clone();
@@ -1055,7 +1057,7 @@ mod tests {
             .map(|w| w.spec.clone().unwrap())
             .chain([job])
         {
-            let (secrets, maps) = refs(&ps);
+            let (secrets, maps) = secrets_and_config_maps(&ps);
             assert_eq!(secrets, [NATS_SECRET_NAME], "passwords only");
             assert_eq!(maps, [NATS_CA_NAME]);
             let c = &ps.containers[0];

@@ -688,33 +688,6 @@ async fn play_nats_pod(admin: &Client, ns: &str, cluster_ip: &str, procs: &mut C
     }
 }
 
-/// Secrets and ConfigMaps a pod spec refers to, by volume or env.
-fn pod_refs(ps: &PodSpec) -> (Vec<String>, Vec<String>) {
-    let (mut secrets, mut maps) = (Vec::new(), Vec::new());
-    for v in ps.volumes.iter().flatten() {
-        secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
-        maps.extend(v.config_map.as_ref().map(|c| c.name.clone()));
-        for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
-            secrets.extend(p.secret.as_ref().map(|s| s.name.clone()));
-            maps.extend(p.config_map.as_ref().map(|c| c.name.clone()));
-        }
-    }
-    for e in ps.containers.iter().flat_map(|c| c.env.iter().flatten()) {
-        if let Some(r) = e
-            .value_from
-            .as_ref()
-            .and_then(|f| f.secret_key_ref.as_ref())
-        {
-            secrets.push(r.name.clone());
-        }
-    }
-    secrets.sort();
-    secrets.dedup();
-    maps.sort();
-    maps.dedup();
-    (secrets, maps)
-}
-
 /// What a client speaking plain NATS gets from the server: its INFO line, and whether it
 /// answered a PING sent in the clear.
 async fn plain_nats_attempt(addr: (&str, u16)) -> (String, bool) {
@@ -885,7 +858,7 @@ async fn launch_with_tls_deploys_a_nats_that_only_speaks_tls_verified_against_th
         ["job/orchestrator", "nats", "worker-n1", "worker-n2"]
     );
     for (name, ps) in &specs {
-        let (secrets, maps) = pod_refs(ps);
+        let (secrets, maps) = netbench_launcher::manifests::secrets_and_config_maps(ps);
         let env: BTreeMap<String, String> = ps.containers[0]
             .env
             .iter()
