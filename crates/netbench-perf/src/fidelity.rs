@@ -7,6 +7,10 @@
 //! processes of node-i (the bare tool, or the worker and so the tools it spawns, which inherit
 //! its affinity) are pinned to `cpus[i]`. The figure is the median over rounds and directions
 //! of netbench's headline metric over the bare one.
+//!
+//! (C) then runs the bare pairs once more: the median of C over B is the control, what two runs
+//! of the bare tool differ by on this machine. Both medians come with a 95 % bootstrap
+//! interval, so a reader can tell a cost netbench adds from the tools' own spread.
 
 use crate::procs::{self, Place, Proc};
 use crate::runner::{self, Bed, WorkerSpec};
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub round: usize,
-    /// `netbench` or `bare`.
+    /// `netbench`, `bare` or `bare-again` (the control).
     pub mode: &'static str,
     /// `node-1->node-2`: client, then server.
     pub direction: String,
@@ -42,6 +46,12 @@ pub struct Fidelity {
     /// netbench/bare per round and direction.
     pub ratios: Vec<f64>,
     pub median_ratio: Option<f64>,
+    /// 95 % bootstrap interval of `median_ratio`.
+    pub median_ratio_ci95: Option<(f64, f64)>,
+    /// bare-again/bare per round and direction: the tools' own spread.
+    pub control_ratios: Vec<f64>,
+    pub median_control_ratio: Option<f64>,
+    pub median_control_ratio_ci95: Option<(f64, f64)>,
     pub median_netbench: Option<f64>,
     pub median_bare: Option<f64>,
 }
@@ -99,23 +109,27 @@ pub async fn measure(
             });
         }
         // B: bare, the same pairs in the same order (client-major, as the orchestrator plans).
-        for (c, s) in [(0, 1), (1, 0)] {
-            let params = TaskParams {
-                server_ip: nodes[s].ip.into(),
-                duration_seconds: duration,
-            };
-            let value = bare_pair(b, &params, &place(c), &place(s)).await?;
-            samples.push(Sample {
-                round,
-                mode: "bare",
-                direction: direction(c, s),
-                value,
-                loadavg: sys::loadavg(),
-            });
+        // C: the same again, the control.
+        for mode in ["bare", "bare-again"] {
+            for (c, s) in [(0, 1), (1, 0)] {
+                let params = TaskParams {
+                    server_ip: nodes[s].ip.into(),
+                    duration_seconds: duration,
+                };
+                let value = bare_pair(b, &params, &place(c), &place(s)).await?;
+                samples.push(Sample {
+                    round,
+                    mode,
+                    direction: direction(c, s),
+                    value,
+                    loadavg: sys::loadavg(),
+                });
+            }
         }
         eprintln!("P1 {bench}: round {round}/{rounds} done");
     }
-    let ratios = ratios(&samples);
+    let control_ratios = ratios(&samples, "bare-again", "bare");
+    let ratios = ratios(&samples, "netbench", "bare");
     let values = |mode| -> Vec<f64> {
         samples
             .iter()
@@ -135,6 +149,10 @@ pub async fn measure(
         rounds,
         cpus,
         median_ratio: stats::median(&ratios),
+        median_ratio_ci95: stats::median_ci95(&ratios),
+        median_control_ratio: stats::median(&control_ratios),
+        median_control_ratio_ci95: stats::median_ci95(&control_ratios),
+        control_ratios,
         median_netbench: stats::median(&values("netbench")),
         median_bare: stats::median(&values("bare")),
         samples,
@@ -142,15 +160,15 @@ pub async fn measure(
     })
 }
 
-/// netbench over bare for each (round, direction) that has both. Pure.
-pub fn ratios(samples: &[Sample]) -> Vec<f64> {
+/// `mode` over `base` for each (round, direction) that has both. Pure.
+pub fn ratios(samples: &[Sample], mode: &str, base: &str) -> Vec<f64> {
     samples
         .iter()
-        .filter(|a| a.mode == "netbench")
+        .filter(|a| a.mode == mode)
         .filter_map(|a| {
             let b = samples
                 .iter()
-                .find(|b| b.mode == "bare" && b.round == a.round && b.direction == a.direction)?;
+                .find(|b| b.mode == base && b.round == a.round && b.direction == a.direction)?;
             (b.value > 0.0).then(|| a.value / b.value)
         })
         .collect()
@@ -241,7 +259,9 @@ mod tests {
             s(1, "bare", "b->a", 40.0),
             s(2, "netbench", "a->b", 10.0), // no bare partner: left out
             s(2, "bare", "b->a", 0.0),
+            s(1, "bare-again", "a->b", 110.0),
         ];
-        assert_eq!(ratios(&samples), vec![0.99, 1.25]);
+        assert_eq!(ratios(&samples, "netbench", "bare"), vec![0.99, 1.25]);
+        assert_eq!(ratios(&samples, "bare-again", "bare"), vec![1.1]);
     }
 }

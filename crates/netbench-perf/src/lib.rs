@@ -5,7 +5,8 @@
 //! network namespaces on 198.18.X.0/24, and loopback for the scale test.
 //!
 //! - P1 fidelity ([`fidelity`]): the same pair of namespaces, the tool through netbench and
-//!   bare, interleaved A B A B, both with the same CPU placement; median ratio netbench/bare.
+//!   bare, interleaved A B A B, both with the same CPU placement; median ratio netbench/bare,
+//!   and a bare/bare control (the tools' own spread), each with a 95 % bootstrap interval.
 //! - P2 overhead and P3 efficiency ([`overhead`]): what a pair costs beyond its client tool,
 //!   and the clients' share of a run's wall time.
 //! - P4 scale ([`scale`]): many workers as processes on 127.x addresses, the `perf-noop`

@@ -62,12 +62,17 @@ pub fn rows(
     let mut out = Vec::new();
     let ratio = |v: f64| format!("{v:.3}");
     let ms = |v: f64| format!("{:.1} ms", v * 1000.0);
+    let with_ci = |m: Option<f64>, ci: Option<(f64, f64)>| match (m, ci) {
+        (Some(m), Some((lo, hi))) => format!("{m:.3} [{lo:.3}, {hi:.3}]"),
+        (Some(m), None) => ratio(m),
+        _ => "—".into(),
+    };
     for f in p1 {
         let load1 =
             f.samples.iter().map(|s| s.loadavg[0]).sum::<f64>() / f.samples.len().max(1) as f64;
-        out.push(row(
+        let mut r = row(
             format!(
-                "P1 fidelity {} {} (median of {} netbench/bare, CPUs {},{})",
+                "P1 fidelity {} {} (median of {} netbench/bare [95 % CI], CPUs {},{})",
                 f.benchmark,
                 f.metric,
                 f.ratios.len(),
@@ -79,7 +84,23 @@ pub fn rows(
             "≥ 0.99",
             |v| v >= 0.99,
             load1,
-        ));
+        );
+        r.value = with_ci(f.median_ratio, f.median_ratio_ci95);
+        out.push(r);
+        let mut r = row(
+            format!(
+                "P1 control {}: bare/bare, two runs of the bare tool (median of {} [95 % CI])",
+                f.benchmark,
+                f.control_ratios.len()
+            ),
+            f.median_control_ratio,
+            ratio,
+            "",
+            |_| true,
+            load1,
+        );
+        r.value = with_ci(f.median_control_ratio, f.median_control_ratio_ci95);
+        out.push(r);
     }
     if let Some(o) = p2 {
         let n = o.in_pair.map_or(0, |s| s.n);

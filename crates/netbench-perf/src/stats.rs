@@ -30,6 +30,36 @@ pub fn quantile(v: &[f64], q: f64) -> Option<f64> {
     Some(s[rank.clamp(1, s.len()) - 1])
 }
 
+/// A 95 % confidence interval of the median of `v`: the 2.5 % and 97.5 % quantiles of the
+/// medians of 4000 resamples with replacement (percentile bootstrap). Deterministic (a fixed
+/// seed), so a report can be recomputed from its samples. `None` for fewer than 3 values.
+pub fn median_ci95(v: &[f64]) -> Option<(f64, f64)> {
+    let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.len() < 3 {
+        return None;
+    }
+    // splitmix64: enough randomness for resampling, no dependency.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let n = v.len();
+    let mut resample = vec![0.0; n];
+    let medians: Vec<f64> = (0..4000)
+        .filter_map(|_| {
+            for x in resample.iter_mut() {
+                *x = v[(next() % n as u64) as usize];
+            }
+            median(&resample)
+        })
+        .collect();
+    Some((quantile(&medians, 0.025)?, quantile(&medians, 0.975)?))
+}
+
 /// p50, p99 and max of a sample, in the sample's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Spread {
@@ -106,6 +136,22 @@ pub fn rate(times: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_ci95_brackets_the_median_and_narrows_with_less_spread() {
+        assert_eq!(median_ci95(&[1.0, 2.0]), None);
+        assert_eq!(median_ci95(&[0.98; 10]), Some((0.98, 0.98)));
+        let wide = [0.63, 0.8, 0.9, 0.95, 0.97, 1.0, 1.02, 1.1, 1.3, 1.48];
+        let (lo, hi) = median_ci95(&wide).unwrap();
+        let m = median(&wide).unwrap();
+        assert!(lo < m && m < hi, "{lo} {m} {hi}");
+        assert!(lo >= 0.63 && hi <= 1.48);
+        let tight: Vec<f64> = wide.iter().map(|x| 1.0 + (x - 1.0) / 10.0).collect();
+        let (tlo, thi) = median_ci95(&tight).unwrap();
+        assert!(thi - tlo < (hi - lo) / 5.0, "{tlo}..{thi} vs {lo}..{hi}");
+        // Deterministic: the same samples give the same interval.
+        assert_eq!(median_ci95(&wide), Some((lo, hi)));
+    }
     use netbench_proto::{Endpoint, Status, TaskOptions, TaskRecord, Vm};
 
     fn result(pair: &str, start_ms: i64, end_ms: i64, client: f64, status: Status) -> PairResult {
