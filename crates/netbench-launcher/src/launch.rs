@@ -215,7 +215,12 @@ pub async fn launch(
         None
     } else {
         report.status(&format!("deleting namespace {}", spec.namespace));
-        match cluster::delete_namespace(&client, &spec.namespace, cfg.cleanup_timeout).await {
+        let deleted =
+            cluster::delete_namespace(&client, &spec.namespace, cfg.cleanup_timeout, |line| {
+                report.status(line)
+            })
+            .await;
+        match deleted {
             Ok(()) => {
                 report.status(&format!("namespace {} deleted", spec.namespace));
                 None

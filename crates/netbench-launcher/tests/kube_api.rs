@@ -442,6 +442,13 @@ async fn launch_deploys_pinned_workers_follows_a_real_run_collects_and_cleans_up
         );
     }
     assert!(outcome.cleanup_error.is_none());
+    // deploy/'s ClusterRole lets the launcher empty the namespace before deleting it.
+    assert!(
+        rec.status.iter().any(|s| s.contains(" pods stopped in "))
+            && !rec.status.iter().any(|s| s.contains("could not empty")),
+        "{:?}",
+        rec.status
+    );
     assert_eq!(outcome.namespace, ns);
     assert_namespace_gone(&admin, &ns).await;
 }

@@ -166,6 +166,16 @@ async fn a_namespace_that_never_goes_is_reported_with_the_command_to_finish() {
         let mut v = Verifier(handle);
         let terminating = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": "nb-x"}, "status": {"phase": "Terminating"}});
+        // A ClusterRole from before the launcher emptied namespaces: no "delete" on Jobs.
+        v.expect(
+            "DELETE",
+            "/apis/batch/v1/namespaces/nb-x/jobs/orchestrator",
+            respond(
+                403,
+                status(403, "Forbidden", "jobs.batch \"orchestrator\" is forbidden"),
+            ),
+        )
+        .await;
         v.expect(
             "DELETE",
             "/api/v1/namespaces/nb-x",
@@ -183,9 +193,20 @@ async fn a_namespace_that_never_goes_is_reported_with_the_command_to_finish() {
             send.send_response(respond(200, terminating.clone()));
         }
     });
-    let e = cluster::delete_namespace(&client, "nb-x", Duration::from_millis(1200))
-        .await
-        .unwrap_err();
+    let mut notes = Vec::new();
+    let e = cluster::delete_namespace(&client, "nb-x", Duration::from_millis(1200), |n| {
+        notes.push(n.to_string())
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        notes,
+        [
+            "could not empty namespace nb-x before deleting it (deleting the orchestrator Job: \
+          forbidden; deploy/rbac.yaml grants it, re-apply it to clean up faster); deleting it \
+          with what is left, which takes longer"
+        ]
+    );
     let msg = e.to_string();
     assert!(matches!(e, LaunchError::Cleanup(_)), "{msg}");
     assert!(
@@ -201,6 +222,25 @@ async fn deleting_a_namespace_that_is_already_gone_is_fine() {
     let (client, handle) = mock();
     let server = spawn(async move {
         let mut v = Verifier(handle);
+        let no_pods = serde_json::json!({"apiVersion": "v1", "kind": "PodList",
+            "metadata": {}, "items": []});
+        v.expect(
+            "DELETE",
+            "/apis/batch/v1/namespaces/nb-x/jobs/orchestrator",
+            respond(
+                404,
+                status(404, "NotFound", "jobs.batch \"orchestrator\" not found"),
+            ),
+        )
+        .await;
+        v.expect(
+            "DELETE",
+            "/api/v1/namespaces/nb-x/pods",
+            respond(200, no_pods.clone()),
+        )
+        .await;
+        v.expect("GET", "/api/v1/namespaces/nb-x/pods", respond(200, no_pods))
+            .await;
         v.expect(
             "DELETE",
             "/api/v1/namespaces/nb-x",
@@ -211,8 +251,12 @@ async fn deleting_a_namespace_that_is_already_gone_is_fine() {
         )
         .await;
     });
-    cluster::delete_namespace(&client, "nb-x", Duration::from_secs(1))
-        .await
-        .unwrap();
+    let mut notes = Vec::new();
+    cluster::delete_namespace(&client, "nb-x", Duration::from_secs(1), |n| {
+        notes.push(n.to_string())
+    })
+    .await
+    .unwrap();
+    assert!(notes.is_empty(), "{notes:?}");
     finish(server).await;
 }
