@@ -1,16 +1,15 @@
 //! P1 fidelity: does netbench measure what the bare tool measures?
 //!
-//! Two namespaces, node-1 and node-2. Each round runs, in this order, (A) a netbench run over
-//! the two (pairs node-1→node-2 and node-2→node-1) and (B) the same two pairs by hand: the
-//! same server and client commands the catalogue renders, a fresh server per pair, waited for
-//! in the same way (a listener in the server's `/proc/PID/net/tcp`). Placement is equal: the
-//! processes of node-i (the bare tool, or the worker and so the tools it spawns, which inherit
-//! its affinity) are pinned to `cpus[i]`. The figure is the median over rounds and directions
-//! of netbench's headline metric over the bare one.
-//!
-//! (C) then runs the bare pairs once more: the median of C over B is the control, what two runs
-//! of the bare tool differ by on this machine. Both medians come with a 95 % bootstrap
-//! interval, so a reader can tell a cost netbench adds from the tools' own spread.
+//! Two namespaces, node-1 and node-2. Each round runs (A) a netbench run over the two (pairs
+//! node-1→node-2 and node-2→node-1), (B) the same two pairs by hand and (C) B again, in an order
+//! rotated from round to round ([`order`]). By hand means the same server and client commands
+//! the catalogue renders, a fresh server per pair, waited for in the same way (a listener in
+//! the server's `/proc/PID/net/tcp`). Placement is equal: the processes of node-i (the bare
+//! tool, or the worker and so the tools it spawns, which inherit its affinity) are pinned to
+//! `cpus[i]`. The figure is the median over rounds and directions of netbench's headline metric
+//! over the bare one. The median of C over B is the control, what two runs of the bare tool
+//! differ by on this machine. Both medians come with a 95 % bootstrap interval, so a reader can
+//! tell a cost netbench adds from the tools' own spread.
 
 use crate::procs::{self, Place, Proc};
 use crate::runner::{self, Bed, WorkerSpec};
@@ -89,28 +88,31 @@ pub async fn measure(
     let direction = |c: usize, s: usize| format!("{}->{}", nodes[c].name, nodes[s].name);
     let mut samples = Vec::new();
     for round in 1..=rounds {
-        // A: through netbench.
-        let rec = runner::run(bed, bench, &workers, duration, false).await?;
-        let loadavg = sys::loadavg();
-        for r in &rec.results {
-            let Some(value) = r.metric(b.headline) else {
-                return Err(PerfError::Run(format!(
-                    "netbench pair {} of {bench} failed: {}",
-                    r.pair,
-                    r.error.as_deref().unwrap_or(&r.status_name)
-                )));
-            };
-            samples.push(Sample {
-                round,
-                mode: "netbench",
-                direction: format!("{}->{}", r.task.client.worker, r.task.server.worker),
-                value,
-                loadavg,
-            });
-        }
-        // B: bare, the same pairs in the same order (client-major, as the orchestrator plans).
-        // C: the same again, the control.
-        for mode in ["bare", "bare-again"] {
+        for mode in order(round) {
+            if mode == "netbench" {
+                // A: through netbench.
+                let rec = runner::run(bed, bench, &workers, duration, false).await?;
+                let loadavg = sys::loadavg();
+                for r in &rec.results {
+                    let Some(value) = r.metric(b.headline) else {
+                        return Err(PerfError::Run(format!(
+                            "netbench pair {} of {bench} failed: {}",
+                            r.pair,
+                            r.error.as_deref().unwrap_or(&r.status_name)
+                        )));
+                    };
+                    samples.push(Sample {
+                        round,
+                        mode,
+                        direction: format!("{}->{}", r.task.client.worker, r.task.server.worker),
+                        value,
+                        loadavg,
+                    });
+                }
+                continue;
+            }
+            // B (and C, the control): bare, the same pairs in the same order (client-major, as
+            // the orchestrator plans).
             for (c, s) in [(0, 1), (1, 0)] {
                 let params = TaskParams {
                     server_ip: nodes[s].ip.into(),
@@ -158,6 +160,15 @@ pub async fn measure(
         samples,
         ratios,
     })
+}
+
+/// The order of A (netbench), B (bare) and C (bare again) in a round, rotated from round to
+/// round so each takes each place equally often: a run's place in the round moved iperf3 by
+/// ~10 % here (later runs faster), which a fixed A B C order charges to netbench.
+pub fn order(round: usize) -> [&'static str; 3] {
+    let mut o = ["netbench", "bare", "bare-again"];
+    o.rotate_left((round + 2) % 3);
+    o
 }
 
 /// `mode` over `base` for each (round, direction) that has both. Pure.
@@ -247,6 +258,17 @@ mod tests {
             direction: direction.into(),
             value,
             loadavg: [0.0; 3],
+        }
+    }
+
+    #[test]
+    fn each_mode_takes_each_place_equally_often() {
+        assert_eq!(order(1), ["netbench", "bare", "bare-again"]);
+        for place in 0..3 {
+            for mode in ["netbench", "bare", "bare-again"] {
+                let n = (1..=6).filter(|&r| order(r)[place] == mode).count();
+                assert_eq!(n, 2, "{mode} in place {place}");
+            }
         }
     }
 
