@@ -39,7 +39,8 @@ struct Cli {
     /// P1: CPUs of node-1's and node-2's processes, e.g. `0,1` (apart) or `0,0` (together).
     #[arg(long, value_delimiter = ',', default_values_t = [0, 1])]
     cpus: Vec<usize>,
-    /// P1: rounds of A (netbench) B (bare).
+    /// P1: rounds of netbench, bare and bare again (the order rotates every round, so a
+    /// multiple of 3 gives each the same places). Default 15.
     #[arg(long)]
     rounds: Option<usize>,
     /// P1: seconds per test.
@@ -129,7 +130,7 @@ impl Cli {
             quick: q,
             subnet: self.subnet,
             cpus: [c0, c1],
-            rounds: self.rounds.unwrap_or(if q { 1 } else { 5 }).max(1),
+            rounds: self.rounds.unwrap_or(if q { 1 } else { 15 }).max(1),
             p1_duration: self.p1_duration.unwrap_or(if q { 1 } else { 5 }),
             p1_benchmarks: self.p1_benchmarks,
             p2_nodes: self.p2_nodes.unwrap_or(if q { 2 } else { 6 }),
