@@ -429,3 +429,55 @@ fn deadline_on_local_stops_with_partial_results() {
     assert!((1..6).contains(&n), "{n} results");
     assert!(leftover_namespaces("nb-deadli").is_empty());
 }
+
+/// Deleting a run's namespace stops NATS and the workers at once. A worker told to stop after
+/// NATS is gone must exit, not wait for a reconnect until the kubelet's SIGKILL.
+#[tokio::test]
+async fn a_worker_stopped_after_nats_is_gone_exits_without_waiting_for_it() {
+    let nats = nats();
+    let run = RunId::generate();
+    let observer = async_nats::connect(&nats.url).await.unwrap();
+    let mut registrations = observer
+        .subscribe(netbench_proto::subjects::register(&run))
+        .await
+        .unwrap();
+    observer.flush().await.unwrap();
+    let worker = netbench()
+        .args(["worker", "--nats-url", &nats.url, "--run", run.as_str()])
+        .args(["--name", "w1", "--ip", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = worker.id();
+    let guard = KillOnDrop(pid);
+    // Connected: its registration request arrives (nobody answers; it keeps asking).
+    tokio::time::timeout(Duration::from_secs(20), registrations.next())
+        .await
+        .expect("the worker asks to register")
+        .unwrap();
+    drop(registrations);
+    drop(observer);
+    drop(nats);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    // Before the fix it never exited: its last flush waited for a reconnect forever.
+    let code = tokio::time::timeout(Duration::from_secs(15), wait_child(worker))
+        .await
+        .expect("the worker exits after SIGTERM although NATS is gone");
+    std::mem::forget(guard);
+    assert_eq!(code, 0, "a worker asked to stop exits 0");
+}
+
+/// SIGKILLs a process if the test fails before it is reaped.
+struct KillOnDrop(u32);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0 as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}

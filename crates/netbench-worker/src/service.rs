@@ -24,6 +24,8 @@ pub const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;
 const SERVER_READY_LIMIT: Duration = Duration::from_secs(15);
 /// How long a stopped server gets between SIGTERM and SIGKILL.
 const SERVER_STOP_GRACE: Duration = Duration::from_secs(2);
+/// How long the worker waits, when it exits, for NATS to take its last words.
+const FINAL_FLUSH: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -145,9 +147,16 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
     for s in servers {
         s.stop(SERVER_STOP_GRACE).await;
     }
-    let _ = tasks.unsubscribe().await;
-    let _ = rollcall.unsubscribe().await;
-    let _ = client.flush().await;
+    // With NATS gone (a namespace being deleted stops every pod at once), a flush waits for a
+    // reconnect that never comes, and the pod would die only at its SIGKILL, a grace later.
+    let goodbye = async {
+        let _ = tasks.unsubscribe().await;
+        let _ = rollcall.unsubscribe().await;
+        let _ = client.flush().await;
+    };
+    if tokio::time::timeout(FINAL_FLUSH, goodbye).await.is_err() {
+        tracing::warn!("NATS did not confirm the goodbye within {FINAL_FLUSH:?}; exiting anyway");
+    }
     result
 }
 
