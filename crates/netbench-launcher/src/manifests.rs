@@ -984,7 +984,6 @@ mod tests {
         s
     }
 
-    /// Every Secret and ConfigMap name a pod spec refers to (volumes, projections, env).
     #[test]
     fn tls_server_key_is_mounted_into_the_nats_pod_only_and_the_ca_into_every_client() {
         let s = tls_spec(None);

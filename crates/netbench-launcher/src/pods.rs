@@ -157,7 +157,7 @@ pub fn assess(pods: &[Pod], expected: &[String]) -> Assessment {
 #[derive(Debug)]
 pub struct StuckPods {
     grace: Duration,
-    since: HashMap<String, (String, Instant)>,
+    since: HashMap<String, Instant>,
 }
 
 impl StuckPods {
@@ -170,25 +170,20 @@ impl StuckPods {
 
     /// Record the assessment made at `now`; the error for the first pod stuck for the grace.
     pub fn observe(&mut self, a: &Assessment, now: Instant) -> Option<String> {
-        let mut still = HashMap::new();
-        for (pod, line) in &a.stuck {
-            let since = self.since.get(pod).map_or(now, |(_, t)| *t);
-            still.insert(pod.clone(), (line.clone(), since));
+        self.since
+            .retain(|pod, _| a.stuck.iter().any(|(stuck, _)| stuck == pod));
+        for (pod, _) in &a.stuck {
+            self.since.entry(pod.clone()).or_insert(now);
         }
-        self.since = still;
-        let mut overdue: Vec<_> = self
-            .since
-            .values()
-            .filter(|(_, t)| now.duration_since(*t) >= self.grace)
-            .collect();
-        overdue.sort();
-        overdue.first().map(|(line, _)| {
-            format!(
-                "{line} (for {} s; the kubelet keeps retrying, but this usually needs a fix: \
-                 check the Secrets, ConfigMaps and security context the pod refers to)",
-                self.grace.as_secs()
-            )
-        })
+        let (_, line) = a
+            .stuck
+            .iter()
+            .find(|(pod, _)| now.duration_since(self.since[pod]) >= self.grace)?;
+        Some(format!(
+            "{line} (for {} s; the kubelet keeps retrying, but this usually needs a fix: \
+             check the Secrets, ConfigMaps and security context the pod refers to)",
+            self.grace.as_secs()
+        ))
     }
 }
 

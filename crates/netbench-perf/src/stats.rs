@@ -136,6 +136,7 @@ pub fn rate(times: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netbench_proto::{Endpoint, Status, TaskOptions, TaskRecord, Vm};
 
     #[test]
     fn median_ci95_brackets_the_median_and_narrows_with_less_spread() {
@@ -152,7 +153,6 @@ mod tests {
         // Deterministic: the same samples give the same interval.
         assert_eq!(median_ci95(&wide), Some((lo, hi)));
     }
-    use netbench_proto::{Endpoint, Status, TaskOptions, TaskRecord, Vm};
 
     fn result(pair: &str, start_ms: i64, end_ms: i64, client: f64, status: Status) -> PairResult {
         let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
