@@ -83,7 +83,7 @@ pub enum LaunchError {
     #[error("TLS: {0}")]
     Tls(String),
     #[error("cannot render manifests: {0}")]
-    Render(#[from] serde_yaml::Error),
+    Render(#[from] serde_norway::Error),
 }
 
 impl LaunchError {

@@ -682,9 +682,9 @@ pub fn secrets_and_config_maps(ps: &PodSpec) -> (Vec<String>, Vec<String>) {
 }
 
 /// Every manifest as one multi-document YAML stream (`--dry-run`).
-pub fn render_yaml(m: &Manifests) -> Result<String, serde_yaml::Error> {
+pub fn render_yaml(m: &Manifests) -> Result<String, serde_norway::Error> {
     let mut docs: Vec<String> = Vec::new();
-    let mut push = |v: Result<String, serde_yaml::Error>| -> Result<(), serde_yaml::Error> {
+    let mut push = |v: Result<String, serde_norway::Error>| -> Result<(), serde_norway::Error> {
         docs.push(v?);
         Ok(())
     };
@@ -713,8 +713,8 @@ pub fn render_yaml(m: &Manifests) -> Result<String, serde_yaml::Error> {
 }
 
 /// One object as YAML, with `apiVersion` and `kind` (k8s-openapi adds them when serializing).
-fn to_yaml<T: serde::Serialize>(obj: &T) -> Result<String, serde_yaml::Error> {
-    serde_yaml::to_string(obj)
+fn to_yaml<T: serde::Serialize>(obj: &T) -> Result<String, serde_norway::Error> {
+    serde_norway::to_string(obj)
 }
 
 #[cfg(test)]

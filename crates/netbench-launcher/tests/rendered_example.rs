@@ -41,8 +41,8 @@ fn rendered_example_matches_dry_run_output() {
         "deploy/rendered-example.yaml is out of date: re-run this test with NETBENCH_BLESS=1 and commit the result"
     );
     // Every document parses back as YAML with a kind.
-    for doc in serde_yaml::Deserializer::from_str(&rendered) {
-        let v = serde_yaml::Value::deserialize(doc).unwrap();
+    for doc in serde_norway::Deserializer::from_str(&rendered) {
+        let v = serde_norway::Value::deserialize(doc).unwrap();
         assert!(v.get("kind").is_some(), "{v:?}");
     }
 }
@@ -55,8 +55,8 @@ use serde::Deserialize;
 fn dry_run_with_tls_renders_the_certificate_objects() {
     let cli = Cli::try_parse_from(EXAMPLE_ARGS.iter().chain(&["--tls"])).unwrap();
     let rendered = cli.launch.dry_run_yaml().unwrap();
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&rendered)
-        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+    let docs: Vec<serde_norway::Value> = serde_norway::Deserializer::from_str(&rendered)
+        .map(|d| serde_norway::Value::deserialize(d).unwrap())
         .collect();
     let find = |kind: &str, name: &str| {
         docs.iter()
@@ -92,7 +92,7 @@ fn dry_run_with_tls_renders_the_certificate_objects() {
         .dry_run_yaml()
         .unwrap();
     assert_eq!(
-        serde_yaml::Deserializer::from_str(&plain).count() + 2,
+        serde_norway::Deserializer::from_str(&plain).count() + 2,
         docs.len()
     );
     // --tls with an existing NATS but no CA for it: a usage error saying what to pass.

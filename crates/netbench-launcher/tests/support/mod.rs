@@ -242,7 +242,7 @@ impl ControlPlane {
         let pp = PatchParams::apply("netbench-test").force();
         for file in ["namespace.yaml", "serviceaccount.yaml", "rbac.yaml"] {
             let text = std::fs::read_to_string(deploy.join(file)).unwrap();
-            for doc in serde_yaml::Deserializer::from_str(&text) {
+            for doc in serde_norway::Deserializer::from_str(&text) {
                 let v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
                 let kind = v["kind"].as_str().unwrap().to_string();
                 let name = v["metadata"]["name"].as_str().unwrap().to_string();
