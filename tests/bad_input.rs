@@ -28,9 +28,12 @@ impl Drop for Proc {
 }
 
 fn start_worker(url: &str, run: &str, name: &str, ip: &str) -> Proc {
+    start_worker_with(netbench(), url, run, name, ip)
+}
+
+fn start_worker_with(mut cmd: Command, url: &str, run: &str, name: &str, ip: &str) -> Proc {
     Proc(
-        netbench()
-            .args([
+        cmd.args([
                 "worker",
                 "--nats-url",
                 url,
@@ -181,13 +184,21 @@ async fn worker_survives_fuzz_refuses_disallowed_commands_and_still_measures() {
     let client = async_nats::connect(&server.url).await.unwrap();
     // Play orchestrator: accept the registration.
     let mut reg = client.subscribe(subjects::register(&run)).await.unwrap();
-    let _worker = start_worker(&server.url, run.as_str(), "fuzz-target", "127.0.0.1");
+    // fortio is missing for this worker, whether or not the machine has it (step 3).
+    let _worker = start_worker_with(
+        netbench_without(&["fortio"]),
+        &server.url,
+        run.as_str(),
+        "fuzz-target",
+        "127.0.0.1",
+    );
     let msg = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut reg))
         .await
         .expect("worker registers")
         .unwrap();
     let r: Register = decode_control(None, &msg.payload).unwrap();
     assert!(r.tools.contains(&"iperf3".to_string()));
+    assert!(!r.tools.contains(&"fortio".to_string()), "fortio not hidden");
     welcome(&client, msg, &run).await;
     let task = subjects::task(&run, &WorkerId::for_name("fuzz-target"));
 
@@ -258,7 +269,7 @@ async fn worker_survives_fuzz_refuses_disallowed_commands_and_still_measures() {
     }
     assert!(!witness.exists(), "a refused command ran");
 
-    // 3. A tool that is not installed (fortio is not, on the test machines): a clear error.
+    // 3. A tool that is not installed (hidden from this worker): a clear error.
     match ask(
         &client,
         &task,
@@ -426,7 +437,7 @@ fn unknown_benchmark_lists_the_known_ones() {
 
 #[test]
 fn missing_tool_stops_local_before_anything_starts() {
-    let out = run(netbench().args([
+    let out = run(netbench_without(&["fortio"]).args([
         "local",
         "--benchmark",
         "fortio-http",
