@@ -17,6 +17,20 @@ pub const KV_DEFINITION: &str = include_str!("../../../nats/kv-netbench-runs.jso
 /// How long an acked publish keeps retrying (NATS restarts take seconds).
 const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(60);
 
+/// The largest result message that can be stored: the stream's `max_msg_size` or the server's
+/// payload limit, whichever is smaller, less room for headers.
+pub fn message_size_limit(client: &async_nats::Client) -> usize {
+    let stream = definition(STREAM_DEFINITION).max_message_size;
+    let stream = if stream > 0 {
+        stream as usize
+    } else {
+        usize::MAX
+    };
+    stream
+        .min(client.server_info().max_payload)
+        .saturating_sub(4096)
+}
+
 /// The run store: stream + bucket, opened once and reused for every pair.
 #[derive(Clone)]
 pub struct Store {
@@ -74,6 +88,19 @@ impl Store {
         msg_id: Option<String>,
         body: &T,
     ) -> Result<jetstream::publish::PublishAck, BusError> {
+        let until = std::time::Instant::now() + PUBLISH_RETRY_FOR;
+        self.publish_until(subject, msg_id, body, until).await
+    }
+
+    /// [`Store::publish`], retrying until `until` instead of for a minute: a result is worth
+    /// waiting out a NATS outage for, up to the run's deadline.
+    pub async fn publish_until<T: Serialize>(
+        &self,
+        subject: String,
+        msg_id: Option<String>,
+        body: &T,
+        until: std::time::Instant,
+    ) -> Result<jetstream::publish::PublishAck, BusError> {
         let payload: bytes::Bytes = serde_json::to_vec(body).expect("records serialize").into();
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(20);
@@ -90,14 +117,15 @@ impl Store {
             };
             match attempt.await {
                 Ok(ack) => return Ok(ack),
-                Err(e) if started.elapsed() < PUBLISH_RETRY_FOR => {
+                Err(e) if std::time::Instant::now() < until => {
                     tracing::warn!(%subject, "publish not acked ({e}); retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(2));
                 }
                 Err(e) => {
                     return Err(BusError::Publish(format!(
-                        "{subject}: not acked after {PUBLISH_RETRY_FOR:?}: {e}"
+                        "{subject}: not acked after {:?}: {e}",
+                        started.elapsed()
                     )))
                 }
             }

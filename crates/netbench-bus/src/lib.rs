@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod jetstream;
+pub mod results_file;
 pub mod tls;
 
 use async_nats::{Client, HeaderMap, Message};

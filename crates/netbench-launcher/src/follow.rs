@@ -139,10 +139,6 @@ pub fn write_results(
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(werr)?;
-    let body = serde_json::to_vec_pretty(file).expect("results serialize");
-    let tmp = path.with_extension("json.partial");
-    std::fs::write(&tmp, body).map_err(werr)?;
-    std::fs::rename(&tmp, &path).map_err(werr)?;
+    netbench_bus::results_file::write(&path, file).map_err(werr)?;
     Ok(path)
 }

@@ -1,7 +1,7 @@
 //! The whole local run: checks, NATS, testbed, workers, orchestrator, teardown.
 
 use crate::nats_server::{self, NatsServer};
-use crate::testbed::{self, Subnet, Testbed};
+use crate::testbed::{self, LinkRate, Subnet, Testbed};
 use crate::workers::{WorkerLaunch, Workers};
 use futures::StreamExt;
 use netbench_bench::Benchmark;
@@ -40,6 +40,8 @@ pub struct LocalConfig {
     pub tls: bool,
     /// Passed to the orchestrator: push every pair's metrics here.
     pub push: Option<netbench_metrics::PushConfig>,
+    /// Shape every node's link to this rate, both ways (tc tbf).
+    pub link_rate: Option<LinkRate>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +170,9 @@ pub async fn run(
         .map_err(|e| LocalError::Setup(format!("cannot subscribe to events: {e}")))?;
 
     let testbed = Testbed::create(&tag, cfg.subnet, cfg.nodes)?;
+    if let Some(rate) = cfg.link_rate {
+        testbed.shape(rate)?;
+    }
     let relay_stop = CancellationToken::new();
     let _relay_guard = relay_stop.clone().drop_guard();
     let relay = crate::relay::start(
@@ -246,10 +251,17 @@ pub async fn run(
     drop(workers);
     relay_stop.cancel();
     drop(testbed);
+    // Without a results file the store is the only copy of the results: keep it.
     let kept_nats = match server {
-        Some(s) if cfg.keep_nats => Some(s.leak()),
+        Some(s) if cfg.keep_nats || outcome.is_err() => Some(s.leak()),
         _ => None,
     };
+    if let (Err(_), Some((pid, dir))) = (&outcome, &kept_nats) {
+        eprintln!(
+            "the results are still in JetStream: nats-server pid {pid} at {nats_url}, store {}",
+            dir.display()
+        );
+    }
     Ok(LocalOutcome {
         outcome: outcome?,
         run,

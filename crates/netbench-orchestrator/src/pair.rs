@@ -223,6 +223,19 @@ async fn exchange(
     )
     .await
     {
+        // What a worker sends is input: a time that is no number would be `null` in JSON.
+        Ok(Reply::ClientDone(out))
+            if !out.elapsed_seconds.is_finite() || out.elapsed_seconds < 0.0 =>
+        {
+            Err(Failure {
+                status: Status::Rejected,
+                error: format!(
+                    "worker {} reported an elapsed time of {} s, which is not a duration; its result is refused",
+                    client_w.name, out.elapsed_seconds
+                ),
+                lost: None,
+            })
+        }
         Ok(Reply::ClientDone(out)) => Ok(out),
         Ok(other) => Err(failure_from_reply(other, client_w, "running the client")),
         Err(e) => Err(failure_from_bus(

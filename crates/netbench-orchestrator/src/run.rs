@@ -11,7 +11,7 @@ use netbench_proto::{
     RollCall, RunId, RunPhase, RunState, Status, WorkerId,
 };
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -221,7 +221,9 @@ pub async fn run(
     let pairs = plan(&mut workers);
     state.pairs_total = pairs.len();
     state.phase = RunPhase::Running;
-    store.put_state(&state).await?;
+    if let Err(e) = store.put_state(&state).await {
+        tracing::warn!("run state not stored: {e}");
+    }
     let done: HashSet<String> = results.iter().map(|r| r.pair.clone()).collect();
     if !done.is_empty() {
         tracing::info!(
@@ -237,6 +239,7 @@ pub async fn run(
     };
     let mut lost: HashSet<WorkerId> = HashSet::new();
     let mut stopped: Option<String> = None;
+    let mut recorder = Recorder::new(&store, &events, cfg.bench, metrics, &client);
     'pairs: for (index, pair) in pairs.iter().enumerate() {
         if done.contains(&pair.id) {
             continue;
@@ -283,7 +286,7 @@ pub async fn run(
             if o.result.task.status == Status::WorkerLost && blipped && attempt < MAX_PAIR_ATTEMPTS
             {
                 tracing::warn!(pair = %pair.id, "NATS connection lost during the pair; running it again");
-                wait_connected(&client, &shutdown).await;
+                wait_connected(&client, deadline, &shutdown).await;
                 attempt += 1;
                 continue;
             }
@@ -298,41 +301,16 @@ pub async fn run(
             }
             None => {}
         }
-        let r = outcome.result;
-        store
-            .publish(
-                subjects::result(&run, cfg.bench.name),
-                Some(subjects::result_msg_id(&run, &r.pair)),
-                &r,
-            )
-            .await?;
-        state.pairs_done += 1;
-        if r.task.status != Status::Ok {
-            state.pairs_failed += 1;
-            tracing::warn!(pair = %r.pair, status = r.status_name, "pair failed: {}", r.error.as_deref().unwrap_or(""));
-        }
-        let headline = r
-            .metrics
-            .iter()
-            .find(|m| m.name == cfg.bench.headline)
-            .cloned();
-        events
-            .send(EventKind::PairFinished {
-                pair: r.pair.clone(),
-                index: index + 1,
-                total: pairs.len(),
-                client: c.name.clone(),
-                server: s.name.clone(),
-                status: r.task.status,
-                status_name: r.status_name.clone(),
-                headline,
-                seconds: (r.finished_at - r.started_at).as_seconds_f64(),
-            })
+        let r = recorder
+            .record(&mut state, outcome.result, index + 1, pairs.len(), deadline)
             .await;
-        metrics.pair_done(&r).await;
         results.push(r);
-        state.updated_at = OffsetDateTime::now_utc();
-        store.put_state(&state).await?;
+    }
+    let unstored = recorder.finish().await;
+    if unstored > 0 && stopped.is_none() {
+        stopped = Some(format!(
+            "{unstored} result(s) could not be stored in JetStream before the deadline; they are in the results file"
+        ));
     }
 
     // Keep plan order in the file, whatever order the results were stored in.
@@ -352,12 +330,127 @@ pub async fn run(
     finish(&cfg, &store, &events, state, results, code, stopped).await
 }
 
+/// A finished pair's way out: JetStream (trimmed to fit, retried until the deadline), the
+/// `pair_finished` event, the run state, and the PushGateway (off the pair's critical path).
+/// Nothing here can lose the result: one that cannot be stored stays in the results file.
+struct Recorder {
+    store: Store,
+    events: Events,
+    bench: &'static Benchmark,
+    /// The largest message the stream and server take.
+    limit: usize,
+    push: Option<tokio::sync::mpsc::UnboundedSender<PairResult>>,
+    pusher: tokio::task::JoinHandle<()>,
+    /// Results that JetStream never acked.
+    unstored: usize,
+}
+
+impl Recorder {
+    fn new(
+        store: &Store,
+        events: &Events,
+        bench: &'static Benchmark,
+        metrics: Metrics,
+        client: &async_nats::Client,
+    ) -> Recorder {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PairResult>();
+        let pusher = tokio::spawn(async move {
+            while let Some(r) = rx.recv().await {
+                metrics.pair_done(&r).await;
+            }
+        });
+        Recorder {
+            store: store.clone(),
+            events: events.clone(),
+            bench,
+            limit: netbench_bus::jetstream::message_size_limit(client),
+            push: Some(tx),
+            pusher,
+            unstored: 0,
+        }
+    }
+
+    /// Store one result; returns it as stored (possibly trimmed) for the results file.
+    async fn record(
+        &mut self,
+        state: &mut RunState,
+        mut r: PairResult,
+        index: usize,
+        total: usize,
+        deadline: Instant,
+    ) -> PairResult {
+        if r.fit_json(self.limit) {
+            tracing::warn!(pair = %r.pair, "result larger than a {}-byte message: output cut", self.limit);
+        }
+        let run = &state.run;
+        let until = deadline.max(Instant::now() + Duration::from_secs(5));
+        let published = self
+            .store
+            .publish_until(
+                subjects::result(run, self.bench.name),
+                Some(subjects::result_msg_id(run, &r.pair)),
+                &r,
+                until,
+            )
+            .await;
+        if let Err(e) = published {
+            self.unstored += 1;
+            tracing::error!(pair = %r.pair, "result not stored in JetStream ({e}); it is kept for the results file");
+        }
+        state.pairs_done += 1;
+        if r.task.status != Status::Ok {
+            state.pairs_failed += 1;
+            tracing::warn!(pair = %r.pair, status = r.status_name, "pair failed: {}", r.error.as_deref().unwrap_or(""));
+        }
+        let headline = r
+            .metrics
+            .iter()
+            .find(|m| m.name == self.bench.headline)
+            .cloned();
+        self.events
+            .send(EventKind::PairFinished {
+                pair: r.pair.clone(),
+                index,
+                total,
+                client: r.task.client.worker.clone(),
+                server: r.task.server.worker.clone(),
+                status: r.task.status,
+                status_name: r.status_name.clone(),
+                headline,
+                seconds: (r.finished_at - r.started_at).as_seconds_f64(),
+            })
+            .await;
+        if let Some(tx) = &self.push {
+            let _ = tx.send(r.clone());
+        }
+        state.updated_at = OffsetDateTime::now_utc();
+        if let Err(e) = self.store.put_state(state).await {
+            tracing::warn!("run state not stored: {e}");
+        }
+        r
+    }
+
+    /// Let the last pushes go out (bounded), and say how many results JetStream lacks.
+    async fn finish(mut self) -> usize {
+        self.push.take();
+        if tokio::time::timeout(Duration::from_secs(15), &mut self.pusher)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the PushGateway did not take the last pairs within 15 s; giving up on them"
+            );
+            self.pusher.abort();
+        }
+        self.unstored
+    }
+}
+
 /// How often a pair is tried when NATS itself failed during it.
 const MAX_PAIR_ATTEMPTS: u32 = 3;
 
-/// Wait (up to a minute) until the NATS connection is up again.
-async fn wait_connected(client: &async_nats::Client, shutdown: &CancellationToken) {
-    let limit = Instant::now() + Duration::from_secs(60);
+/// Wait until the NATS connection is up again, or the deadline.
+async fn wait_connected(client: &async_nats::Client, limit: Instant, shutdown: &CancellationToken) {
     while client.connection_state() != async_nats::connection::State::Connected
         && Instant::now() < limit
         && !shutdown.is_cancelled()
@@ -430,7 +523,23 @@ async fn finish(
         .count();
     state.error = error.clone();
     state.updated_at = OffsetDateTime::now_utc();
-    // Best effort from here on: the results file matters more than the bookkeeping.
+    // The results file first: the bookkeeping below may wait on a NATS that is gone.
+    let written = match &cfg.results {
+        Some(path) => {
+            let file = ResultsFile {
+                results: results.clone(),
+                run: Some(state.clone()),
+            };
+            netbench_bus::results_file::write(path, &file)
+                .map(|()| tracing::info!("results written to {}", path.display()))
+                .map_err(|source| OrchestratorError::ResultsFile {
+                    path: path.clone(),
+                    source,
+                })
+        }
+        None => Ok(()),
+    };
+    // Best effort from here on.
     if let Err(e) = store.put_state(&state).await {
         tracing::warn!("could not store the final run state: {e}");
     }
@@ -442,42 +551,13 @@ async fn finish(
         Some(e) => EventKind::RunFailed { error: e.clone() },
     };
     events.send(kind).await;
-    if let Some(path) = &cfg.results {
-        let file = ResultsFile {
-            results: results.clone(),
-            run: Some(state.clone()),
-        };
-        write_results(path, &file).map_err(|source| OrchestratorError::ResultsFile {
-            path: path.clone(),
-            source,
-        })?;
-        tracing::info!("results written to {}", path.display());
-    }
+    written?;
     Ok(RunOutcome {
         code,
         results,
         state,
         error,
     })
-}
-
-/// Write the results file atomically (temp file + rename), so a reader never sees half of it.
-pub fn write_results(path: &Path, file: &ResultsFile) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("results"),
-        std::process::id()
-    ));
-    let json = serde_json::to_vec_pretty(file).expect("results serialize");
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path)
 }
 
 #[derive(Clone)]

@@ -199,6 +199,58 @@ pub struct ResultsFile {
     pub run: Option<RunState>,
 }
 
+impl PairResult {
+    /// Make the result fit in `limit` bytes of JSON (a stream's message size, the server's
+    /// payload limit) by cutting its output and stderr, marked in `output_truncated` and
+    /// `error`; never by dropping it. JSON escaping can make a control byte six bytes, so the
+    /// serialized size is what is measured. Returns whether anything was cut.
+    pub fn fit_json(&mut self, limit: usize) -> bool {
+        let mut cut = false;
+        for _ in 0..8 {
+            let size = serde_json::to_vec(self)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX);
+            if size <= limit {
+                return cut;
+            }
+            let over = size - limit;
+            // Take from the longer of the two texts first, a little more than needed.
+            let text = if self.output.len() >= self.stderr.as_deref().map_or(0, str::len) {
+                &mut self.output
+            } else {
+                self.stderr.as_mut().expect("longer than output")
+            };
+            if text.is_empty() {
+                break;
+            }
+            let escaped = serde_json::to_string(text)
+                .map(|t| t.len())
+                .unwrap_or(text.len());
+            // Bytes of raw text per byte of JSON, at least 1/6.
+            let keep_json = escaped.saturating_sub(over + 1024);
+            let keep = (keep_json as f64 * text.len() as f64 / escaped.max(1) as f64) as usize;
+            let mut at = keep.min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            text.truncate(at);
+            if !cut {
+                cut = true;
+                self.output_truncated = true;
+                let note = format!("output cut to fit a {limit}-byte message");
+                self.error = Some(match self.error.take() {
+                    Some(e) => format!("{e}; {note}"),
+                    None => note,
+                });
+            }
+        }
+        // Nothing left to cut: output and stderr go entirely.
+        self.output.clear();
+        self.stderr = None;
+        true
+    }
+}
+
 /// Phase of a run, in the KV bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -315,5 +367,62 @@ mod tests {
         assert_eq!(v["pairs_total"], 6);
         let back: Event = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    fn result_with(output: String) -> PairResult {
+        let w = crate::control::WorkerInfo {
+            id: WorkerId::for_name("a"),
+            name: "a".into(),
+            ip: "198.18.0.1".parse().unwrap(),
+            hostname: "a".into(),
+            zone: "z".into(),
+        };
+        PairResult {
+            output,
+            task: TaskRecord {
+                command: "iperf3".into(),
+                args: vec![],
+                task_options: TaskOptions {
+                    timeout_seconds: 30,
+                },
+                status: Status::Ok,
+                client: Endpoint::from_worker(&w, true),
+                server: Endpoint::from_worker(&w, true),
+            },
+            run: "r1".parse().unwrap(),
+            benchmark: "iperf3-tcp".into(),
+            pair: "p".into(),
+            status_name: "ok".into(),
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            finished_at: OffsetDateTime::UNIX_EPOCH,
+            metrics: vec![],
+            error: None,
+            stderr: Some("\u{1}".repeat(100_000)),
+            output_truncated: false,
+            client_seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn fit_json_cuts_escaped_output_under_the_limit_and_says_so() {
+        // 1 MB of control bytes is 6 MB of JSON.
+        let mut r = result_with("\u{1}".repeat(1_000_000) + "é");
+        assert!(serde_json::to_vec(&r).unwrap().len() > 6_000_000);
+        assert!(r.fit_json(1 << 20));
+        let json = serde_json::to_vec(&r).unwrap();
+        assert!(json.len() <= 1 << 20, "{}", json.len());
+        assert!(
+            json.len() > 900_000,
+            "cut far more than needed: {}",
+            json.len()
+        );
+        assert!(r.output_truncated);
+        assert!(r.error.as_deref().unwrap().contains("output cut"));
+        // A result that fits is left alone.
+        let mut small = result_with("ok".into());
+        small.stderr = None;
+        let before = small.clone();
+        assert!(!small.fit_json(1 << 20));
+        assert_eq!(small, before);
     }
 }

@@ -1,0 +1,203 @@
+//! No input loses a run: a real orchestrator process and a real nats-server, with workers played
+//! by the test so that they can send what a broken or hostile worker would.
+
+mod support;
+
+use futures::StreamExt;
+use netbench_proto::{
+    decode_control, encode_control, subjects, Captured, ProcessOutcome, Register, Reply, RunId,
+    ServerReady, TaskRequest, WorkerId, WorkerInfo, CONTENT_TYPE, CONTENT_TYPE_MSGPACK,
+};
+use serde_json::Value;
+use std::time::Duration;
+use support::*;
+
+fn headers() -> async_nats::HeaderMap {
+    let mut h = async_nats::HeaderMap::new();
+    h.insert(CONTENT_TYPE, CONTENT_TYPE_MSGPACK);
+    h
+}
+
+/// What a played worker answers when it runs the client.
+#[derive(Clone, Copy)]
+enum ClientReply {
+    /// 2 MB of control bytes on stdout: 12 MB once escaped in JSON, three times the stream's
+    /// 4 MiB message limit.
+    Huge,
+    /// An elapsed time that is no number.
+    NotANumber,
+}
+
+/// Register as worker `name`, then answer tasks until the test ends.
+async fn play_worker(url: String, run: RunId, name: &str, ip: &str, client_reply: ClientReply) {
+    let nc = async_nats::connect(&url).await.unwrap();
+    let id = WorkerId::for_name(name);
+    let mut tasks = nc.subscribe(subjects::task(&run, &id)).await.unwrap();
+    nc.flush().await.unwrap();
+    let register = Register {
+        run: run.clone(),
+        worker: WorkerInfo {
+            id,
+            name: name.into(),
+            ip: ip.parse().unwrap(),
+            hostname: name.into(),
+            zone: "local".into(),
+        },
+        tools: vec!["iperf3".into()],
+        version: "played".into(),
+    };
+    // The orchestrator may not listen yet: ask until it answers.
+    loop {
+        let req = async_nats::Request::new()
+            .headers(headers())
+            .payload(encode_control(&register).into())
+            .timeout(Some(Duration::from_secs(1)));
+        if let Ok(m) = nc.send_request(subjects::register(&run), req).await {
+            let r: Reply = decode_control(None, &m.payload).unwrap();
+            assert!(matches!(r, Reply::Registered(_)), "{r:?}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let done = |stdout: String, elapsed: f64| ProcessOutcome {
+        exit_code: Some(0),
+        signal: None,
+        timed_out: false,
+        stdout: Captured {
+            text: stdout,
+            truncated: false,
+        },
+        stderr: Captured::default(),
+        elapsed_seconds: elapsed,
+    };
+    while let Some(msg) = tasks.next().await {
+        let req: TaskRequest = decode_control(None, &msg.payload).unwrap();
+        let reply = match req {
+            TaskRequest::StartServer(_) => Reply::ServerReady(ServerReady {
+                ready_after_seconds: 0.01,
+            }),
+            TaskRequest::RunClient(_) => match client_reply {
+                ClientReply::Huge => Reply::ClientDone(done("\u{1}".repeat(2_000_000), 1.0)),
+                ClientReply::NotANumber => Reply::ClientDone(done("{}".into(), f64::NAN)),
+            },
+            TaskRequest::StopServer { .. } => Reply::ServerStopped(done(String::new(), 0.0)),
+        };
+        nc.publish_with_headers(msg.reply.unwrap(), headers(), encode_control(&reply).into())
+            .await
+            .unwrap();
+    }
+}
+
+/// A result too big for the stream is stored cut (and marked), never dropped; a worker's NaN is
+/// refused as input. Before: the publish of the big one failed for 60 s and the run ended with
+/// no results file at all, and a NaN became `null`, which `report` rejects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_non_finite_results_are_kept_in_stream_and_file() {
+    let server = nats();
+    let run: RunId = "trust1".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let workers = [
+        tokio::spawn(play_worker(
+            server.url.clone(),
+            run.clone(),
+            "big",
+            "198.18.50.1",
+            ClientReply::Huge,
+        )),
+        tokio::spawn(play_worker(
+            server.url.clone(),
+            run.clone(),
+            "nan",
+            "198.18.50.2",
+            ClientReply::NotANumber,
+        )),
+    ];
+    let mut orch = netbench();
+    orch.args([
+        "orchestrator",
+        "--nats-url",
+        &server.url,
+        "--run",
+        run.as_str(),
+    ])
+    .args([
+        "--benchmark",
+        "iperf3-tcp",
+        "--workers",
+        "2",
+        "--duration",
+        "1",
+    ])
+    .args(["--timeout", "20s", "--deadline", "2m", "--results"])
+    .arg(&results);
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || support::run(&mut orch))
+        .await
+        .unwrap();
+    for w in workers {
+        w.abort();
+    }
+    assert_eq!(out.status.code(), Some(1), "completed, with failed pairs");
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "took {:?}: a publish was retried instead of the result cut",
+        started.elapsed()
+    );
+
+    let file = read_json(&results);
+    let entries = file["results"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "both pairs in the file");
+    let by_client = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e["task"]["client"]["worker"] == name)
+            .unwrap_or_else(|| panic!("no pair with client {name}"))
+    };
+    let big = by_client("big");
+    assert_eq!(big["output_truncated"], true);
+    assert!(
+        big["error"].as_str().unwrap().contains("output cut"),
+        "{big}"
+    );
+    assert!(
+        !big["output"].as_str().unwrap().is_empty(),
+        "cut, not emptied"
+    );
+    let nan = by_client("nan");
+    assert_eq!(nan["task"]["status"], 4, "refused: {nan}");
+    assert!(
+        nan["error"].as_str().unwrap().contains("not a duration"),
+        "{nan}"
+    );
+    assert!(
+        nan["client_seconds"].is_number(),
+        "no null in the file: {nan}"
+    );
+
+    // Both are in the stream too, each once.
+    let nc = async_nats::connect(&server.url).await.unwrap();
+    let js = async_nats::jetstream::new(nc);
+    let stream = js.get_stream("NETBENCH").await.unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: subjects::results_of_run(&run),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut batch = consumer.fetch().max_messages(10).messages().await.unwrap();
+    let mut stored = Vec::new();
+    while let Some(Ok(m)) = batch.next().await {
+        assert!(m.payload.len() <= 4 * 1024 * 1024);
+        stored.push(serde_json::from_slice::<Value>(&m.payload).unwrap());
+    }
+    assert_eq!(stored.len(), 2, "both results stored");
+
+    // And the file is one `report` reads.
+    let rep = support::run(netbench().args(["report"]).arg(&results));
+    assert!(
+        matches!(rep.status.code(), Some(0) | Some(1)),
+        "report refused the file"
+    );
+}
