@@ -1,12 +1,18 @@
 # netbench worker image: the static netbench binary plus the benchmark tools it runs.
 #   docker/build-binary
 #   docker build -f docker/worker.Dockerfile -t netbench-worker:latest .
-# Tools: iperf3, qperf (main), netperf (non-free), fortio (from its official image, pinned).
+# Tools: iperf3, qperf (main), netperf (non-free), fortio 1.68.2.
 # Runs as uid 10001, which every tool allows: all their ports are > 1024.
 #
-# The stage `tools` is everything but fortio; the real-cluster test (tests/cluster/images)
-# builds exactly it with buildah (`--target tools`), since copying fortio is the one step that
-# needs a public registry. The default (last) stage adds fortio.
+# Where fortio comes from, chosen by the build argument FORTIO_FROM:
+#   official (default)  the official image fortio/fortio:1.68.2 (needs Docker Hub);
+#   local               the file target/fortio in the build context: a static linux/amd64
+#                       fortio 1.68.2 you built or unpacked there, e.g.
+#     docker build -f docker/worker.Dockerfile --build-arg FORTIO_FROM=local -t netbench-worker .
+# (docker/worker.Dockerfile.dockerignore lets target/fortio into the context.) The real-cluster
+# test (tests/cluster/images) builds it with buildah and FORTIO_FROM=local, fortio unpacked from
+# the shared directory. The stage `tools` is everything but fortio.
+ARG FORTIO_FROM=official
 
 FROM debian:bookworm-slim AS tools
 RUN sed -i 's/^Components: main$/Components: main non-free/' /etc/apt/sources.list.d/debian.sources \
@@ -19,7 +25,13 @@ USER 10001:10001
 ENTRYPOINT ["netbench"]
 CMD ["worker"]
 
-FROM fortio/fortio:1.68.2 AS fortio
+FROM fortio/fortio:1.68.2 AS fortio-official
+
+FROM scratch AS fortio-local
+COPY target/fortio /usr/bin/fortio
+
+FROM fortio-${FORTIO_FROM} AS fortio
 
 FROM tools
 COPY --from=fortio /usr/bin/fortio /usr/bin/fortio
+RUN ["/usr/bin/fortio", "version"]

@@ -10,7 +10,12 @@
 # node, and 198.18.0.0/15 via the host: nothing it or a pod sends can go anywhere else.
 
 CLUSTER_STATE=${NETBENCH_CLUSTER_DIR:-/var/lib/netbench-cluster}
-KUBE_BIN=${KUBE_BIN_DIR:-/var/cache/netbench/kube-1.20.2/bin}
+# Kubernetes v1.36.3, unpacked from the shared directory by tests/kube/install-binaries.sh.
+KUBE_VERSION=v1.36.3
+KUBE_BIN=${KUBE_BIN_DIR:-/var/cache/netbench/kube-1.36.3/bin}
+# The prebuilt binaries (kube-1.36/, fortio.xz): $NETBENCH_SHARED_DIR, or `shared` beside the
+# checkout.
+SHARED_DIR=${NETBENCH_SHARED_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/../shared}
 IMAGE_CACHE=${NETBENCH_IMAGE_CACHE:-/var/cache/netbench/cluster-images}
 NODES=(node-1 node-2)
 BRIDGE=nbc0
@@ -30,7 +35,7 @@ NODE_PRIVATE_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /run/conta
 IMG_NETBENCH=localhost/netbench:cluster-test
 IMG_WORKER=localhost/netbench-worker:cluster-test
 IMG_NATS=localhost/nats:cluster-test
-IMG_PAUSE=k8s.gcr.io/pause:3.2
+IMG_PAUSE=localhost/pause:cluster-test
 
 node_index() { echo "${1#node-}"; }
 node_ip() { echo "198.18.0.$(node_index "$1")"; }

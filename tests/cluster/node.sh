@@ -26,7 +26,6 @@ for _ in $(seq 200); do [ -S "$N/containerd.sock" ] && break; sleep 0.05; done
 
 "$KUBE_BIN/kubelet" \
   --config="$N/kubelet.yaml" --kubeconfig="$N/kubelet.kubeconfig" \
-  --container-runtime=remote --container-runtime-endpoint="unix://$N/containerd.sock" \
   --hostname-override="$node" --node-ip="$(node_ip "$node")" \
   --node-labels="node-lifecycle=on-demand,topology.kubernetes.io/zone=zone-$(node_index "$node")" \
   --volume-plugin-dir="$N/volume-plugins" --cert-dir="$N/kubelet-pki" \
