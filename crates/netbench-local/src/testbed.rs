@@ -19,6 +19,62 @@ pub enum TestbedError {
     InUse(u8),
     #[error("between 2 and 250 nodes are supported, not {0}")]
     Nodes(usize),
+    #[error("{cmd} failed: {stderr}")]
+    Tc { cmd: String, stderr: String },
+}
+
+/// A link rate for `tc ... tbf`, in bits per second (`--link-rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkRate {
+    pub bits_per_second: u64,
+}
+
+/// Why a `--link-rate` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "link rate {0:?} is not a rate like 100mbit, 2.5gbit or 500kbit \
+     (bits per second, units kbit, mbit or gbit, from 8kbit to 400gbit)"
+)]
+pub struct BadLinkRate(pub String);
+
+impl std::str::FromStr for LinkRate {
+    type Err = BadLinkRate;
+    fn from_str(s: &str) -> Result<LinkRate, BadLinkRate> {
+        let bad = || BadLinkRate(s.to_string());
+        let lower = s.trim().to_ascii_lowercase();
+        let split = lower
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (number, unit) = lower.split_at(split);
+        let scale = match unit {
+            "kbit" => 1e3,
+            "mbit" => 1e6,
+            "gbit" => 1e9,
+            _ => return Err(bad()),
+        };
+        let n: f64 = number.parse().map_err(|_| bad())?;
+        let bits = (n * scale).round();
+        if !(8e3..=400e9).contains(&bits) {
+            return Err(bad());
+        }
+        Ok(LinkRate {
+            bits_per_second: bits as u64,
+        })
+    }
+}
+
+impl std::fmt::Display for LinkRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}bit", self.bits_per_second)
+    }
+}
+
+impl LinkRate {
+    /// The tbf bucket in bytes: 4 ms at the rate (a 250 Hz kernel tick), at least 64 KiB so
+    /// that one GSO segment fits.
+    pub fn burst_bytes(&self) -> u64 {
+        (self.bits_per_second / 8 / 250).max(64 * 1024)
+    }
 }
 
 /// A /24 in 198.18.0.0/15, given by its third octet and whether it is 198.19.
@@ -67,6 +123,8 @@ pub struct Node {
     pub name: String,
     pub netns: String,
     pub ip: Ipv4Addr,
+    /// The host end of the node's veth (on the bridge); the node's end is `eth0`.
+    pub host_end: String,
 }
 
 /// The testbed. Dropping it kills whatever still runs in its namespaces and removes them.
@@ -129,8 +187,9 @@ impl Testbed {
                 name: node_name(i),
                 netns: format!("nb-{tag}-{i}"),
                 ip: subnet.host(i as u8),
+                host_end: format!("nbv-{tag}-{i}"),
             };
-            let host_end = format!("nbv-{tag}-{i}");
+            let host_end = node.host_end.clone();
             ip(&["netns", "add", &node.netns])?;
             bed.nodes.push(node.clone());
             ip(&[
@@ -159,6 +218,46 @@ impl Testbed {
             ip(&["-n", &node.netns, "link", "set", "lo", "up"])?;
         }
         Ok(bed)
+    }
+}
+
+fn tc(args: &[&str]) -> Result<(), TestbedError> {
+    let cmd = || format!("tc {}", args.join(" "));
+    let out = Command::new("tc")
+        .args(args)
+        .output()
+        .map_err(|e| TestbedError::Tc {
+            cmd: cmd(),
+            stderr: format!("{e} (is iproute2 installed?)"),
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(TestbedError::Tc {
+            cmd: cmd(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+impl Testbed {
+    /// Shape every node's link to `rate` both ways: a tbf qdisc on the node's `eth0` (what it
+    /// sends) and on the veth's host end (what it receives). They go with the veths.
+    pub fn shape(&self, rate: LinkRate) -> Result<(), TestbedError> {
+        let rate_arg = rate.to_string();
+        let burst = rate.burst_bytes().to_string();
+        let tbf = [
+            "root", "tbf", "rate", &rate_arg, "burst", &burst, "latency", "50ms",
+        ];
+        for node in &self.nodes {
+            let mut inside = vec!["-n", &node.netns, "qdisc", "replace", "dev", "eth0"];
+            inside.extend(tbf);
+            tc(&inside)?;
+            let mut outside = vec!["qdisc", "replace", "dev", &node.host_end];
+            outside.extend(tbf);
+            tc(&outside)?;
+        }
+        Ok(())
     }
 }
 
@@ -226,6 +325,35 @@ mod tests {
             "junk",
         ] {
             assert!(Subnet::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn link_rates_are_bits_per_second_with_a_unit() {
+        let rate = |s: &str| s.parse::<LinkRate>().map(|r| r.bits_per_second);
+        assert_eq!(rate("100mbit"), Ok(100_000_000));
+        assert_eq!(rate("2.5Gbit"), Ok(2_500_000_000));
+        assert_eq!(rate(" 500kbit "), Ok(500_000));
+        let r: LinkRate = "100mbit".parse().unwrap();
+        assert_eq!(r.to_string(), "100000000bit");
+        assert_eq!(r.burst_bytes(), 64 * 1024);
+        assert_eq!(
+            "10gbit".parse::<LinkRate>().unwrap().burst_bytes(),
+            5_000_000
+        );
+        for bad in [
+            "",
+            "100",
+            "mbit",
+            "100mbps",
+            "100 mbit",
+            "1.2.3mbit",
+            "-5mbit",
+            "1kbit",
+            "500gbit",
+        ] {
+            let e = bad.parse::<LinkRate>().unwrap_err().to_string();
+            assert!(e.contains("like 100mbit"), "{bad}: {e}");
         }
     }
 }

@@ -139,6 +139,10 @@ struct LocalArgs {
     /// TLS for our own nats-server, with a CA generated for this run that every client verifies.
     #[arg(long, conflicts_with = "nats_url")]
     tls: bool,
+    /// Shape every node's link to this rate both ways with tc tbf (e.g. 100mbit, 2.5gbit), to
+    /// see the pairs on a slower network.
+    #[arg(long, value_name = "RATE")]
+    link_rate: Option<netbench_local::testbed::LinkRate>,
     #[command(flatten)]
     push: PushFlags,
 }
@@ -358,6 +362,7 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         run: a.run,
         tls: a.tls,
         push: a.push.config(),
+        link_rate: a.link_rate,
     };
     let mut progress = show::Progress::new(bench);
     let printed = |e: &netbench_proto::Event| progress.event(e);
