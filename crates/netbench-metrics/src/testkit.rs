@@ -6,6 +6,10 @@
 //! - [`pair_result`]: a [`PairResult`] measured from a real tool output by the real parser.
 //! - [`assert_pair_on_gateway`]: a scrape holds exactly the series a pair should have, with its
 //!   labels and its results-file values.
+//! - [`Prometheus`]: the real `prometheus` server on a free 127.0.0.1 port with a temp config
+//!   and storage, scraping given targets every second with `honor_labels: true` (as a
+//!   PushGateway is scraped) and evaluating given rule files every second; its HTTP API answers
+//!   as raw JSON. Killed, reaped and its storage removed on drop.
 
 use netbench_proto::{
     Captured, Endpoint, PairResult, ProcessOutcome, RunId, TaskOptions, TaskRecord, Vm, WorkerId,
@@ -490,6 +494,180 @@ impl Drop for PushGateway {
     }
 }
 
+/// A running `prometheus` server; killed and reaped on drop, its storage removed.
+pub struct Prometheus {
+    child: Child,
+    url: String,
+    client: reqwest::Client,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The prometheus binary: `$PROMETHEUS_BIN`, else the Debian package's, else `prometheus`.
+fn prometheus_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("PROMETHEUS_BIN") {
+        return p.into();
+    }
+    let debian = Path::new("/usr/bin/prometheus");
+    if debian.exists() {
+        return debian.into();
+    }
+    "prometheus".into()
+}
+
+/// The `prometheus.yml` of a [`Prometheus`]: scrape and evaluate every second, one job
+/// `pushgateway` with `honor_labels: true` over `targets` (`host:port`), the rule files.
+pub fn prometheus_config(targets: &[&str], rule_files: &[&Path]) -> String {
+    let quoted = |items: Vec<String>| {
+        items
+            .iter()
+            .map(|t| format!("'{}'", t.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    [
+        "global:".to_string(),
+        "  scrape_interval: 1s".to_string(),
+        "  scrape_timeout: 1s".to_string(),
+        "  evaluation_interval: 1s".to_string(),
+        format!(
+            "rule_files: [{}]",
+            quoted(rule_files.iter().map(|p| p.display().to_string()).collect())
+        ),
+        "scrape_configs:".to_string(),
+        "  - job_name: pushgateway".to_string(),
+        "    honor_labels: true".to_string(),
+        "    static_configs:".to_string(),
+        format!(
+            "      - targets: [{}]",
+            quoted(targets.iter().map(|t| t.to_string()).collect())
+        ),
+        String::new(),
+    ]
+    .join("\n")
+}
+
+impl Prometheus {
+    /// Start Prometheus scraping `targets` (`host:port`, e.g. a [`PushGateway`]'s) and
+    /// evaluating `rule_files`; returns once `/-/ready` answers.
+    pub async fn start(targets: &[&str], rule_files: &[&Path]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, prometheus_config(targets, rule_files)).expect("write config");
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
+        let mut last_log = String::new();
+        // The port is free when picked but could be taken before Prometheus binds it: retry.
+        for attempt in 0..3 {
+            let port = free_port();
+            let log = dir.path().join(format!("prometheus-{attempt}.log"));
+            let log_file = File::create(&log).expect("create log");
+            let child = Command::new(prometheus_binary())
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join(format!("data-{attempt}")).display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().expect("log fd"))
+                .stderr(log_file)
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start {}: {e}; install it (apt-get install prometheus) or set \
+                         PROMETHEUS_BIN",
+                        prometheus_binary().display()
+                    )
+                });
+            let mut prom = Prometheus {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                client: client.clone(),
+                log,
+                _dir: tempfile::tempdir().expect("temp dir"),
+            };
+            match prom.wait_ready().await {
+                Ok(()) => {
+                    prom._dir = dir;
+                    return prom;
+                }
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("prometheus did not start; its log:\n{last_log}");
+    }
+
+    /// Poll `/-/ready` until it answers 200; the log if the process exited or 30 s passed.
+    async fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("exited with {status}:\n{}", self.log()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("not ready after 30 s:\n{}", self.log()));
+            }
+            let ready = self
+                .client
+                .get(format!("{}/-/ready", self.url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET an API path (`/api/v1/alerts`) with query parameters: the JSON body when the answer
+    /// is 200, else `Err` with the status and body (e.g. a PromQL parse error).
+    pub async fn api(&self, path: &str, params: &[(&str, &str)]) -> Result<String, String> {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .query(params)
+            .send()
+            .await
+            .map_err(|e| format!("GET {path}: {}", crate::chain(&e)))?;
+        let status = resp.status();
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| format!("GET {path}: body: {e}"))?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(format!("GET {path}: HTTP {status}: {body}"))
+        }
+    }
+
+    /// An instant query (`/api/v1/query`) at the server's current time: the JSON body.
+    pub async fn query(&self, expr: &str) -> Result<String, String> {
+        self.api("/api/v1/query", &[("query", expr)]).await
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The `--web.config.file` for `opts`, with its certificates, or `None` when plain HTTP.
 fn write_web_config(dir: &Path, opts: &GatewayOptions) -> Option<PathBuf> {
     if opts.basic_auth.is_none() && !opts.tls {
@@ -558,5 +736,16 @@ mod tests {
         assert_eq!(s.help["a_b"], "Some help.");
         assert!(parse_text("x{a=1} 2").is_err());
         assert!(parse_text("x{a=\"1\"} two").is_err());
+    }
+
+    #[test]
+    fn prometheus_config_quotes_targets_and_rule_files() {
+        let c = prometheus_config(&["127.0.0.1:9091"], &[Path::new("/tmp/it's.yaml")]);
+        assert!(c.contains("rule_files: ['/tmp/it''s.yaml']"), "{c}");
+        assert!(c.contains("honor_labels: true"), "{c}");
+        assert!(
+            c.contains("    static_configs:\n      - targets: ['127.0.0.1:9091']"),
+            "{c}"
+        );
     }
 }
