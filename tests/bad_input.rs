@@ -34,21 +34,21 @@ fn start_worker(url: &str, run: &str, name: &str, ip: &str) -> Proc {
 fn start_worker_with(mut cmd: Command, url: &str, run: &str, name: &str, ip: &str) -> Proc {
     Proc(
         cmd.args([
-                "worker",
-                "--nats-url",
-                url,
-                "--run",
-                run,
-                "--name",
-                name,
-                "--ip",
-                ip,
-                "--deadline",
-                "5m",
-            ])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
+            "worker",
+            "--nats-url",
+            url,
+            "--run",
+            run,
+            "--name",
+            name,
+            "--ip",
+            ip,
+            "--deadline",
+            "5m",
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap(),
     )
 }
 
@@ -198,7 +198,10 @@ async fn worker_survives_fuzz_refuses_disallowed_commands_and_still_measures() {
         .unwrap();
     let r: Register = decode_control(None, &msg.payload).unwrap();
     assert!(r.tools.contains(&"iperf3".to_string()));
-    assert!(!r.tools.contains(&"fortio".to_string()), "fortio not hidden");
+    assert!(
+        !r.tools.contains(&"fortio".to_string()),
+        "fortio not hidden"
+    );
     welcome(&client, msg, &run).await;
     let task = subjects::task(&run, &WorkerId::for_name("fuzz-target"));
 
@@ -468,4 +471,36 @@ fn missing_workers_are_named() {
         err.contains("workers node-a, node-b did not register"),
         "{err}"
     );
+}
+
+/// Durations are checked when the command line is read: a huge one (which used to overflow a
+/// clock and panic after deployment) and a deadline that cannot hold one pair (which used to
+/// end with no result) are refused with exit 2, before NATS is even tried.
+#[test]
+fn durations_that_cannot_work_are_refused_up_front() {
+    let out = run(netbench().args(["local", "--deadline", "100000000h"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 30d"));
+    let orchestrator = [
+        "orchestrator",
+        "--run",
+        "x1",
+        "--benchmark",
+        "iperf3-tcp",
+        "--workers",
+        "2",
+    ];
+    for sub in [&["local"][..], &orchestrator[..]] {
+        let out = run(netbench()
+            .args(sub)
+            .args(["--nats-url", "nats://127.0.0.1:1", "--duration", "10s"])
+            .args(["--deadline", "5s"]));
+        assert_eq!(out.status.code(), Some(2), "{sub:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--deadline 5s cannot hold one pair of --duration 10s")
+                && err.contains("give a --deadline of 12s or more"),
+            "{err}"
+        );
+    }
 }

@@ -26,6 +26,8 @@ enum ClientReply {
     Huge,
     /// An elapsed time that is no number.
     NotANumber,
+    /// Never: the client hangs past the run's deadline.
+    Hang,
 }
 
 /// Register as worker `name`, then answer tasks until the test ends.
@@ -79,6 +81,7 @@ async fn play_worker(url: String, run: RunId, name: &str, ip: &str, client_reply
             TaskRequest::RunClient(_) => match client_reply {
                 ClientReply::Huge => Reply::ClientDone(done("\u{1}".repeat(2_000_000), 1.0)),
                 ClientReply::NotANumber => Reply::ClientDone(done("{}".into(), f64::NAN)),
+                ClientReply::Hang => continue,
             },
             TaskRequest::StopServer { .. } => Reply::ServerStopped(done(String::new(), 0.0)),
         };
@@ -200,4 +203,61 @@ async fn oversized_and_non_finite_results_are_kept_in_stream_and_file() {
         matches!(rep.status.code(), Some(0) | Some(1)),
         "report refused the file"
     );
+}
+
+/// A pair still running at the deadline is stopped there and recorded as timed out. Before, the
+/// run waited for the worker's own limit (the tool's timeout plus grace, 26 s here) and then
+/// called the worker lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_stops_a_pair_in_flight_and_records_it() {
+    let server = nats();
+    let run: RunId = "trust2".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let workers = ["h1", "h2"].map(|name| {
+        tokio::spawn(play_worker(
+            server.url.clone(),
+            run.clone(),
+            name,
+            if name == "h1" {
+                "198.18.51.1"
+            } else {
+                "198.18.51.2"
+            },
+            ClientReply::Hang,
+        ))
+    });
+    let mut orch = netbench();
+    orch.args([
+        "orchestrator",
+        "--nats-url",
+        &server.url,
+        "--run",
+        run.as_str(),
+    ])
+    .args([
+        "--benchmark",
+        "iperf3-tcp",
+        "--workers",
+        "2",
+        "--duration",
+        "1",
+    ])
+    .args(["--timeout", "20s", "--deadline", "6s", "--results"])
+    .arg(&results);
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || support::run(&mut orch))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    for w in workers {
+        w.abort();
+    }
+    assert_eq!(out.status.code(), Some(4), "interrupted by the deadline");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    let file = read_json(&results);
+    let entries = file["results"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "the pair in flight is recorded: {file}");
+    assert_eq!(entries[0]["task"]["status"], 2);
+    assert!(entries[0]["error"].as_str().unwrap().contains("deadline"));
 }

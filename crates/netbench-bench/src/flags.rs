@@ -11,13 +11,41 @@ pub fn benchmark(s: &str) -> Result<&'static Benchmark, String> {
     find(s).ok_or_else(|| format!("unknown benchmark {s:?}; choose one of: {}", names()))
 }
 
-/// `10s`, `2m`, `1h30m`, or a plain number of seconds.
+/// The longest duration any flag takes: 30 days, beyond any run and far from overflowing a
+/// clock (`--deadline 100000000h` used to panic after deployment).
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `10s`, `2m`, `1h30m`, or a plain number of seconds; at most [`MAX_DURATION`].
 pub fn duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    let d = match s.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|e| format!("{s:?} is not a duration like 10s, 5m or 1h: {e}"))?,
+    };
+    if d > MAX_DURATION {
+        return Err(format!("{s:?} is longer than 30 days: give at most 30d"));
     }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration like 10s, 5m or 1h: {e}"))
+    Ok(d)
+}
+
+/// What one pair costs beyond its test length at the least: starting and stopping the server,
+/// the client's start, the messages.
+pub const MIN_PAIR_OVERHEAD: Duration = Duration::from_secs(2);
+
+/// A run whose deadline cannot hold even one pair is refused before anything starts (it used
+/// to end at the deadline with no result at all).
+pub fn deadline_fits(duration_seconds: u32, deadline: Duration) -> Result<(), String> {
+    let one_pair = Duration::from_secs(duration_seconds.into()) + MIN_PAIR_OVERHEAD;
+    if deadline < one_pair {
+        return Err(format!(
+            "--deadline {} cannot hold one pair of --duration {duration_seconds}s (at least {} with \
+             setup): give a --deadline of {} or more, or a shorter --duration",
+            humantime::format_duration(deadline),
+            humantime::format_duration(one_pair),
+            humantime::format_duration(one_pair),
+        ));
+    }
+    Ok(())
 }
 
 /// A test length: whole seconds, 1 to [`MAX_DURATION_SECONDS`].
@@ -54,5 +82,13 @@ mod tests {
             assert!(test_duration(bad).is_err(), "{bad}");
         }
         assert!(run_id("a.b").is_err());
+        assert!(duration("100000000h").unwrap_err().contains("at most 30d"));
+        assert_eq!(duration("30d").unwrap(), MAX_DURATION);
+        assert!(deadline_fits(10, Duration::from_secs(12)).is_ok());
+        let e = deadline_fits(10, Duration::from_secs(5)).unwrap_err();
+        assert!(
+            e.contains("cannot hold one pair") && e.contains("12s"),
+            "{e}"
+        );
     }
 }

@@ -8,15 +8,15 @@ use crate::LaunchError;
 use clap::{ArgAction, Args, ValueEnum};
 use netbench_bench::flags::{benchmark, duration, run_id, test_duration};
 use netbench_bench::Benchmark;
-use netbench_proto::{Event, PairResult, RunId};
+use netbench_proto::{Event, ExitCode, PairResult, RunId};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Exit codes (the table every netbench subcommand uses).
-const EXIT_USAGE: u8 = 2;
-const EXIT_RUN_FAILED: u8 = 3;
-const EXIT_INTERRUPTED: u8 = 4;
+const EXIT_USAGE: u8 = ExitCode::Usage as u8;
+const EXIT_RUN_FAILED: u8 = ExitCode::RunFailed as u8;
+const EXIT_INTERRUPTED: u8 = ExitCode::Interrupted as u8;
 
 /// A Kubernetes namespace name (RFC 1123 label).
 fn namespace(s: &str) -> Result<String, String> {
@@ -237,7 +237,7 @@ impl LaunchArgs {
             return match self.dry_run_yaml() {
                 Ok(y) => {
                     print!("{y}");
-                    0
+                    ExitCode::OK as u8
                 }
                 Err(e @ LaunchError::Usage(_)) => {
                     eprintln!("error: {e}");

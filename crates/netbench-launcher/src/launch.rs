@@ -68,6 +68,8 @@ impl LaunchConfig {
 
     /// Flags that do not go together, said before anything is created.
     pub fn check(&self) -> Result<()> {
+        netbench_bench::flags::deadline_fits(self.duration_seconds, self.deadline)
+            .map_err(LaunchError::Usage)?;
         match (&self.nats_url, &self.nats_ca) {
             (Some(_), None) if self.tls => Err(LaunchError::Usage(
                 "--tls with --nats-url: netbench cannot know the CA of a NATS it did not deploy; \

@@ -175,6 +175,61 @@ pub async fn run_pair(
     }
 }
 
+/// A pair cut short (the run's deadline passed during it): its result says so, with the times
+/// it ran, and the server is told to stop (best effort, briefly). The client tool on its worker
+/// ends at its own timeout.
+pub async fn abandon(
+    ctx: &PairContext<'_>,
+    pair_id: &str,
+    client_w: &WorkerInfo,
+    server_w: &WorkerInfo,
+    started_at: OffsetDateTime,
+    why: &str,
+) -> PairResult {
+    let params = TaskParams {
+        server_ip: server_w.ip,
+        duration_seconds: ctx.duration_seconds,
+    };
+    let client_spec = allow::spec(ctx.bench, Role::Client, ctx.run, pair_id, params);
+    let stop = TaskRequest::StopServer {
+        run: ctx.run.clone(),
+        pair: pair_id.to_string(),
+    };
+    let server_subject = subjects::task(ctx.run, &server_w.id);
+    if let Err(e) =
+        netbench_bus::request(ctx.client, server_subject, &stop, Duration::from_secs(2)).await
+    {
+        tracing::warn!(
+            pair = pair_id,
+            "stopping the server of an abandoned pair: {e}"
+        );
+    }
+    PairResult {
+        output: String::new(),
+        task: TaskRecord {
+            command: client_spec.command,
+            args: client_spec.args,
+            task_options: TaskOptions {
+                timeout_seconds: client_spec.timeout_seconds,
+            },
+            status: Status::TimedOut,
+            client: Endpoint::from_worker(client_w, true),
+            server: Endpoint::from_worker(server_w, true),
+        },
+        run: ctx.run.clone(),
+        benchmark: ctx.bench.name.to_string(),
+        pair: pair_id.to_string(),
+        status_name: Status::TimedOut.name().to_string(),
+        started_at,
+        finished_at: OffsetDateTime::now_utc(),
+        metrics: Vec::new(),
+        error: Some(why.to_string()),
+        stderr: None,
+        output_truncated: false,
+        client_seconds: 0.0,
+    }
+}
+
 async fn exchange(
     ctx: &PairContext<'_>,
     pair_id: &str,

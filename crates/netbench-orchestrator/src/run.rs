@@ -1,6 +1,6 @@
 //! The run loop: registration, pairs one at a time, results file.
 
-use crate::pair::{run_pair, LostSide, PairContext};
+use crate::pair::{abandon, run_pair, LostSide, PairContext};
 use crate::plan::plan;
 use crate::registry::{Admission, Registry};
 use futures::StreamExt;
@@ -39,18 +39,8 @@ pub struct OrchestratorConfig {
     pub harness: Option<Arc<netbench_metrics::HarnessMetrics>>,
 }
 
-/// How a run ended; also the process exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCode {
-    /// 0: every pair succeeded.
-    AllPairsOk = 0,
-    /// 1: the run completed, at least one pair failed (see each result's status).
-    SomePairsFailed = 1,
-    /// 3: the run could not complete: NATS/JetStream trouble, workers missing or unfit.
-    RunFailed = 3,
-    /// 4: stopped by the deadline or a signal; the results so far are written.
-    Interrupted = 4,
-}
+/// How a run ended is also the process exit code.
+pub use netbench_proto::ExitCode;
 
 #[derive(Debug)]
 pub struct RunOutcome {
@@ -270,12 +260,20 @@ pub async fn run(
             None
         };
         let mut attempt = 1;
+        let pair_started = OffsetDateTime::now_utc();
         let outcome = loop {
             let connects_before = stats.connects();
             let o = tokio::select! {
                 o = run_pair(&ctx, &pair.id, c, s, known_lost) => o,
                 _ = shutdown.cancelled() => {
                     stopped = Some("interrupted by a signal".into());
+                    break 'pairs;
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let why = format!("the run's deadline ({:?}) passed during this pair", cfg.deadline);
+                    let r = abandon(&ctx, &pair.id, c, s, pair_started, &why).await;
+                    results.push(recorder.record(&mut state, r, index + 1, pairs.len(), deadline).await);
+                    stopped = Some(why);
                     break 'pairs;
                 }
             };
@@ -514,7 +512,7 @@ async fn finish(
 ) -> Result<RunOutcome, OrchestratorError> {
     state.phase = match code {
         ExitCode::AllPairsOk | ExitCode::SomePairsFailed => RunPhase::Done,
-        ExitCode::RunFailed | ExitCode::Interrupted => RunPhase::Failed,
+        ExitCode::Usage | ExitCode::RunFailed | ExitCode::Interrupted => RunPhase::Failed,
     };
     state.pairs_done = results.len();
     state.pairs_failed = results

@@ -10,6 +10,7 @@
 
 pub mod codec;
 pub mod control;
+pub mod exit;
 pub mod ids;
 pub mod record;
 pub mod subjects;
@@ -19,5 +20,6 @@ pub use codec::{
     CONTENT_TYPE_MSGPACK,
 };
 pub use control::*;
+pub use exit::ExitCode;
 pub use ids::{RunId, WorkerId};
 pub use record::*;

@@ -9,15 +9,15 @@ use crate::model::Report;
 use crate::{html, render, watch};
 use clap::{Args, ValueEnum};
 use netbench_bus::NatsArgs;
-use netbench_proto::RunId;
+use netbench_proto::{ExitCode, RunId};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
-pub const OK: u8 = 0;
-pub const REGRESSION: u8 = 1;
-pub const USAGE: u8 = 2;
-pub const UNREACHABLE: u8 = 3;
+pub const OK: u8 = ExitCode::OK as u8;
+pub const REGRESSION: u8 = ExitCode::REGRESSION as u8;
+pub const USAGE: u8 = ExitCode::Usage as u8;
+pub const UNREACHABLE: u8 = ExitCode::RunFailed as u8;
 
 /// How to reach NATS (same flags and variables as the other subcommands).
 #[derive(Debug, Clone, Args)]

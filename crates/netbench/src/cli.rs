@@ -290,6 +290,10 @@ async fn worker(a: WorkerArgs, shutdown: CancellationToken) -> u8 {
 }
 
 async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
+    if let Err(e) = netbench_bench::flags::deadline_fits(a.duration, a.deadline) {
+        eprintln!("error: {e}");
+        return exit::USAGE;
+    }
     let cfg = netbench_orchestrator::OrchestratorConfig {
         nats: a.nats.args(),
         run: a.run,
@@ -332,11 +336,15 @@ async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
 }
 
 async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
+    if let Err(e) = netbench_bench::flags::deadline_fits(a.duration, a.deadline) {
+        eprintln!("error: {e}");
+        return exit::USAGE;
+    }
     let subnet = match netbench_local::testbed::Subnet::parse(&a.subnet) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return 2;
+            return exit::USAGE;
         }
     };
     let exe = match std::env::current_exe() {

@@ -1,16 +1,11 @@
-//! Process exit codes, the same for every subcommand:
-//!
-//! | code | meaning |
-//! |---|---|
-//! | 0 | every pair succeeded (worker: clean shutdown) |
-//! | 1 | the run completed, at least one pair failed (its status says why) |
-//! | 2 | bad command line (unknown benchmark, bad flag value) |
-//! | 3 | the run could not complete: NATS unreachable, workers missing, setup failed |
-//! | 4 | interrupted (deadline, Ctrl-C, SIGTERM); the results so far are written |
+//! Process exit codes: [`netbench_proto::ExitCode`], the one table for every subcommand.
 
-pub const OK: u8 = 0;
-pub const RUN_FAILED: u8 = 3;
+pub use netbench_proto::ExitCode;
 
-pub fn from_outcome(code: netbench_orchestrator::ExitCode) -> u8 {
-    code as u8
+pub const OK: u8 = ExitCode::OK as u8;
+pub const USAGE: u8 = ExitCode::Usage as u8;
+pub const RUN_FAILED: u8 = ExitCode::RunFailed as u8;
+
+pub fn from_outcome(code: ExitCode) -> u8 {
+    code.into()
 }
