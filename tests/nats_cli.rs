@@ -15,10 +15,12 @@ use support::*;
 const RESULTS: &str = "netbench.*.result.>";
 const EVENTS: &str = "netbench.*.event";
 
-fn need_root() {
+/// Root (network namespaces) and the NATS CLI, checked before anything runs.
+fn need_root_and_cli() {
     if !is_root() {
         panic!("these tests need root (network namespaces); CI runs as root");
     }
+    nats_cli();
 }
 
 fn strings(words: &[&str]) -> Vec<String> {
@@ -275,7 +277,7 @@ fn kv_state(login: &[String], run: &str, pairs: usize) {
 /// `netbench local --nats-url`, and its four `nats` lines as written.
 #[test]
 fn readme_lines_watch_a_run_on_your_own_server() {
-    need_root();
+    need_root_and_cli();
     let nodes = 3;
     let run = "nc1cli01";
     let server = plain_jetstream();
@@ -341,7 +343,7 @@ fn readme_lines_watch_a_run_on_your_own_server() {
 /// A `--keep-nats` run, then its printed observer login with the README's `nats` lines, and a
 /// publish with that login refused. With `tls`, the CLI is given the run's CA (`--tlsca`).
 fn kept_server_read_only(octet: u8, run: &str, tls: bool) {
-    need_root();
+    need_root_and_cli();
     let nodes = 2;
     let pairs = nodes * (nodes - 1);
     let dir = tempfile::tempdir().unwrap();
@@ -457,12 +459,12 @@ fn kept_server_read_only(octet: u8, run: &str, tls: bool) {
     let command = [strings(&["nats"]), with(&["stream", "view", "NETBENCH"])].concat();
     assert!(tls || command == printed, "{command:?} is not {printed:?}");
     let stored = stream_view(&command, "stream view with the printed login");
+    still_up("nats stream view");
     assert_eq!(
         assert_results_match(&stored, run, &results, "stream view"),
         pairs
     );
     assert_whole_run(&event_kinds(&stored, run), nodes, "stream view");
-    still_up("nats stream view");
 
     // Read-only: a publish with the observer login is refused, and nothing is stored.
     let count = || {
