@@ -1,8 +1,9 @@
 //! Pure manifest builders: [`LaunchSpec`] in, k8s-openapi objects out. No client, no I/O.
 //!
 //! Everything lives in one namespace so that deleting it removes the run:
-//! - [`mk_namespace`]: labelled `app.kubernetes.io/managed-by=netbench`, `netbench.io/run=<run>`
-//!   (and `istio-injection=enabled` with `--inject`);
+//! - [`mk_namespace`]: labelled `app.kubernetes.io/managed-by=netbench`, `netbench.io/run=<run>`,
+//!   Pod Security `restricted` enforced (and `istio-injection=enabled` with `--inject`, which
+//!   only warns about `restricted`);
 //! - [`mk_nats_secret`], [`mk_nats_configmap`], [`mk_nats_pod`], [`mk_nats_service`]: NATS with
 //!   JetStream, configured by the repo's `nats/nats-server.conf` plus an auth include;
 //! - with `--tls`: [`mk_nats_tls_secret`] (server certificate and key, mounted into the NATS pod
@@ -109,10 +110,25 @@ fn meta(spec: &LaunchSpec, name: &str, component: Option<&str>) -> ObjectMeta {
     }
 }
 
+/// The Pod Security Standard every pod of a run meets (see [`pod_security`] and
+/// [`container_security`]): the namespace asks the API server to enforce it. With `--inject`,
+/// Istio's injected init container (NET_ADMIN, root) breaks it unless the cluster runs Istio's
+/// CNI plugin, so the namespace then only warns and audits.
+pub const POD_SECURITY_LEVEL: &str = "restricted";
+
 pub fn mk_namespace(spec: &LaunchSpec) -> Namespace {
     let mut labels = labels(spec, None);
-    if spec.inject {
+    let modes: &[&str] = if spec.inject {
         labels.insert("istio-injection".into(), "enabled".into());
+        &["audit", "warn"]
+    } else {
+        &["enforce", "audit", "warn"]
+    };
+    for mode in modes {
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            POD_SECURITY_LEVEL.into(),
+        );
     }
     Namespace {
         metadata: ObjectMeta {
@@ -882,7 +898,10 @@ mod tests {
     fn inject_labels_the_namespace_and_meshes_only_the_workers() {
         let s = spec(true, None);
         let ns = mk_namespace(&s);
-        assert_eq!(ns.metadata.labels.unwrap()["istio-injection"], "enabled");
+        assert_eq!(
+            ns.metadata.labels.clone().unwrap()["istio-injection"],
+            "enabled"
+        );
         let w = mk_worker_pod(&s, &s.nodes[1]);
         let a = w.metadata.annotations.unwrap();
         assert_eq!(a["sidecar.istio.io/inject"], "true");
@@ -897,11 +916,19 @@ mod tests {
             .annotations
             .unwrap();
         assert_eq!(ta["sidecar.istio.io/inject"], "false");
-        assert!(!mk_namespace(&spec(false, None))
-            .metadata
-            .labels
-            .unwrap()
-            .contains_key("istio-injection"));
+        let plain = mk_namespace(&spec(false, None)).metadata.labels.unwrap();
+        assert!(!plain.contains_key("istio-injection"));
+        // Restricted enforced without a mesh; only warned about with one (istio-init).
+        let psa = |l: &BTreeMap<String, String>, mode: &str| {
+            l.get(&format!("pod-security.kubernetes.io/{mode}"))
+                .cloned()
+        };
+        let injected = ns.metadata.labels.clone().unwrap_or_default();
+        for mode in ["enforce", "audit", "warn"] {
+            assert_eq!(psa(&plain, mode).as_deref(), Some("restricted"), "{mode}");
+        }
+        assert_eq!(psa(&injected, "enforce"), None);
+        assert_eq!(psa(&injected, "warn").as_deref(), Some("restricted"));
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! `netbench launch` against a REAL kube-apiserver 1.20 (RBAC on, real scheduler, controller
-//! manager), authenticated as the ServiceAccount bound to THE ClusterRole in deploy/. The only
-//! stand-in is the kubelet (tests/support): it marks scheduled pods Running/Ready, and
-//! [`run_pods_as_processes`] runs what the worker pods and the orchestrator Job describe with the
-//! real `netbench` binary (real workers running real iperf3 on loopback, real nats-server).
+//! `netbench launch` against a REAL kube-apiserver 1.36 (RBAC on, Pod Security admission, real
+//! scheduler, controller manager), authenticated as the ServiceAccount bound to THE ClusterRole
+//! in deploy/. The only stand-in is the kubelet (tests/support): it marks scheduled pods
+//! Running/Ready, and [`run_pods_as_processes`] runs what the worker pods and the orchestrator
+//! Job describe with the real `netbench` binary (real workers running real iperf3 on loopback,
+//! real nats-server).
 //!
-//! Needs: tests/kube/build-apiserver.sh done, etcd (etcd-server), nats-server, iperf3, openssl.
+//! Needs: tests/kube/install-binaries.sh done, etcd (etcd-server), nats-server, iperf3, openssl.
 
 mod support;
 
@@ -414,6 +415,7 @@ async fn launch_deploys_pinned_workers_follows_a_real_run_collects_and_cleans_up
     let l = nsobj.metadata.labels.unwrap();
     assert_eq!(l["netbench.io/run"], outcome.run.to_string());
     assert!(!l.contains_key("istio-injection"));
+    assert_eq!(l["pod-security.kubernetes.io/enforce"], "restricted");
 
     assert_eq!(
         outcome.ending,
@@ -487,8 +489,9 @@ async fn launch_errors_are_precise_and_the_namespace_always_goes() {
     );
 
     // 2. The deadline passes with no orchestrator: partial (empty) results, namespace gone.
+    // (3 s: the shortest deadline that holds one pair of 1 s; a shorter one is a usage error.)
     let mut cfg = config(Some(nats.url.clone()), out.path());
-    cfg.deadline = Duration::from_secs(1);
+    cfg.deadline = Duration::from_secs(3);
     cfg.deadline_grace = Duration::from_secs(1);
     let o = netbench_launcher::launch(
         launcher.clone(),
@@ -603,6 +606,9 @@ async fn deployed_nats_objects_pass_real_validation_and_the_launcher_has_no_more
         .any(|s| s == "all pods ready; following the run"));
     let (worker, ns_labels) = seen.await.unwrap();
     assert_eq!(ns_labels["istio-injection"], "enabled");
+    // With a mesh (istio-init needs NET_ADMIN) restricted is only warned about, not enforced.
+    assert!(!ns_labels.contains_key("pod-security.kubernetes.io/enforce"));
+    assert_eq!(ns_labels["pod-security.kubernetes.io/warn"], "restricted");
     let url = env_value(&worker, "NATS_URL").unwrap();
     assert!(
         url.starts_with("nats://10.96."),
@@ -652,6 +658,86 @@ async fn deployed_nats_objects_pass_real_validation_and_the_launcher_has_no_more
         matches!(del, Err(kube::Error::Api(ref s)) if s.code == 403),
         "{del:?}"
     );
+}
+
+/// What Pod Security admission did in a run's namespace.
+struct PodSecurity {
+    /// The namespace's `pod-security.kubernetes.io/<mode>` labels, (mode, level), sorted.
+    labels: Vec<(String, String)>,
+    /// The run's pods the API server admitted: the deployed ones and the orchestrator Job's
+    /// (its pod's name prefix), sorted.
+    pods: Vec<String>,
+    /// The API server's answer to a pod without a securityContext, created there as admin.
+    refused: String,
+}
+
+/// Once the orchestrator Job's pod exists (the job controller creates it, and PodSecurity
+/// admits or refuses it like any pod): what [`PodSecurity`] records.
+async fn pod_security_in(admin: &Client, ns: &str) -> PodSecurity {
+    let labels = Api::<Namespace>::all(admin.clone())
+        .get(ns)
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("pod-security.kubernetes.io/")?.to_string(),
+                v,
+            ))
+        })
+        .collect();
+    let pods_api: Api<Pod> = Api::namespaced(admin.clone(), ns);
+    let started = std::time::Instant::now();
+    let pods = loop {
+        let mut names: Vec<String> = pods_api
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|p| {
+                let name = p.metadata.name.unwrap();
+                let job_pod = p.metadata.labels.unwrap_or_default()["app.kubernetes.io/component"]
+                    == "orchestrator";
+                if job_pod {
+                    "orchestrator".to_string()
+                } else {
+                    name
+                }
+            })
+            .collect();
+        names.sort();
+        if names.iter().any(|n| n == "orchestrator") {
+            break names;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the orchestrator Job made no pod in 30 s (refused by admission?): {:?}",
+            Api::<Job>::namespaced(admin.clone(), ns)
+                .get("orchestrator")
+                .await
+                .map(|j| j.status)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let bare: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "not-restricted"},
+        "spec": {"containers": [{"name": "c", "image": "netbench-worker:test"}]}
+    }))
+    .unwrap();
+    let refused = match pods_api.create(&PostParams::default(), &bare).await {
+        Err(kube::Error::Api(s)) => format!("{} {}", s.code, s.message),
+        Ok(_) => "created".to_string(),
+        Err(e) => format!("{e}"),
+    };
+    PodSecurity {
+        labels,
+        pods,
+        refused,
+    }
 }
 
 /// The NATS pod played on this host: nats-server with the config, `auth.conf` and (with --tls)
@@ -803,6 +889,7 @@ async fn launch_with_tls_deploys_a_nats_that_only_speaks_tls_verified_against_th
             held.lock().unwrap().remove("nats");
 
             let containers = run_pods_as_processes(admin.clone(), ns.clone()).await;
+            let psa = pod_security_in(&admin, &ns).await;
             // Every pod as the API server holds it, the Job's pod template included.
             let mut specs: Vec<(String, PodSpec)> = pods
                 .list(&ListParams::default())
@@ -825,7 +912,7 @@ async fn launch_with_tls_deploys_a_nats_that_only_speaks_tls_verified_against_th
                 job.spec.unwrap().template.spec.unwrap(),
             ));
             specs.sort_by(|a, b| a.0.cmp(&b.0));
-            (ns, ip, plain, tries, specs, procs, containers)
+            (ns, ip, plain, tries, specs, procs, containers, psa)
         })
     };
     let mut rec = Recorder::default();
@@ -833,9 +920,31 @@ async fn launch_with_tls_deploys_a_nats_that_only_speaks_tls_verified_against_th
         netbench_launcher::launch(launcher.clone(), cfg, CancellationToken::new(), &mut rec)
             .await
             .expect("launch --tls succeeds");
-    let (ns, ip, (info, pong), tries, specs, nats, containers) = player.await.unwrap();
+    let (ns, ip, (info, pong), tries, specs, nats, containers, psa) = player.await.unwrap();
     drop(containers);
     drop(nats);
+
+    // Pod Security "restricted" was enforced on the run's namespace, and every pod of the run
+    // (NATS, workers, the orchestrator Job's pod) passed it.
+    assert_eq!(
+        psa.labels,
+        [
+            ("audit".to_string(), "restricted".to_string()),
+            ("enforce".to_string(), "restricted".to_string()),
+            ("warn".to_string(), "restricted".to_string()),
+        ]
+    );
+    assert_eq!(
+        psa.pods,
+        ["nats", "orchestrator", "worker-n1", "worker-n2"],
+        "every pod of the run was admitted"
+    );
+    assert!(
+        psa.refused
+            .contains("violates PodSecurity \"restricted:latest\""),
+        "a pod without a securityContext is refused there: {}",
+        psa.refused
+    );
 
     // The server at the ClusterIP speaks TLS only.
     assert!(

@@ -1,12 +1,14 @@
-//! A real Kubernetes control plane for tests: etcd + kube-apiserver (RBAC on) +
-//! kube-controller-manager (namespace deletion, ServiceAccount tokens, Jobs) + kube-scheduler,
-//! v1.20.2 built by `tests/kube/build-apiserver.sh`, on loopback ports in a temp dir. There is no
-//! kubelet: [`Kubelet`] plays one (marks scheduled pods Running/Ready with 192.0.2.x IPs, which
-//! are data only, and finalises deletions). Everything stops on Drop.
+//! A real Kubernetes control plane for tests: etcd + kube-apiserver (RBAC on, the default
+//! admission chain, PodSecurity included) + kube-controller-manager (namespace deletion,
+//! ServiceAccounts, Jobs) + kube-scheduler, v1.36.3 as `tests/kube/install-binaries.sh` unpacks
+//! it, on loopback ports in a temp dir. There is no kubelet: [`Kubelet`] plays one (marks
+//! scheduled pods Running/Ready with 192.0.2.x IPs, which are data only, and finalises
+//! deletions). Everything stops on Drop.
 
 #![allow(dead_code)]
 
-use k8s_openapi::api::core::v1::{Node, Pod, Secret, ServiceAccount};
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -21,11 +23,14 @@ use tokio_util::sync::CancellationToken;
 
 pub const ADMIN_TOKEN: &str = "netbench-test-admin-token";
 
-/// Where build-apiserver.sh puts the binaries.
+/// The Kubernetes version the binaries must be.
+pub const KUBE_VERSION: &str = "v1.36.3";
+
+/// Where tests/kube/install-binaries.sh puts the binaries.
 pub fn kube_bin() -> PathBuf {
     std::env::var_os("KUBE_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| "/var/cache/netbench/kube-1.20.2/bin".into())
+        .unwrap_or_else(|| "/var/cache/netbench/kube-1.36.3/bin".into())
 }
 
 fn free_port() -> u16 {
@@ -97,7 +102,8 @@ impl ControlPlane {
         let bin = kube_bin();
         assert!(
             bin.join("kube-apiserver").exists(),
-            "{} has no kube-apiserver: run tests/kube/build-apiserver.sh first (about 5 minutes)",
+            "{} has no kube-apiserver: run tests/kube/install-binaries.sh first (unpacks \
+             Kubernetes {KUBE_VERSION} from ../shared/bin/kube-1.36, ~30 s)",
             bin.display()
         );
         let dir = tempfile::Builder::new()
@@ -150,7 +156,6 @@ impl ControlPlane {
                 .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
                 .arg("--bind-address=127.0.0.1")
                 .arg(format!("--secure-port={api_port}"))
-                .arg("--insecure-port=0")
                 .arg(format!("--cert-dir={}", d.join("certs").display()))
                 .arg(format!(
                     "--token-auth-file={}",
@@ -192,6 +197,13 @@ impl ControlPlane {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        let v = admin.apiserver_version().await.unwrap();
+        assert_eq!(
+            v.git_version,
+            KUBE_VERSION,
+            "{} is not Kubernetes {KUBE_VERSION}: run tests/kube/install-binaries.sh",
+            bin.display()
+        );
         let mut cp = cp;
         let d = cp.dir.path().to_path_buf();
         spawn(
@@ -206,7 +218,6 @@ impl ControlPlane {
                 ))
                 .arg("--controllers=*,-nodelifecycle,-csrsigning")
                 .arg("--leader-elect=false")
-                .arg("--port=0")
                 .arg("--secure-port=0"),
         );
         spawn(
@@ -216,7 +227,6 @@ impl ControlPlane {
             Command::new(bin.join("kube-scheduler"))
                 .arg(format!("--kubeconfig={}", kc.display()))
                 .arg("--leader-elect=false")
-                .arg("--port=0")
                 .arg("--secure-port=0"),
         );
         cp
@@ -235,7 +245,7 @@ impl ControlPlane {
     }
 
     /// Apply deploy/namespace.yaml, serviceaccount.yaml and rbac.yaml, and return a client that
-    /// authenticates as THE launcher ServiceAccount (its token from the token controller).
+    /// authenticates as THE launcher ServiceAccount (a token from the TokenRequest API).
     pub async fn launcher_client(&self) -> Client {
         let admin = self.admin().await;
         let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
@@ -271,34 +281,22 @@ impl ControlPlane {
                 r.unwrap_or_else(|e| panic!("apply {kind} {name} from deploy/{file}: {e}"));
             }
         }
-        // The token controller fills in the ServiceAccount's token Secret.
+        // Since 1.24 no token Secret is made for a ServiceAccount: ask for a token as
+        // `kubectl create token` does (TokenRequest; one hour is plenty for a test).
         let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), "netbench");
-        let secrets: Api<Secret> = Api::namespaced(admin.clone(), "netbench");
-        let started = Instant::now();
-        let token = loop {
-            let sa = sas.get("netbench-launcher").await.unwrap();
-            if let Some(name) = sa
-                .secrets
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|r| r.name)
-                .next()
-            {
-                let s = secrets.get(&name).await.unwrap();
-                if let Some(t) = s.data.and_then(|d| d.get("token").cloned()) {
-                    break String::from_utf8(t.0).unwrap();
-                }
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no token for ServiceAccount netbench/netbench-launcher; see {}",
-                self.dir
-                    .path()
-                    .join("kube-controller-manager.log")
-                    .display()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let req: TokenRequest = serde_json::from_value(serde_json::json!({
+            "spec": {"audiences": [], "expirationSeconds": 3600}
+        }))
+        .unwrap();
+        let token = sas
+            .create_token_request("netbench-launcher", &PostParams::default(), &req)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("a token for ServiceAccount netbench/netbench-launcher: {e}")
+            })
+            .status
+            .expect("the TokenRequest has a status")
+            .token;
         self.client_for(&token).await
     }
 
