@@ -86,7 +86,13 @@ impl NatsServer {
         write("nats-server.conf", SERVER_CONFIG)?;
         write("auth.conf", auth)?;
         let conf = dir.path().join("nats-server.conf");
-        let mut child = Command::new(binary)
+        // The log goes to a file in the directory, not to a pipe: a server left running after
+        // we exit (`leak`, for --keep-nats) would otherwise die of SIGPIPE at its first log
+        // line (Go exits on a broken stderr), e.g. the first refused permission.
+        let log_path = dir.path().join("nats-server.log");
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| NatsServerError::Start(format!("{}: {e}", log_path.display())))?;
+        let child = Command::new(binary)
             .arg("-c")
             .arg(&conf)
             .env("NETBENCH_NATS_LISTEN", listen)
@@ -94,19 +100,13 @@ impl NatsServer {
             .env("NETBENCH_NATS_STORE", dir.path().join("store"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(log))
             .spawn()
             .map_err(|e| NatsServerError::Start(format!("{}: {e}", binary.display())))?;
-        let stderr = child.stderr.take().expect("piped");
-        // Read the log until the server says where it listens and that it is ready.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Once nobody listens any more, the sends fail and the lines are dropped: the
-            // loop keeps draining so the server never blocks on a full pipe.
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let mut log = BufReader::new(
+            std::fs::File::open(&log_path)
+                .map_err(|e| NatsServerError::Start(format!("{}: {e}", log_path.display())))?,
+        );
         let mut server = NatsServer {
             child: Some(child),
             url: String::new(),
@@ -116,16 +116,26 @@ impl NatsServer {
         };
         let limit = Instant::now() + Duration::from_secs(20);
         let mut seen = Vec::new();
+        // Read the log as it grows until the server says where it listens and that it is ready.
+        let mut partial = String::new();
         while Instant::now() < limit {
-            let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else {
-                if let Some(Ok(Some(status))) = server.child.as_mut().map(|c| c.try_wait()) {
-                    return Err(NatsServerError::Start(format!(
-                        "exited with {status}: {}",
-                        seen.join("\n")
-                    )));
+            match log.read_line(&mut partial) {
+                Ok(n) if n > 0 && partial.ends_with('\n') => {}
+                Ok(_) => {
+                    // No whole line yet (a partial one stays in `partial`).
+                    if let Some(Ok(Some(status))) = server.child.as_mut().map(|c| c.try_wait()) {
+                        return Err(NatsServerError::Start(format!(
+                            "exited with {status}: {}",
+                            seen.join("\n")
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
                 }
-                continue;
-            };
+                Err(e) => return Err(NatsServerError::Start(format!("reading its log: {e}"))),
+            }
+            let line = std::mem::take(&mut partial);
+            let line = line.trim_end();
             if let Some(addr) = line.split("Listening for client connections on ").nth(1) {
                 let port = addr
                     .trim()
@@ -142,7 +152,7 @@ impl NatsServer {
             if line.contains("Server is ready") && server.port != 0 {
                 return Ok(server);
             }
-            seen.push(line);
+            seen.push(line.to_string());
         }
         Err(NatsServerError::Start(format!(
             "not ready within 20 s: {}",

@@ -392,9 +392,16 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
                     .as_ref()
                     .map(|l| format!(" --user {} --password {}", l.user, l.password))
                     .unwrap_or_default();
+                // With --tls the server takes TLS only, from the run's CA (in the store).
+                let tlsca = if a.tls {
+                    format!(" --tlsca {}", dir.join("ca.pem").display())
+                } else {
+                    String::new()
+                };
                 println!(
                     "NATS is still running at {url} (pid {pid}, store {}). Read it (read-only login) with:\n  \
-                     nats --server {url}{login} stream view NETBENCH\nStop it with: kill {pid}",
+                     nats --server {url}{login}{tlsca} stream view NETBENCH\nStop it with: kill {pid} && rm -r {}",
+                    dir.display(),
                     dir.display(),
                     url = local.nats_url,
                 );
