@@ -212,12 +212,15 @@ async fn each_role_may_do_exactly_its_part() {
         "worker receives its own tasks"
     );
     // ... registers (request-reply with the orchestrator works both ways) ...
-    let mut reg = orch.subscribe(subjects::register(&s.run)).await.unwrap();
+    let mut reg = orch
+        .subscribe(subjects::registrations(&s.run))
+        .await
+        .unwrap();
     orch.flush().await.unwrap();
     // (Retried like the worker does, so delivery timing on a loaded machine cannot fail it.)
     let request = tokio::spawn({
         let w = worker_a.clone();
-        let subject = subjects::register(&s.run);
+        let subject = subjects::register(&s.run, &s.a);
         async move {
             for _ in 0..20 {
                 let req = async_nats::Request::new()
@@ -246,6 +249,21 @@ async fn each_role_may_do_exactly_its_part() {
         .expect("worker registers and gets the reply");
     assert_eq!(reply.payload, "welcome");
     answer.abort();
+    // ... but only as itself: worker B's registration subject is not worker A's to publish on.
+    let mut b_reg = orch
+        .subscribe(subjects::register(&s.run, &s.b))
+        .await
+        .unwrap();
+    orch.flush().await.unwrap();
+    worker_a
+        .publish(subjects::register(&s.run, &s.b), "i am b".into())
+        .await
+        .unwrap();
+    worker_a.flush().await.unwrap();
+    assert!(
+        receives_nothing(&mut b_reg).await,
+        "worker A registered as worker B"
+    );
     // ... and nothing else: not another worker's tasks, no tasks to others, no results.
     let mut b_spy = worker_a
         .subscribe(subjects::task(&s.run, &s.b))

@@ -183,7 +183,10 @@ async fn worker_survives_fuzz_refuses_disallowed_commands_and_still_measures() {
     let run: RunId = "badinput1".parse().unwrap();
     let client = async_nats::connect(&server.url).await.unwrap();
     // Play orchestrator: accept the registration.
-    let mut reg = client.subscribe(subjects::register(&run)).await.unwrap();
+    let mut reg = client
+        .subscribe(subjects::registrations(&run))
+        .await
+        .unwrap();
     // fortio is missing for this worker, whether or not the machine has it (step 3).
     let _worker = start_worker_with(
         netbench_without(&["fortio"]),
@@ -343,7 +346,7 @@ async fn orchestrator_survives_fuzz_on_registration_then_runs() {
     orch.arg("--results").arg(&results);
     let orch = Proc(orch.spawn().unwrap());
     let client = async_nats::connect(&server.url).await.unwrap();
-    let subject = subjects::register(&run.parse().unwrap());
+    let subject = subjects::register(&run.parse().unwrap(), &WorkerId::for_name("x"));
     let info = WorkerInfo {
         id: WorkerId::for_name("x"),
         name: "x".into(),

@@ -438,7 +438,7 @@ async fn a_worker_stopped_after_nats_is_gone_exits_without_waiting_for_it() {
     let run = RunId::generate();
     let observer = async_nats::connect(&nats.url).await.unwrap();
     let mut registrations = observer
-        .subscribe(netbench_proto::subjects::register(&run))
+        .subscribe(netbench_proto::subjects::registrations(&run))
         .await
         .unwrap();
     observer.flush().await.unwrap();

@@ -35,6 +35,7 @@ async fn play_worker(url: String, run: RunId, name: &str, ip: &str, client_reply
     let nc = async_nats::connect(&url).await.unwrap();
     let id = WorkerId::for_name(name);
     let mut tasks = nc.subscribe(subjects::task(&run, &id)).await.unwrap();
+    let on = subjects::register(&run, &id);
     nc.flush().await.unwrap();
     let register = Register {
         run: run.clone(),
@@ -54,7 +55,7 @@ async fn play_worker(url: String, run: RunId, name: &str, ip: &str, client_reply
             .headers(headers())
             .payload(encode_control(&register).into())
             .timeout(Some(Duration::from_secs(1)));
-        if let Ok(m) = nc.send_request(subjects::register(&run), req).await {
+        if let Ok(m) = nc.send_request(on.clone(), req).await {
             let r: Reply = decode_control(None, &m.payload).unwrap();
             assert!(matches!(r, Reply::Registered(_)), "{r:?}");
             break;
@@ -260,4 +261,142 @@ async fn the_deadline_stops_a_pair_in_flight_and_records_it() {
     assert_eq!(entries.len(), 1, "the pair in flight is recorded: {file}");
     assert_eq!(entries[0]["task"]["status"], 2);
     assert!(entries[0]["error"].as_str().unwrap().contains("deadline"));
+}
+
+/// Send `reg` as a registration on `subject`; the orchestrator's answer.
+async fn register_as(nc: &async_nats::Client, subject: String, reg: &Register) -> Reply {
+    let req = async_nats::Request::new()
+        .headers(headers())
+        .payload(encode_control(reg).into())
+        .timeout(Some(Duration::from_secs(5)));
+    let m = nc.send_request(subject, req).await.unwrap();
+    decode_control(None, &m.payload).unwrap()
+}
+
+fn registration(run: &RunId, name: &str, id: WorkerId) -> Register {
+    Register {
+        run: run.clone(),
+        worker: WorkerInfo {
+            id,
+            name: name.into(),
+            ip: "198.18.52.9".parse().unwrap(),
+            hostname: name.into(),
+            zone: "local".into(),
+        },
+        tools: vec!["iperf3".into()],
+        version: "played".into(),
+    }
+}
+
+/// A registration is bound to the worker it names and capped at the workers the run asked for,
+/// and no request can make the orchestrator answer outside an inbox (before: it answered on any
+/// reply subject, the results' and the run's KV key included; took any id on the one shared
+/// register subject; and admitted every worker that came).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_are_bound_capped_and_answered_only_into_inboxes() {
+    let server = nats();
+    let run: RunId = "trust3".parse().unwrap();
+    let workers = ["r1", "r2"].map(|name| {
+        tokio::spawn(play_worker(
+            server.url.clone(),
+            run.clone(),
+            name,
+            if name == "r1" {
+                "198.18.52.1"
+            } else {
+                "198.18.52.2"
+            },
+            ClientReply::Hang,
+        ))
+    });
+    let mut orch = netbench();
+    orch.args([
+        "orchestrator",
+        "--nats-url",
+        &server.url,
+        "--run",
+        run.as_str(),
+    ])
+    .args([
+        "--benchmark",
+        "iperf3-tcp",
+        "--workers",
+        "2",
+        "--duration",
+        "1",
+    ])
+    .args(["--timeout", "20s", "--deadline", "8s"]);
+    let orch = tokio::task::spawn_blocking(move || support::run(&mut orch));
+
+    let nc = async_nats::connect(&server.url).await.unwrap();
+    let mut forged = nc
+        .subscribe(format!("netbench.{run}.result.>"))
+        .await
+        .unwrap();
+    nc.flush().await.unwrap();
+    // Wait until the two played workers are in (the first pair's task reaches r1 or r2).
+    let js = async_nats::jetstream::new(nc.clone());
+    let mut started = false;
+    for _ in 0..100 {
+        if let Ok(kv) = js.get_key_value("NETBENCH_RUNS").await {
+            if let Ok(Some(v)) = kv.get(run.as_str()).await {
+                let v: Value = serde_json::from_slice(&v).unwrap();
+                if v["phase"] == "running" {
+                    started = true;
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started, "the run never started");
+
+    // A third worker: the run asked for two.
+    let c = WorkerId::for_name("r3");
+    match register_as(
+        &nc,
+        subjects::register(&run, &c),
+        &registration(&run, "r3", c),
+    )
+    .await
+    {
+        Reply::Error(e) => assert!(
+            e.message.contains("already has the 2 workers"),
+            "{}",
+            e.message
+        ),
+        other => panic!("a third worker was admitted: {other:?}"),
+    }
+    // r1's subject, naming r2.
+    let (r1, r2) = (WorkerId::for_name("r1"), WorkerId::for_name("r2"));
+    match register_as(
+        &nc,
+        subjects::register(&run, &r1),
+        &registration(&run, "r2", r2),
+    )
+    .await
+    {
+        Reply::Error(e) => assert!(e.message.contains("only as itself"), "{}", e.message),
+        other => panic!("registered as another worker: {other:?}"),
+    }
+    // A request whose reply subject is the results': no answer goes there.
+    nc.publish_with_reply(
+        subjects::register(&run, &r1),
+        format!("netbench.{run}.result.forged"),
+        encode_control(&registration(&run, "r1", r1)).into(),
+    )
+    .await
+    .unwrap();
+    nc.flush().await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(2), forged.next()).await;
+    assert!(
+        got.is_err(),
+        "the orchestrator answered into the results: {got:?}"
+    );
+
+    let out = orch.await.unwrap();
+    for w in workers {
+        w.abort();
+    }
+    assert_eq!(out.status.code(), Some(4), "ends at its deadline");
 }

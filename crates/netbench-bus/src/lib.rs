@@ -199,6 +199,12 @@ pub async fn reply(client: &Client, msg: &Message, body: &Reply) {
         tracing::debug!(subject = %msg.subject, "message without reply subject; no answer sent");
         return;
     };
+    // A request names its own reply subject: answer only into an inbox, so that no request
+    // can make us write into the results, the events or the run's KV key.
+    if !netbench_proto::subjects::is_inbox(&to) {
+        tracing::warn!(subject = %msg.subject, reply = %to, "reply subject is no inbox; no answer sent");
+        return;
+    }
     if let Err(e) = client
         .publish_with_headers(to, control_headers(), encode_control(body).into())
         .await

@@ -13,6 +13,7 @@
 
 pub mod pair;
 pub mod plan;
+pub mod registration;
 pub mod registry;
 pub mod run;
 

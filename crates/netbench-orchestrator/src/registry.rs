@@ -1,4 +1,4 @@
-//! Worker registration: a pure record of who joined, and the NATS handler that fills it.
+//! Who joined the run: a pure record, filled by [`crate::registration`].
 
 use netbench_bench::Benchmark;
 use netbench_proto::{Register, WorkerId, WorkerInfo};
@@ -17,18 +17,28 @@ pub enum Admission {
     New,
     Again,
     MissingTools(Vec<&'static str>),
+    /// The run has all the workers it asked for; a new one is refused.
+    Full,
 }
 
 impl Registry {
-    pub fn admit(&mut self, reg: &Register, bench: &Benchmark) -> Admission {
+    /// Admit `reg`, at most `capacity` distinct workers (and as many remembered as lacking a
+    /// tool), so that no registrant can make the registry grow without bound.
+    pub fn admit(&mut self, reg: &Register, bench: &Benchmark, capacity: usize) -> Admission {
+        let known = self.workers.contains_key(&reg.worker.id);
+        if !known && self.workers.len() >= capacity {
+            return Admission::Full;
+        }
         let missing: Vec<&'static str> = bench
             .programs()
             .into_iter()
             .filter(|p| !reg.tools.iter().any(|t| t == p))
             .collect();
         if !missing.is_empty() {
-            self.lacking
-                .insert(reg.worker.name.clone(), missing.clone());
+            if self.lacking.len() < capacity || self.lacking.contains_key(&reg.worker.name) {
+                self.lacking
+                    .insert(reg.worker.name.clone(), missing.clone());
+            }
             return Admission::MissingTools(missing);
         }
         self.lacking.remove(&reg.worker.name);

@@ -2,13 +2,13 @@
 
 use crate::pair::{abandon, run_pair, LostSide, PairContext};
 use crate::plan::plan;
-use crate::registry::{Admission, Registry};
-use futures::StreamExt;
+use crate::registration::{self, Shared};
+use crate::registry::Registry;
 use netbench_bench::Benchmark;
 use netbench_bus::{jetstream::Store, BusError, ConnectionStats, NatsArgs};
 use netbench_proto::{
-    subjects, ErrorKind, Event, EventKind, PairResult, Register, Registered, Reply, ResultsFile,
-    RollCall, RunId, RunPhase, RunState, Status, WorkerId,
+    subjects, Event, EventKind, PairResult, ResultsFile, RollCall, RunId, RunPhase, RunState,
+    Status, WorkerId,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -62,13 +62,6 @@ pub enum OrchestratorError {
     },
 }
 
-/// Registration state shared with the registration handler, which keeps answering during the
-/// run (a restarted worker registers again).
-struct Shared {
-    registry: Mutex<Registry>,
-    joined: tokio::sync::Notify,
-}
-
 /// Run a whole benchmark run. `Err` only when NATS cannot be used at all; every other failure
 /// is in the outcome (and the results file, when one is written).
 pub async fn run(
@@ -120,67 +113,19 @@ pub async fn run(
         registry: Mutex::new(Registry::default()),
         joined: tokio::sync::Notify::new(),
     });
-    let mut reg_sub = client
-        .subscribe(subjects::register(&run))
+    let reg_sub = client
+        .subscribe(subjects::registrations(&run))
         .await
         .map_err(|e| BusError::JetStream(format!("cannot subscribe to registrations: {e}")))?;
-    let reg_task = {
-        let (client, shared, bench, run, events) = (
-            client.clone(),
-            shared.clone(),
-            cfg.bench,
-            run.clone(),
-            events.clone(),
-        );
-        tokio::spawn(async move {
-            while let Some(msg) = reg_sub.next().await {
-                let reply = match netbench_bus::decode::<Register>(&msg) {
-                    Err(e) => Reply::error(ErrorKind::Malformed, e.to_string()),
-                    Ok(r) if r.run != run => Reply::error(
-                        ErrorKind::WrongRun,
-                        format!("this is run {run}, not {}", r.run),
-                    ),
-                    Ok(r) => {
-                        let admission = shared
-                            .registry
-                            .lock()
-                            .expect("not poisoned")
-                            .admit(&r, bench);
-                        match admission {
-                            Admission::MissingTools(missing) => {
-                                shared.joined.notify_one();
-                                Reply::error(
-                                    ErrorKind::MissingTool,
-                                    format!(
-                                        "worker {} lacks {} needed by {}",
-                                        r.worker.name,
-                                        missing.join(", "),
-                                        bench.name
-                                    ),
-                                )
-                            }
-                            a => {
-                                if a == Admission::New {
-                                    tracing::info!(worker = %r.worker.name, ip = %r.worker.ip, "worker joined");
-                                    events
-                                        .send(EventKind::WorkerJoined {
-                                            worker: r.worker.name.clone(),
-                                            id: r.worker.id.clone(),
-                                            ip: r.worker.ip.to_string(),
-                                            zone: r.worker.zone.clone(),
-                                        })
-                                        .await;
-                                }
-                                shared.joined.notify_one();
-                                Reply::Registered(Registered { run: run.clone() })
-                            }
-                        }
-                    }
-                };
-                netbench_bus::reply(&client, &msg, &reply).await;
-            }
-        })
-    };
+    let reg_task = registration::serve(
+        client.clone(),
+        reg_sub,
+        shared.clone(),
+        cfg.bench,
+        run.clone(),
+        events.clone(),
+        cfg.workers,
+    );
     let _abort_registration = AbortOnDrop(reg_task);
     // Workers already serving this run (we are a restarted orchestrator) register again.
     let rollcall = netbench_proto::encode_control(&RollCall { run: run.clone() });
@@ -559,14 +504,14 @@ async fn finish(
 }
 
 #[derive(Clone)]
-struct Events {
+pub(crate) struct Events {
     store: Store,
     run: RunId,
 }
 
 impl Events {
     /// Store an event in the stream. Events are progress, not results: a failure is logged.
-    async fn send(&self, kind: EventKind) {
+    pub(crate) async fn send(&self, kind: EventKind) {
         let event = Event::now(&self.run, kind);
         if let Err(e) = self
             .store

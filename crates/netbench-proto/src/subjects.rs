@@ -28,8 +28,25 @@ pub fn results_of_run(run: &RunId) -> String {
 pub fn event(run: &RunId) -> String {
     format!("{ROOT}.{run}.event")
 }
-pub fn register(run: &RunId) -> String {
-    format!("{ROOT}.{run}.register")
+/// Worker -> orchestrator: `netbench.<run>.register.<worker-id>`. With the per-run logins only
+/// that worker's user may publish there, so a registration is bound to its NATS identity.
+pub fn register(run: &RunId, worker: &WorkerId) -> String {
+    format!("{ROOT}.{run}.register.{worker}")
+}
+/// Every worker's registration subject of a run (what the orchestrator listens on).
+pub fn registrations(run: &RunId) -> String {
+    format!("{ROOT}.{run}.register.*")
+}
+/// The worker id a registration subject names, if it is one of `run`'s.
+pub fn registering_worker<'a>(run: &RunId, subject: &'a str) -> Option<&'a str> {
+    subject
+        .strip_prefix(&format!("{ROOT}.{run}.register."))
+        .filter(|id| !id.is_empty() && !id.contains('.'))
+}
+/// Whether a request's reply subject is an inbox (`_INBOX.…` or a role's `_INBOX_<user>.…`):
+/// replies go nowhere else, never to the results or the run's KV key.
+pub fn is_inbox(reply: &str) -> bool {
+    reply.starts_with("_INBOX.") || reply.starts_with("_INBOX_")
 }
 /// Orchestrator -> all workers of the run: "register again" (sent when an orchestrator starts,
 /// so that one restarted mid-run learns who is there).
@@ -57,7 +74,19 @@ mod tests {
             "netbench.abc123.result.iperf3-tcp"
         );
         assert_eq!(event(&run), "netbench.abc123.event");
-        assert_eq!(register(&run), "netbench.abc123.register");
+        assert_eq!(register(&run, &w), format!("netbench.abc123.register.{w}"));
+        assert_eq!(registrations(&run), "netbench.abc123.register.*");
+        assert_eq!(
+            registering_worker(&run, &register(&run, &w)),
+            Some(w.as_str())
+        );
+        assert_eq!(
+            registering_worker(&run, "netbench.abc123.register.a.b"),
+            None
+        );
+        assert_eq!(registering_worker(&run, "netbench.other.register.a"), None);
+        assert!(is_inbox("_INBOX.x.y") && is_inbox("_INBOX_worker-w-1.x"));
+        assert!(!is_inbox("netbench.abc123.result.x") && !is_inbox("$KV.NETBENCH_RUNS.abc123"));
         let t = task(&run, &w);
         assert_eq!(t.split('.').count(), 5, "{t}");
         assert!(t.starts_with("netbench.abc123.worker.w-"));

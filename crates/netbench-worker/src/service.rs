@@ -103,7 +103,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
     let result = tokio::select! {
         r = register(&state) => r,
         _ = shutdown.cancelled() => Ok(()),
-        _ = &mut deadline => Err(WorkerError::NotRegistered(subjects::register(&cfg.run))),
+        _ = &mut deadline => Err(WorkerError::NotRegistered(subjects::register(&cfg.run, &cfg.info.id))),
     };
     // A (re)started orchestrator asks everyone to register again.
     let mut rollcall = client
@@ -168,7 +168,7 @@ async fn register(state: &State) -> Result<(), WorkerError> {
         tools: tools::available(&cfg.tool_dirs),
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let subject = subjects::register(&cfg.run);
+    let subject = subjects::register(&cfg.run, &cfg.info.id);
     let mut pause = Duration::from_millis(20);
     loop {
         match netbench_bus::request(
