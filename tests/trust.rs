@@ -28,19 +28,49 @@ enum ClientReply {
     NotANumber,
     /// Never: the client hangs past the run's deadline.
     Hang,
+    /// After 2 s, an output that does not parse.
+    Slow,
 }
 
 /// Register as worker `name`, then answer tasks until the test ends.
 async fn play_worker(url: String, run: RunId, name: &str, ip: &str, client_reply: ClientReply) {
+    play_worker_with(url, run, name, ip, client_reply, None).await
+}
+
+/// Like [`play_worker`]; with `gone_for`, the worker takes no tasks for that long after it
+/// first registered (as if it had died at once), then comes back and registers again.
+async fn play_worker_with(
+    url: String,
+    run: RunId,
+    name: &str,
+    ip: &str,
+    client_reply: ClientReply,
+    gone_for: Option<Duration>,
+) {
     let nc = async_nats::connect(&url).await.unwrap();
     let id = WorkerId::for_name(name);
-    let mut tasks = nc.subscribe(subjects::task(&run, &id)).await.unwrap();
     let on = subjects::register(&run, &id);
+    if let Some(gone) = gone_for {
+        register_until_answered(&nc, &on, &run, name, ip).await;
+        tokio::time::sleep(gone).await;
+    }
+    let mut tasks = nc.subscribe(subjects::task(&run, &id)).await.unwrap();
     nc.flush().await.unwrap();
+    register_until_answered(&nc, &on, &run, name, ip).await;
+    serve_tasks(&nc, &mut tasks, client_reply).await;
+}
+
+async fn register_until_answered(
+    nc: &async_nats::Client,
+    on: &str,
+    run: &RunId,
+    name: &str,
+    ip: &str,
+) {
     let register = Register {
         run: run.clone(),
         worker: WorkerInfo {
-            id,
+            id: WorkerId::for_name(name),
             name: name.into(),
             ip: ip.parse().unwrap(),
             hostname: name.into(),
@@ -55,13 +85,20 @@ async fn play_worker(url: String, run: RunId, name: &str, ip: &str, client_reply
             .headers(headers())
             .payload(encode_control(&register).into())
             .timeout(Some(Duration::from_secs(1)));
-        if let Ok(m) = nc.send_request(on.clone(), req).await {
+        if let Ok(m) = nc.send_request(on.to_string(), req).await {
             let r: Reply = decode_control(None, &m.payload).unwrap();
             assert!(matches!(r, Reply::Registered(_)), "{r:?}");
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+async fn serve_tasks(
+    nc: &async_nats::Client,
+    tasks: &mut async_nats::Subscriber,
+    client_reply: ClientReply,
+) {
     let done = |stdout: String, elapsed: f64| ProcessOutcome {
         exit_code: Some(0),
         signal: None,
@@ -83,6 +120,10 @@ async fn play_worker(url: String, run: RunId, name: &str, ip: &str, client_reply
                 ClientReply::Huge => Reply::ClientDone(done("\u{1}".repeat(2_000_000), 1.0)),
                 ClientReply::NotANumber => Reply::ClientDone(done("{}".into(), f64::NAN)),
                 ClientReply::Hang => continue,
+                ClientReply::Slow => {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Reply::ClientDone(done("{}".into(), 2.0))
+                }
             },
             TaskRequest::StopServer { .. } => Reply::ServerStopped(done(String::new(), 0.0)),
         };
@@ -399,4 +440,81 @@ async fn registrations_are_bound_capped_and_answered_only_into_inboxes() {
         w.abort();
     }
     assert_eq!(out.status.code(), Some(4), "ends at its deadline");
+}
+
+/// A worker lost during a run and back (it registered again) is used again. Before, it stayed
+/// lost: every later pair with it was recorded `worker_lost` without being tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_worker_that_registers_again_is_used_again() {
+    let server = nats();
+    let run: RunId = "trust4".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let mut orch = netbench();
+    orch.args([
+        "orchestrator",
+        "--nats-url",
+        &server.url,
+        "--run",
+        run.as_str(),
+    ])
+    .args([
+        "--benchmark",
+        "iperf3-tcp",
+        "--workers",
+        "3",
+        "--duration",
+        "1",
+    ])
+    .args(["--timeout", "20s", "--deadline", "2m", "--results"])
+    .arg(&results);
+    let orch = tokio::task::spawn_blocking(move || support::run(&mut orch));
+    let (url, r) = (server.url.clone(), run.clone());
+    let mut workers = vec![
+        tokio::spawn(play_worker(
+            url.clone(),
+            r.clone(),
+            "l1",
+            "198.18.53.1",
+            ClientReply::Slow,
+        )),
+        tokio::spawn(play_worker(
+            url.clone(),
+            r.clone(),
+            "l3",
+            "198.18.53.3",
+            ClientReply::Slow,
+        )),
+    ];
+    // l2 joins last, so the first pair (l1 -> l2) finds it gone; it is back within a second,
+    // while the second pair (l1 -> l3, 2 s) runs.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    workers.push(tokio::spawn(play_worker_with(
+        url,
+        r,
+        "l2",
+        "198.18.53.2",
+        ClientReply::Slow,
+        Some(Duration::from_millis(800)),
+    )));
+    let out = orch.await.unwrap();
+    for w in workers {
+        w.abort();
+    }
+    assert_eq!(out.status.code(), Some(1));
+    let file = read_json(&results);
+    let entries = file["results"].as_array().unwrap();
+    assert_eq!(entries.len(), 6);
+    let lost: Vec<String> = entries
+        .iter()
+        .filter(|e| e["task"]["status"] == 3)
+        .map(|e| {
+            format!(
+                "{}->{}",
+                e["task"]["client"]["worker"].as_str().unwrap(),
+                e["task"]["server"]["worker"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(lost, vec!["l1->l2"], "only the pair that found l2 gone");
 }

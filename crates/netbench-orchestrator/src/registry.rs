@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default)]
 pub struct Registry {
     workers: BTreeMap<WorkerId, WorkerInfo>,
+    /// When each worker last registered, as a count of registrations (see [`Lost`]).
+    joined: BTreeMap<WorkerId, u64>,
+    registrations: u64,
     /// Workers that lack a program of the benchmark, with the programs missing.
     lacking: BTreeMap<String, Vec<&'static str>>,
 }
@@ -42,6 +45,9 @@ impl Registry {
             return Admission::MissingTools(missing);
         }
         self.lacking.remove(&reg.worker.name);
+        self.registrations += 1;
+        self.joined
+            .insert(reg.worker.id.clone(), self.registrations);
         match self
             .workers
             .insert(reg.worker.id.clone(), reg.worker.clone())
@@ -52,6 +58,10 @@ impl Registry {
     }
     pub fn len(&self) -> usize {
         self.workers.len()
+    }
+    /// A worker as it last registered (a restarted pod may come back with another address).
+    pub fn get(&self, id: &WorkerId) -> Option<&WorkerInfo> {
+        self.workers.get(id)
     }
     pub fn is_empty(&self) -> bool {
         self.workers.is_empty()
@@ -73,5 +83,32 @@ impl Registry {
     /// Names of the workers that registered.
     pub fn names(&self) -> Vec<&str> {
         self.workers.values().map(|w| w.name.as_str()).collect()
+    }
+}
+
+/// Workers lost during the run. One that registers again after it was lost (a restarted pod,
+/// a network blip on its side) is usable again: it used to stay lost for the rest of the run.
+#[derive(Debug, Default)]
+pub struct Lost(BTreeMap<WorkerId, u64>);
+
+impl Lost {
+    pub fn mark(&mut self, id: &WorkerId, registry: &Registry) {
+        self.0.insert(id.clone(), registry.registrations);
+    }
+    pub fn contains(&self, id: &WorkerId) -> bool {
+        self.0.contains_key(id)
+    }
+    /// Forget, and return, the lost workers that registered again since.
+    pub fn returned(&mut self, registry: &Registry) -> Vec<WorkerId> {
+        let back: Vec<WorkerId> = self
+            .0
+            .iter()
+            .filter(|(id, at)| registry.joined.get(*id).is_some_and(|j| j > *at))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &back {
+            self.0.remove(id);
+        }
+        back
     }
 }

@@ -3,12 +3,12 @@
 use crate::pair::{abandon, run_pair, LostSide, PairContext};
 use crate::plan::plan;
 use crate::registration::{self, Shared};
-use crate::registry::Registry;
+use crate::registry::{Lost, Registry};
 use netbench_bench::Benchmark;
 use netbench_bus::{jetstream::Store, BusError, ConnectionStats, NatsArgs};
 use netbench_proto::{
     subjects, Event, EventKind, PairResult, ResultsFile, RollCall, RunId, RunPhase, RunState,
-    Status, WorkerId,
+    Status,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -172,7 +172,7 @@ pub async fn run(
         bench: cfg.bench,
         duration_seconds: cfg.duration_seconds,
     };
-    let mut lost: HashSet<WorkerId> = HashSet::new();
+    let mut lost = Lost::default();
     let mut stopped: Option<String> = None;
     let mut recorder = Recorder::new(&store, &events, cfg.bench, metrics, &client);
     'pairs: for (index, pair) in pairs.iter().enumerate() {
@@ -186,6 +186,17 @@ pub async fn run(
         if Instant::now() >= deadline {
             stopped = Some(format!("the run's deadline ({:?}) passed", cfg.deadline));
             break;
+        }
+        {
+            let registry = shared.registry.lock().expect("not poisoned");
+            for id in lost.returned(&registry) {
+                tracing::info!("worker {id} registered again after it was lost: usable again");
+                if let (Some(now), Some(slot)) =
+                    (registry.get(&id), workers.iter_mut().find(|w| w.id == id))
+                {
+                    *slot = now.clone();
+                }
+            }
         }
         let (c, s) = (&workers[pair.client], &workers[pair.server]);
         events
@@ -235,14 +246,13 @@ pub async fn run(
             }
             break o;
         };
-        match outcome.lost {
-            Some(LostSide::Client) => {
-                lost.insert(c.id.clone());
-            }
-            Some(LostSide::Server) => {
-                lost.insert(s.id.clone());
-            }
-            None => {}
+        let lost_side = match outcome.lost {
+            Some(LostSide::Client) => Some(&c.id),
+            Some(LostSide::Server) => Some(&s.id),
+            None => None,
+        };
+        if let Some(id) = lost_side {
+            lost.mark(id, &shared.registry.lock().expect("not poisoned"));
         }
         let r = recorder
             .record(&mut state, outcome.result, index + 1, pairs.len(), deadline)
