@@ -518,3 +518,60 @@ async fn a_lost_worker_that_registers_again_is_used_again() {
         .collect();
     assert_eq!(lost, vec!["l1->l2"], "only the pair that found l2 gone");
 }
+
+/// A worker asked to register again (a roll call) while no orchestrator answers still stops at
+/// SIGTERM. Before, the re-registration retried forever inside the shutdown tracker, so the
+/// worker ignored SIGTERM (and its own deadline) until it was killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_no_orchestrator_after_a_roll_call_still_stops_at_sigterm() {
+    let server = nats();
+    let run: RunId = "trust5".parse().unwrap();
+    let nc = async_nats::connect(&server.url).await.unwrap();
+    let mut regs = nc.subscribe(subjects::registrations(&run)).await.unwrap();
+    nc.flush().await.unwrap();
+    let mut worker = netbench()
+        .args(["worker", "--nats-url", &server.url, "--run", run.as_str()])
+        .args(["--name", "rc1", "--ip", "127.0.0.1", "--deadline", "5m"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Answer the first registration, as an orchestrator would; then nobody answers any more.
+    let first = tokio::time::timeout(Duration::from_secs(20), regs.next())
+        .await
+        .expect("the worker registers")
+        .unwrap();
+    let welcome = Reply::Registered(netbench_proto::Registered { run: run.clone() });
+    nc.publish_with_headers(
+        first.reply.unwrap(),
+        headers(),
+        encode_control(&welcome).into(),
+    )
+    .await
+    .unwrap();
+    regs.unsubscribe().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rollcall = netbench_proto::RollCall { run: run.clone() };
+    nc.publish(subjects::rollcall(&run), encode_control(&rollcall).into())
+        .await
+        .unwrap();
+    nc.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(worker.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = worker.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if exited.is_none() {
+        let _ = worker.kill();
+        let _ = worker.wait();
+    }
+    assert!(exited.is_some(), "the worker ignored SIGTERM for 10 s");
+}

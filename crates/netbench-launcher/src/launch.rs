@@ -358,7 +358,13 @@ async fn deploy_and_follow(
         collected.results.len(),
         path.display()
     ));
-    let _ = nats.drain().await;
+    // Bounded: with NATS already gone a drain waits for a reconnect that never comes.
+    if tokio::time::timeout(Duration::from_secs(2), nats.drain())
+        .await
+        .is_err()
+    {
+        tracing::warn!("NATS did not confirm the drain within 2 s; going on");
+    }
     Ok((ending, collected.results, Some(path)))
 }
 

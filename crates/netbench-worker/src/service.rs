@@ -129,8 +129,15 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
                         tracing::info!("roll call: registering again");
                         let state = state.clone();
                         tracker.spawn(async move {
-                            if let Err(e) = register(&state).await {
-                                tracing::warn!("re-registration failed: {e}");
+                            // Bounded, and given up at shutdown: with the orchestrator gone it
+                            // would retry forever and hold the worker past SIGTERM.
+                            tokio::select! {
+                                r = tokio::time::timeout(REREGISTER_FOR, register(&state)) => match r {
+                                    Ok(Err(e)) => tracing::warn!("re-registration failed: {e}"),
+                                    Err(_) => tracing::warn!("no orchestrator answered the re-registration within {REREGISTER_FOR:?}"),
+                                    Ok(Ok(())) => {}
+                                },
+                                _ = state.stop.cancelled() => {}
                             }
                             state.registering.store(false, Ordering::Release);
                         });
@@ -159,6 +166,9 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
     }
     result
 }
+
+/// How long a roll call's re-registration is tried.
+const REREGISTER_FOR: Duration = Duration::from_secs(60);
 
 async fn register(state: &State) -> Result<(), WorkerError> {
     let cfg = &state.cfg;
