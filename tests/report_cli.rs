@@ -203,3 +203,67 @@ fn report_prints_every_format_and_writes_the_html_page() {
     let o = run(&["report", f, "--format", "markdown"]);
     assert!(stdout(&o).contains("| node-1 | - |"), "{}", stdout(&o));
 }
+
+/// A copy of a fixture whose results are `n` copies of its first one, the i-th between nodes
+/// named by `names(i)` (client, server).
+fn grown(dir: &Path, n: usize, names: impl Fn(usize) -> (String, String)) -> PathBuf {
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(fixture("iperf3-tcp-3nodes.json")).unwrap()).unwrap();
+    let first = v["results"][0].clone();
+    let results: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut r = first.clone();
+            let (c, s) = names(i);
+            r["pair"] = format!("p{i}").into();
+            for (side, name) in [("client", c), ("server", s)] {
+                r["task"][side]["worker"] = name.clone().into();
+                r["task"][side]["vm"]["hostname"] = name.into();
+            }
+            r
+        })
+        .collect();
+    let out = dir.join(format!("grown-{n}.json"));
+    std::fs::write(
+        &out,
+        serde_json::to_vec(&serde_json::json!({ "results": results })).unwrap(),
+    )
+    .unwrap();
+    out
+}
+
+/// A file naming 20,000 nodes (10,000 pairs) is reported within 2 GiB of address space: the
+/// matrix is left out and says why. Before, the matrix was sized from the file, 20,000² cells
+/// (12 GB), and the report died.
+#[test]
+fn a_file_naming_too_many_nodes_gets_no_matrix_not_an_out_of_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = grown(dir.path(), 10_000, |i| (format!("c{i}"), format!("s{i}")));
+    let o = Command::new("prlimit")
+        .arg("--as=2147483648")
+        .arg(env!("CARGO_BIN_EXE_netbench"))
+        .arg("report")
+        .arg(&file)
+        .output()
+        .expect("prlimit runs (util-linux)");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("left out: the results name 20000 nodes, more than the 1000"),
+        "{}",
+        &stdout(&o)[..2000.min(stdout(&o).len())]
+    );
+}
+
+/// Names come from the file and reports go to terminals: an escape sequence in a node name is
+/// shown, not sent.
+#[test]
+fn control_characters_in_names_are_shown_not_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = grown(dir.path(), 2, |i| {
+        (format!("evil\u{1b}[2J{i}"), format!("cr\r{i}"))
+    });
+    let o = run(&["report", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{out:?}");
+    assert!(out.contains("evil\\u{1b}[2J0"), "{out}");
+}

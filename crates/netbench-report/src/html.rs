@@ -199,6 +199,7 @@ pub fn page(r: &Report) -> String {
                     tr { th { "zones" } td { @if r.zones.zones.is_empty() { "none reported" } @else { (r.zones.zones.join(", ")) } } }
                 }
                 h2 { "Matrix: " (r.matrix.metric) " (" (better) ")" }
+                @if r.matrix.omitted_nodes > 0 { p { (crate::render::omitted_note(r.matrix.omitted_nodes)) } }
                 p { "Rows are clients, columns servers; hover a cell for its pair. Colours are relative to this matrix: green is its best value, red its worst." }
                 (PreEscaped(svg))
                 h2 { "Pairs" }

@@ -34,8 +34,38 @@ pub fn load(path: &std::path::Path) -> Result<netbench_proto::ResultsFile, Repor
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_slice(&text).map_err(|source| ReportError::Parse {
-        path: path.to_path_buf(),
-        source,
-    })
+    let mut file: netbench_proto::ResultsFile =
+        serde_json::from_slice(&text).map_err(|source| ReportError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    for r in &mut file.results {
+        for side in [&mut r.task.client, &mut r.task.server] {
+            for text in [
+                &mut side.worker,
+                &mut side.vm.hostname,
+                &mut side.vm.availability_zone,
+            ] {
+                escape_controls(text);
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// Names come from the file, and reports go to terminals: a control character (an escape
+/// sequence, a carriage return) is shown as `\u{…}`, never sent.
+pub fn escape_controls(text: &mut String) {
+    if text.chars().any(char::is_control) {
+        *text = text
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+    }
 }

@@ -88,7 +88,18 @@ pub struct Matrix {
     pub nodes: Vec<String>,
     /// `cells[client][server]`; `None` where no pair ran (the diagonal, missing pairs).
     pub cells: Vec<Vec<Option<MatrixCell>>>,
+    /// How many nodes the results name when that is more than [`MAX_MATRIX_NODES`]: the matrix
+    /// is then left out (it would grow with the square of what a file claims), 0 otherwise.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub omitted_nodes: usize,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The most nodes a matrix is drawn for (a million cells).
+pub const MAX_MATRIX_NODES: usize = 1000;
 
 impl Matrix {
     /// Smallest and largest value in the matrix.
@@ -367,23 +378,35 @@ fn build_matrix(results: &[PairResult], headline: &MetricInfo) -> Matrix {
         .collect();
     nodes.sort_by(|a, b| natural_cmp(a, b));
     nodes.dedup();
-    let index = |n: &str| nodes.iter().position(|x| x == n).expect("collected above");
+    let mut matrix = Matrix {
+        metric: headline.name.clone(),
+        unit: headline.unit,
+        better: headline.better,
+        nodes: Vec::new(),
+        cells: Vec::new(),
+        omitted_nodes: 0,
+    };
+    if nodes.len() > MAX_MATRIX_NODES {
+        matrix.omitted_nodes = nodes.len();
+        return matrix;
+    }
+    let index: std::collections::HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     let mut cells = vec![vec![None; nodes.len()]; nodes.len()];
     for r in results {
-        let (c, s) = (index(node(&r.task.client)), index(node(&r.task.server)));
+        let (c, s) = (index[node(&r.task.client)], index[node(&r.task.server)]);
         // A later result for the same pair (a re-run) replaces an earlier one.
         cells[c][s] = Some(MatrixCell {
             value: r.metric(&headline.name),
             status: r.status_name.clone(),
         });
     }
-    Matrix {
-        metric: headline.name.clone(),
-        unit: headline.unit,
-        better: headline.better,
-        nodes,
-        cells,
-    }
+    matrix.nodes = nodes;
+    matrix.cells = cells;
+    matrix
 }
 
 fn build_zones(results: &[PairResult], headline: &MetricInfo) -> ZoneSummary {

@@ -209,7 +209,11 @@ pub fn text(r: &Report) -> String {
         "\nMatrix: {} (rows: client, columns: server)\n",
         r.matrix.metric
     ));
-    out.push_str(&align(&t.matrix));
+    if r.matrix.omitted_nodes > 0 {
+        out.push_str(&omitted_note(r.matrix.omitted_nodes));
+    } else {
+        out.push_str(&align(&t.matrix));
+    }
     out.push_str(&format!("\nZones: {} ({})\n", r.zones.metric, zone_note(r)));
     out.push_str(&align(&t.zones));
     if r.failures.is_empty() {
@@ -326,4 +330,12 @@ pub fn csv(r: &Report) -> String {
 /// The whole report as pretty JSON.
 pub fn json(r: &Report) -> String {
     serde_json::to_string_pretty(r).expect("reports serialize") + "\n"
+}
+
+/// What stands where a matrix too large to draw would be.
+pub fn omitted_note(nodes: usize) -> String {
+    format!(
+        "(left out: the results name {nodes} nodes, more than the {} a matrix is drawn for)\n",
+        crate::model::MAX_MATRIX_NODES
+    )
 }
