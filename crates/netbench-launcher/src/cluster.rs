@@ -6,7 +6,7 @@ use crate::spec::{self, NodeInfo};
 use crate::{LaunchError, Result};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, Service};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::{Duration, Instant};
@@ -129,12 +129,34 @@ where
     }
 }
 
-/// Apply the namespace and, when we deploy NATS, its Service; returns the Service's ClusterIP.
-/// First, because the ClusterIP goes into the pods' `NATS_URL` and, with `--tls`, into the
-/// server certificate.
-pub async fn apply_namespace_and_service(client: &Client, m: &Manifests) -> Result<Option<String>> {
+/// Create the run's namespace with a plain create, never an apply: if it exists (another
+/// launch with the same `--namespace` got there first), this launch stops instead of adopting
+/// it. Returns the new namespace's UID, the one cleanup deletes.
+pub async fn create_namespace(client: &Client, ns: &Namespace) -> Result<String> {
+    let name = ns.metadata.name.clone().unwrap_or_default();
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api.create(&PostParams::default(), ns).await {
+        Ok(created) => Ok(created.metadata.uid.unwrap_or_default()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Err(LaunchError::NamespaceExists(
+            name,
+            " (another launch created it a moment ago: give this one another --namespace)",
+        )),
+        Err(e) => Err(LaunchError::kube(
+            format!("cannot create namespace {name}"),
+            e,
+        )),
+    }
+}
+
+/// Create the namespace and, when we deploy NATS, apply its Service; returns the namespace's
+/// UID and the Service's ClusterIP. First, because the ClusterIP goes into the pods'
+/// `NATS_URL` and, with `--tls`, into the server certificate.
+pub async fn apply_namespace_and_service(
+    client: &Client,
+    m: &Manifests,
+) -> Result<(String, Option<String>)> {
     let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
-    apply(&Api::<Namespace>::all(client.clone()), &m.namespace).await?;
+    let uid = create_namespace(client, &m.namespace).await?;
     let mut cluster_ip = None;
     if let Some(s) = &m.nats_service {
         let svc = apply(&Api::<Service>::namespaced(client.clone(), &ns_name), s).await?;
@@ -143,7 +165,7 @@ pub async fn apply_namespace_and_service(client: &Client, m: &Manifests) -> Resu
             .and_then(|s| s.cluster_ip)
             .filter(|ip| !ip.is_empty() && ip != "None");
     }
-    Ok(cluster_ip)
+    Ok((uid, cluster_ip))
 }
 
 /// Apply the NATS Secrets and ConfigMaps (the CA one also for an external NATS) and the NATS pod.
@@ -259,9 +281,33 @@ pub async fn delete_namespace(
     client: &Client,
     name: &str,
     timeout: Duration,
+    note: impl FnMut(&str),
+) -> Result<()> {
+    delete_namespace_of(client, name, None, timeout, note).await
+}
+
+/// [`delete_namespace`], only if the namespace is still the one with `uid` (the one this launch
+/// created): a namespace of the same name that someone else created since is left alone.
+pub async fn delete_namespace_of(
+    client: &Client,
+    name: &str,
+    uid: Option<&str>,
+    timeout: Duration,
     mut note: impl FnMut(&str),
 ) -> Result<()> {
     let started = Instant::now();
+    if let Some(uid) = uid {
+        let api: Api<Namespace> = Api::all(client.clone());
+        match api.get_opt(name).await {
+            Ok(Some(ns)) if ns.metadata.uid.as_deref() != Some(uid) => {
+                return Err(LaunchError::Cleanup(format!(
+                    "namespace {name} is no longer the one this launch created (uid {uid}): left alone"
+                )))
+            }
+            Ok(None) => return Ok(()),
+            _ => {}
+        }
+    }
     match empty_namespace(client, name, timeout).await {
         Ok(0) => {}
         Ok(n) => note(&format!(
@@ -274,9 +320,23 @@ pub async fn delete_namespace(
         )),
     }
     let api: Api<Namespace> = Api::all(client.clone());
-    match api.delete(name, &DeleteParams::background()).await {
+    let mut dp = DeleteParams::background();
+    if let Some(uid) = uid {
+        // The server checks it too, atomically with the delete.
+        dp = dp.preconditions(kube::api::Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        });
+    }
+    match api.delete(name, &dp).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 && uid.is_some() => {
+            return Err(LaunchError::Cleanup(format!(
+                "namespace {name} is no longer the one this launch created: left alone ({})",
+                s.message
+            )))
+        }
         Err(e) => {
             return Err(LaunchError::kube(
                 format!("cannot delete namespace {name}"),

@@ -208,8 +208,16 @@ pub async fn launch(
             .join(", "),
         spec.namespace
     ));
-    let result = deploy_and_follow(&client, &cfg, &mut spec, &shutdown, report).await;
-    let cleanup_error = if cfg.keep {
+    // The UID of the namespace this launch created, once it has: cleanup deletes that one only.
+    let mut created: Option<String> = None;
+    let result = deploy_and_follow(&client, &cfg, &mut spec, &shutdown, report, &mut created).await;
+    let cleanup_error = if created.is_none() {
+        report.status(&format!(
+            "namespace {} was not created by this launch: nothing to delete",
+            spec.namespace
+        ));
+        None
+    } else if cfg.keep {
         report.status(&format!(
             "--keep: namespace {} left in place; delete it with: kubectl delete namespace {}",
             spec.namespace, spec.namespace
@@ -217,11 +225,14 @@ pub async fn launch(
         None
     } else {
         report.status(&format!("deleting namespace {}", spec.namespace));
-        let deleted =
-            cluster::delete_namespace(&client, &spec.namespace, cfg.cleanup_timeout, |line| {
-                report.status(line)
-            })
-            .await;
+        let deleted = cluster::delete_namespace_of(
+            &client,
+            &spec.namespace,
+            created.as_deref(),
+            cfg.cleanup_timeout,
+            |line| report.status(line),
+        )
+        .await;
         match deleted {
             Ok(()) => {
                 report.status(&format!("namespace {} deleted", spec.namespace));
@@ -252,9 +263,11 @@ async fn deploy_and_follow(
     spec: &mut LaunchSpec,
     shutdown: &CancellationToken,
     report: &mut impl Report,
+    created: &mut Option<String>,
 ) -> Result<Followed> {
     let m: Manifests = manifests::mk_all(spec);
-    let cluster_ip = cluster::apply_namespace_and_service(client, &m).await?;
+    let (uid, cluster_ip) = cluster::apply_namespace_and_service(client, &m).await?;
+    *created = Some(uid);
     // Pods reach NATS through the Service's ClusterIP: works with or without cluster DNS.
     if let (Some(ip), NatsPlan::Deploy { url, .. }) = (&cluster_ip, &mut spec.nats) {
         *url = format!(
