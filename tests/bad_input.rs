@@ -507,3 +507,102 @@ fn durations_that_cannot_work_are_refused_up_front() {
         );
     }
 }
+
+/// A worker runs one client at a time and measures `idle`: a second client while one runs is
+/// refused (an old task beside a new pair after an orchestrator restart), and a task that had
+/// another beside it says so. Before, the second client ran, and `idle` was always true.
+#[tokio::test]
+async fn a_worker_refuses_a_second_client_and_measures_idle() {
+    let _ports = HOST_PORTS.lock().await;
+    let server = nats();
+    let run: RunId = "badinput3".parse().unwrap();
+    let client = async_nats::connect(&server.url).await.unwrap();
+    let mut reg = client
+        .subscribe(subjects::registrations(&run))
+        .await
+        .unwrap();
+    let _a = start_worker(&server.url, run.as_str(), "idle-a", "127.0.0.1");
+    let _b = start_worker(&server.url, run.as_str(), "idle-b", "127.0.0.1");
+    for _ in 0..2 {
+        let msg = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut reg))
+            .await
+            .expect("workers register")
+            .unwrap();
+        welcome(&client, msg, &run).await;
+    }
+    let task = |name: &str| subjects::task(&run, &WorkerId::for_name(name));
+    // Serial: A serves, B runs the client, A stops: both alone.
+    let srv = spec_for(&run, "iperf3-tcp", Role::Server, "p1", 1);
+    let cli = spec_for(&run, "iperf3-tcp", Role::Client, "p1", 1);
+    assert!(matches!(
+        ask(&client, &task("idle-a"), &TaskRequest::StartServer(srv)).await,
+        Reply::ServerReady(_)
+    ));
+    match ask(&client, &task("idle-b"), &TaskRequest::RunClient(cli)).await {
+        Reply::ClientDone(o) => assert!(o.idle && o.succeeded(), "{o:?}"),
+        other => panic!("{other:?}"),
+    }
+    let stop = TaskRequest::StopServer {
+        run: run.clone(),
+        pair: "p1".into(),
+    };
+    match ask(&client, &task("idle-a"), &stop).await {
+        Reply::ServerStopped(o) => assert!(o.idle, "{o:?}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Crowded: B runs a 3 s client (p2) and, meanwhile, is asked for a second client (p3,
+    // refused) and starts a server (p4): the client was not alone, nor was that server.
+    let srv = spec_for(&run, "iperf3-tcp", Role::Server, "p2", 3);
+    assert!(matches!(
+        ask(&client, &task("idle-a"), &TaskRequest::StartServer(srv)).await,
+        Reply::ServerReady(_)
+    ));
+    let long = spec_for(&run, "iperf3-tcp", Role::Client, "p2", 3);
+    let first = tokio::spawn({
+        let (client, subject) = (client.clone(), task("idle-b"));
+        async move { ask(&client, &subject, &TaskRequest::RunClient(long)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let second = spec_for(&run, "iperf3-tcp", Role::Client, "p3", 1);
+    match ask(&client, &task("idle-b"), &TaskRequest::RunClient(second)).await {
+        Reply::Error(e) => {
+            assert_eq!(e.kind, ErrorKind::Rejected);
+            assert!(e.message.contains("one client at a time"), "{}", e.message);
+        }
+        other => panic!("a second client ran: {other:?}"),
+    }
+    let beside = spec_for(&run, "netperf-tcp-rr", Role::Server, "p4", 1);
+    assert!(matches!(
+        ask(&client, &task("idle-b"), &TaskRequest::StartServer(beside)).await,
+        Reply::ServerReady(_)
+    ));
+    match first.await.unwrap() {
+        Reply::ClientDone(o) => assert!(!o.idle && o.succeeded(), "{o:?}"),
+        other => panic!("{other:?}"),
+    }
+    for (w, pair) in [("idle-b", "p4"), ("idle-a", "p2")] {
+        let stop = TaskRequest::StopServer {
+            run: run.clone(),
+            pair: pair.into(),
+        };
+        match ask(&client, &task(w), &stop).await {
+            Reply::ServerStopped(o) => assert_eq!(o.idle, w == "idle-a", "{w} {pair}: {o:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A command of the catalogue for `pair` on loopback, `secs` long.
+fn spec_for(run: &RunId, bench: &str, role: Role, pair: &str, secs: u32) -> CommandSpec {
+    allow::spec(
+        netbench_bench::find(bench).unwrap(),
+        role,
+        run,
+        pair,
+        TaskParams {
+            server_ip: "127.0.0.1".parse().unwrap(),
+            duration_seconds: secs,
+        },
+    )
+}

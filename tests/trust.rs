@@ -109,6 +109,7 @@ async fn serve_tasks(
         },
         stderr: Captured::default(),
         elapsed_seconds: elapsed,
+        idle: true,
     };
     while let Some(msg) = tasks.next().await {
         let req: TaskRequest = decode_control(None, &msg.payload).unwrap();
@@ -117,7 +118,12 @@ async fn serve_tasks(
                 ready_after_seconds: 0.01,
             }),
             TaskRequest::RunClient(_) => match client_reply {
-                ClientReply::Huge => Reply::ClientDone(done("\u{1}".repeat(2_000_000), 1.0)),
+                ClientReply::Huge => {
+                    // And it says something else ran beside this client.
+                    let mut out = done("\u{1}".repeat(2_000_000), 1.0);
+                    out.idle = false;
+                    Reply::ClientDone(out)
+                }
                 ClientReply::NotANumber => Reply::ClientDone(done("{}".into(), f64::NAN)),
                 ClientReply::Hang => continue,
                 ClientReply::Slow => {
@@ -209,6 +215,9 @@ async fn oversized_and_non_finite_results_are_kept_in_stream_and_file() {
         !big["output"].as_str().unwrap().is_empty(),
         "cut, not emptied"
     );
+    // `idle` is what each worker measured: big's client was not alone, its server (on nan) was.
+    assert_eq!(big["task"]["client"]["idle"], false, "{big}");
+    assert_eq!(big["task"]["server"]["idle"], true, "{big}");
     let nan = by_client("nan");
     assert_eq!(nan["task"]["status"], 4, "refused: {nan}");
     assert!(

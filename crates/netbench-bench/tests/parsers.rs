@@ -79,6 +79,7 @@ fn outcome(f: &Fixture) -> ProcessOutcome {
             truncated: false,
         },
         elapsed_seconds: 2.0,
+        idle: true,
     }
 }
 

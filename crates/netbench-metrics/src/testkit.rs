@@ -46,6 +46,7 @@ pub fn pair_result(
             truncated: false,
         },
         elapsed_seconds: 1.0,
+        idle: true,
     };
     let m = netbench_bench::measure(b, &outcome);
     let endpoint = |w: &str, ip: &str| Endpoint {

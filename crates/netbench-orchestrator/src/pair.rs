@@ -99,25 +99,29 @@ pub async fn run_pair(
     let client_spec = allow::spec(ctx.bench, Role::Client, ctx.run, pair_id, params);
     let started_at = OffsetDateTime::now_utc();
 
-    let (outcome, lost_on_stop): (Result<ProcessOutcome, Failure>, Option<LostSide>) =
-        match known_lost {
-            Some(side) => {
-                let who = if side == LostSide::Client {
-                    client_w
-                } else {
-                    server_w
-                };
-                let failure = Failure {
-                    status: Status::WorkerLost,
-                    error: format!("worker {} was lost earlier in the run", who.name),
-                    lost: Some(side),
-                };
-                (Err(failure), None)
-            }
-            None => exchange(ctx, pair_id, client_w, server_w, &server_spec, &client_spec).await,
-        };
+    let (outcome, lost_on_stop, server_idle): (
+        Result<ProcessOutcome, Failure>,
+        Option<LostSide>,
+        bool,
+    ) = match known_lost {
+        Some(side) => {
+            let who = if side == LostSide::Client {
+                client_w
+            } else {
+                server_w
+            };
+            let failure = Failure {
+                status: Status::WorkerLost,
+                error: format!("worker {} was lost earlier in the run", who.name),
+                lost: Some(side),
+            };
+            (Err(failure), None, true)
+        }
+        None => exchange(ctx, pair_id, client_w, server_w, &server_spec, &client_spec).await,
+    };
     let finished_at = OffsetDateTime::now_utc();
 
+    let client_idle = outcome.as_ref().map_or(true, |o| o.idle);
     let (status, metrics, error, output, stderr, truncated, client_seconds, lost) = match outcome {
         Ok(out) => {
             let m = measure(ctx.bench, &out);
@@ -153,9 +157,9 @@ pub async fn run_pair(
                 timeout_seconds: client_spec.timeout_seconds,
             },
             status,
-            // Serial pairing: nothing else runs on either worker during the pair.
-            client: Endpoint::from_worker(client_w, true),
-            server: Endpoint::from_worker(server_w, true),
+            // As each worker measured it: no other task ran there during the pair.
+            client: Endpoint::from_worker(client_w, client_idle),
+            server: Endpoint::from_worker(server_w, server_idle),
         },
         run: ctx.run.clone(),
         benchmark: ctx.bench.name.to_string(),
@@ -237,7 +241,7 @@ async fn exchange(
     server_w: &WorkerInfo,
     server_spec: &netbench_proto::CommandSpec,
     client_spec: &netbench_proto::CommandSpec,
-) -> (Result<ProcessOutcome, Failure>, Option<LostSide>) {
+) -> (Result<ProcessOutcome, Failure>, Option<LostSide>, bool) {
     let server_subject = subjects::task(ctx.run, &server_w.id);
     let start = TaskRequest::StartServer(server_spec.clone());
     match netbench_bus::request(
@@ -253,6 +257,7 @@ async fn exchange(
             return (
                 Err(failure_from_reply(other, server_w, "starting the server")),
                 None,
+                true,
             )
         }
         Err(e) => {
@@ -264,6 +269,7 @@ async fn exchange(
                     "starting the server",
                 )),
                 None,
+                true,
             )
         }
     }
@@ -308,7 +314,7 @@ async fn exchange(
     };
     let stopped = netbench_bus::request(ctx.client, server_subject, &stop, SERVER_STOP_LIMIT).await;
     match stopped {
-        Ok(Reply::ServerStopped(_)) => (client_result, None),
+        Ok(Reply::ServerStopped(out)) => (client_result, None, out.idle),
         // The server's worker is gone. The client's outcome stands for this pair, but later
         // pairs must know.
         Err(e @ (BusError::NoResponders(_) | BusError::TimedOut { .. })) => {
@@ -317,11 +323,11 @@ async fn exchange(
                 "worker {} lost while stopping its server: {e}",
                 server_w.name
             );
-            (client_result, Some(LostSide::Server))
+            (client_result, Some(LostSide::Server), true)
         }
         other => {
             tracing::warn!(pair = pair_id, "stopping the server: {other:?}");
-            (client_result, None)
+            (client_result, None, true)
         }
     }
 }

@@ -111,6 +111,14 @@ pub struct ProcessOutcome {
     pub stderr: Captured,
     /// Wall time of the process, from spawn to exit.
     pub elapsed_seconds: f64,
+    /// True when no other task ran on the worker while this one did (the results' `idle`).
+    /// A worker too old to say is taken at its word of old: idle.
+    #[serde(default = "idle_unless_told")]
+    pub idle: bool,
+}
+
+fn idle_unless_told() -> bool {
+    true
 }
 
 impl ProcessOutcome {

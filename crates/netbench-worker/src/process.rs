@@ -143,6 +143,7 @@ impl Running {
             stdout,
             stderr,
             elapsed_seconds,
+            idle: true,
         }
     }
 }

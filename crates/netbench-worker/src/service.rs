@@ -59,12 +59,55 @@ struct State {
     cfg: WorkerConfig,
     client: Client,
     cap: usize,
-    /// Servers started for a pair and not yet stopped, by pair id.
-    servers: Mutex<HashMap<String, Running>>,
+    /// Servers started for a pair and not yet stopped, by pair id, with their activity ticket.
+    servers: Mutex<HashMap<String, (Running, u64)>>,
+    /// What runs here now: one client at a time, and whether a task had the worker to itself.
+    activity: std::sync::Mutex<Activity>,
     /// Cancelled at shutdown: running clients are killed at once.
     stop: CancellationToken,
     /// A re-registration (after a roll call) is in progress.
     registering: AtomicBool,
+}
+
+/// The tasks running on a worker, each with whether another ran beside it at any time.
+#[derive(Debug, Default)]
+struct Activity {
+    next: u64,
+    running: HashMap<u64, bool>,
+    /// The ticket and pair of the client running now.
+    client: Option<(u64, String)>,
+}
+
+impl Activity {
+    /// A task starts (a client when `client_of` names its pair); returns its ticket.
+    fn begin(&mut self, client_of: Option<&str>) -> u64 {
+        let crowded = !self.running.is_empty();
+        for overlapped in self.running.values_mut() {
+            *overlapped |= crowded;
+        }
+        let ticket = self.next;
+        self.next += 1;
+        self.running.insert(ticket, crowded);
+        if let Some(pair) = client_of {
+            self.client = Some((ticket, pair.to_string()));
+        }
+        ticket
+    }
+
+    /// A task ends; true when nothing else ran on the worker while it did.
+    fn end(&mut self, ticket: u64) -> bool {
+        if self.client.as_ref().is_some_and(|(t, _)| *t == ticket) {
+            self.client = None;
+        }
+        let overlapped = self.running.remove(&ticket).unwrap_or(true);
+        !overlapped
+    }
+}
+
+impl State {
+    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+        self.activity.lock().expect("not poisoned")
+    }
 }
 
 /// Run the worker until `shutdown` is cancelled or its deadline passes.
@@ -95,6 +138,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
         client: client.clone(),
         cap,
         servers: Mutex::new(HashMap::new()),
+        activity: std::sync::Mutex::new(Activity::default()),
         stop: shutdown.child_token(),
         registering: AtomicBool::new(false),
     });
@@ -150,7 +194,13 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), W
     state.stop.cancel();
     tracker.close();
     tracker.wait().await;
-    let servers: Vec<Running> = state.servers.lock().await.drain().map(|(_, r)| r).collect();
+    let servers: Vec<Running> = state
+        .servers
+        .lock()
+        .await
+        .drain()
+        .map(|(_, (r, _))| r)
+        .collect();
     for s in servers {
         s.stop(SERVER_STOP_GRACE).await;
     }
@@ -246,9 +296,10 @@ async fn start_server(state: &State, spec: CommandSpec) -> Reply {
     let mut servers = state.servers.lock().await;
     // Pairs are serial: a server still running belongs to a pair that was abandoned (its
     // orchestrator restarted). It would hold the port, so it goes.
-    for (pair, old) in servers.drain() {
+    for (pair, (old, ticket)) in servers.drain() {
         tracing::warn!(%pair, "stopping the server of an abandoned pair");
         old.stop(SERVER_STOP_GRACE).await;
+        state.activity().end(ticket);
     }
     let mut running = match process::spawn(&program, &spec.args, state.cap) {
         Ok(r) => r,
@@ -262,7 +313,8 @@ async fn start_server(state: &State, spec: CommandSpec) -> Reply {
     let port = bench.ready_port();
     match ready::wait_listening(port, SERVER_READY_LIMIT, || running.is_alive()).await {
         Ok(after) => {
-            servers.insert(spec.pair.clone(), running);
+            let ticket = state.activity().begin(None);
+            servers.insert(spec.pair.clone(), (running, ticket));
             Reply::ServerReady(ServerReady {
                 ready_after_seconds: after.as_secs_f64(),
             })
@@ -283,17 +335,34 @@ async fn run_client(state: &State, spec: CommandSpec) -> Reply {
         Ok(p) => p,
         Err(reply) => return reply,
     };
+    // One client at a time: a second one (an old task still running after an orchestrator
+    // restart or a NATS blip) is refused, never run beside the first.
+    let ticket = {
+        let mut activity = state.activity();
+        if let Some((_, pair)) = &activity.client {
+            return Reply::error(
+                ErrorKind::Rejected,
+                format!(
+                    "worker {} already runs the client of pair {pair}; one client at a time",
+                    state.cfg.info.name
+                ),
+            );
+        }
+        activity.begin(Some(&spec.pair))
+    };
     let running = match process::spawn(&program, &spec.args, state.cap) {
         Ok(r) => r,
         Err(e) => {
+            state.activity().end(ticket);
             return Reply::error(
                 ErrorKind::SpawnFailed,
                 format!("cannot start {}: {e}", program.display()),
-            )
+            );
         }
     };
     let timeout = Duration::from_secs(spec.timeout_seconds);
-    let outcome = running.finish(timeout, &state.stop).await;
+    let mut outcome = running.finish(timeout, &state.stop).await;
+    outcome.idle = state.activity().end(ticket);
     if state.stop.is_cancelled() && !outcome.succeeded() {
         return Reply::error(
             ErrorKind::ShuttingDown,
@@ -306,10 +375,41 @@ async fn run_client(state: &State, spec: CommandSpec) -> Reply {
 async fn stop_server(state: &State, pair: &str) -> Reply {
     let running = state.servers.lock().await.remove(pair);
     match running {
-        Some(r) => Reply::ServerStopped(r.stop(SERVER_STOP_GRACE).await),
+        Some((r, ticket)) => {
+            let mut outcome = r.stop(SERVER_STOP_GRACE).await;
+            outcome.idle = state.activity().end(ticket);
+            Reply::ServerStopped(outcome)
+        }
         None => Reply::error(
             ErrorKind::UnknownPair,
             format!("no server runs for pair {pair:?}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Activity;
+
+    #[test]
+    fn a_task_is_idle_only_when_nothing_ran_beside_it() {
+        let mut a = Activity::default();
+        // Serial: a server, then (after it stopped) a client: both alone.
+        let s = a.begin(None);
+        assert!(a.end(s));
+        let c = a.begin(Some("p1"));
+        assert_eq!(a.client.as_ref().map(|(_, p)| p.as_str()), Some("p1"));
+        assert!(a.end(c));
+        assert!(a.client.is_none());
+        // A server still running when a client starts: neither was alone, even the one that
+        // started first; the client's end frees the client slot, not the server's.
+        let s = a.begin(None);
+        let c = a.begin(Some("p2"));
+        assert!(!a.end(c));
+        assert!(a.client.is_none());
+        assert!(!a.end(s));
+        // And a later task is alone again.
+        let c = a.begin(Some("p3"));
+        assert!(a.end(c));
     }
 }
