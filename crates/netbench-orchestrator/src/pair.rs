@@ -10,11 +10,10 @@ use netbench_proto::{
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// How long past its own limit the orchestrator waits for a worker before calling it lost.
-pub const WORKER_GRACE: Duration = Duration::from_secs(5);
-/// Worker-side limit for a server to listen, plus grace.
-const SERVER_START_LIMIT: Duration = Duration::from_secs(20);
-const SERVER_STOP_LIMIT: Duration = Duration::from_secs(10);
+// How long the orchestrator waits for a worker before calling it lost: the worker's own worst
+// case plus grace, from one table (netbench_proto::timing).
+pub use netbench_proto::timing::WORKER_GRACE;
+use netbench_proto::timing::{SERVER_START_LIMIT, SERVER_STOP_LIMIT};
 
 pub struct PairContext<'a> {
     pub client: &'a Client,

@@ -14,6 +14,7 @@ pub mod exit;
 pub mod ids;
 pub mod record;
 pub mod subjects;
+pub mod timing;
 
 pub use codec::{
     decode_control, encode_control, DecodeError, CONTENT_TYPE, CONTENT_TYPE_JSON,

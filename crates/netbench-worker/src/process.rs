@@ -129,7 +129,7 @@ impl Running {
         let elapsed_seconds = self.started.elapsed().as_secs_f64();
         // A forked child may still hold the pipes open; don't wait on it forever.
         let grab = |h: JoinHandle<Captured>| async move {
-            match tokio::time::timeout(Duration::from_secs(2), h).await {
+            match tokio::time::timeout(netbench_proto::timing::OUTPUT_DRAIN_LIMIT, h).await {
                 Ok(Ok(c)) => c,
                 _ => Captured::default(),
             }

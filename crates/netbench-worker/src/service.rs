@@ -20,10 +20,9 @@ use tokio_util::task::TaskTracker;
 
 /// Default cap on each of stdout and stderr of a tool.
 pub const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;
-/// How long a server may take to listen after it was started.
-const SERVER_READY_LIMIT: Duration = Duration::from_secs(15);
-/// How long a stopped server gets between SIGTERM and SIGKILL.
-const SERVER_STOP_GRACE: Duration = Duration::from_secs(2);
+// How long a server may take to listen, and gets between SIGTERM and SIGKILL: one table with
+// the orchestrator's limits, which are derived from them.
+use netbench_proto::timing::{SERVER_READY_LIMIT, SERVER_STOP_GRACE};
 /// How long the worker waits, when it exits, for NATS to take its last words.
 const FINAL_FLUSH: Duration = Duration::from_secs(1);
 
