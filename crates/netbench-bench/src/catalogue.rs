@@ -127,6 +127,9 @@ const FORTIO_SERVER: Template = Template {
         "disabled",
         "-redirect-port",
         "disabled",
+        // No web UI (an empty path turns it off): only the echo servers the benchmarks use.
+        "-ui-path",
+        "",
     ],
 };
 const FORTIO_PORTS: &[Port] = &[
