@@ -606,3 +606,41 @@ fn spec_for(run: &RunId, bench: &str, role: Role, pair: &str, secs: u32) -> Comm
         },
     )
 }
+
+/// `launch` with a kubeconfig that does not parse, and with one whose API server does not
+/// answer: each its own clear message (exit 3), naming what to fix.
+#[test]
+fn a_bad_kubeconfig_and_an_unreachable_api_server_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.kubeconfig");
+    std::fs::write(&garbage, "clusters: [this is not: a kubeconfig\n").unwrap();
+    let out = run(netbench()
+        .args(["launch", "--benchmark", "iperf3-tcp"])
+        .env("KUBECONFIG", &garbage)
+        .env_remove("KUBERNETES_SERVICE_HOST"));
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot set up a Kubernetes client")
+            && err.contains(&format!("KUBECONFIG={}", garbage.display())),
+        "{err}"
+    );
+
+    let nowhere = dir.path().join("nowhere.kubeconfig");
+    std::fs::write(
+        &nowhere,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"https://127.0.0.1:1\", insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let out = run(netbench()
+        .args(["launch", "--benchmark", "iperf3-tcp", "--timeout", "10s"])
+        .env("KUBECONFIG", &nowhere)
+        .env_remove("KUBERNETES_SERVICE_HOST"));
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot list nodes")
+            && err.contains("The Kubernetes API server did not answer"),
+        "{err}"
+    );
+}

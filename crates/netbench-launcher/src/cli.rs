@@ -256,7 +256,11 @@ impl LaunchArgs {
         let client = match kube::Client::try_default().await {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("error: {}", LaunchError::Config(e.to_string()));
+                let from = match std::env::var_os("KUBECONFIG") {
+                    Some(p) => format!(" (KUBECONFIG={})", p.to_string_lossy()),
+                    None => String::new(),
+                };
+                eprintln!("error: {}", LaunchError::Config(format!("{e}{from}")));
                 return EXIT_RUN_FAILED;
             }
         };

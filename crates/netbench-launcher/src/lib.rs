@@ -93,7 +93,12 @@ impl LaunchError {
             kube::Error::Api(s) if s.code == 403 => {
                 ". The launcher's ServiceAccount lacks this permission: see the ClusterRole in deploy/rbac.yaml"
             }
-            _ => "",
+            kube::Error::Api(s) if s.code == 401 => {
+                ". The API server does not accept these credentials: check the user in your kubeconfig"
+            }
+            kube::Error::Api(_) => "",
+            // No HTTP answer at all: connection refused, DNS, TLS, timeouts.
+            _ => ". The Kubernetes API server did not answer: check the server address in your kubeconfig (KUBECONFIG) and that the cluster is up",
         };
         LaunchError::Kube {
             what: what.into(),

@@ -80,3 +80,23 @@ async fn a_namespace_is_created_once_and_deleted_only_by_whoever_created_it() {
     .unwrap();
     assert!(api.get_opt("netbench-owned").await.unwrap().is_none());
 }
+
+/// A node selector that matches no node is refused with the selector and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selector_matching_no_node_is_named() {
+    let cp = ControlPlane::start().await;
+    cp.add_node("n1", "192.0.2.1", &[]).await;
+    let launcher = cp.launcher_client().await;
+    let e = cluster::select_nodes(&launcher, "netbench=nowhere")
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, LaunchError::TooFewNodes { found: 0, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("\"netbench=nowhere\" matches 0 node(s)") && msg.contains("Label more nodes"),
+        "{msg}"
+    );
+}
