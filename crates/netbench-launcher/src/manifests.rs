@@ -330,13 +330,24 @@ fn pod_security() -> PodSecurityContext {
     }
 }
 
-fn empty_dir(name: &str) -> Volume {
+/// An emptyDir with a size limit (the kubelet evicts a pod that writes past it), so no pod of a
+/// run can fill its node's disk.
+fn empty_dir(name: &str, size_limit: &str) -> Volume {
     Volume {
         name: name.into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity(size_limit.into())),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
+
+/// NATS's store: the NETBENCH stream keeps at most 1 GiB (nats/stream-netbench.json), plus the
+/// run-state bucket and JetStream's own files.
+const NATS_DATA_LIMIT: &str = "2Gi";
+/// The orchestrator's scratch directory (the results file is written elsewhere).
+const TMP_LIMIT: &str = "64Mi";
 
 fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
@@ -466,7 +477,7 @@ pub fn mk_nats_pod(spec: &LaunchSpec) -> Pod {
                     }),
                     ..Default::default()
                 },
-                empty_dir("data"),
+                empty_dir("data", NATS_DATA_LIMIT),
             ]),
             ..Default::default()
         }),
@@ -591,7 +602,7 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
                 ..Default::default()
             }],
             volumes: Some(
-                [empty_dir("tmp")]
+                [empty_dir("tmp", TMP_LIMIT)]
                     .into_iter()
                     .chain(ca.map(|(v, _)| v))
                     .collect(),
@@ -1206,5 +1217,30 @@ mod tests {
                 UnixTime::now()
             )
             .is_err());
+    }
+
+    #[test]
+    fn every_empty_dir_has_a_size_limit() {
+        let m = mk_all(&spec(false, None));
+        let pods = m
+            .nats_pod
+            .iter()
+            .map(|p| p.spec.clone().unwrap())
+            .chain(m.workers.iter().map(|w| w.spec.clone().unwrap()))
+            .chain([m.orchestrator.spec.clone().unwrap().template.spec.unwrap()]);
+        let mut seen = 0;
+        for ps in pods {
+            for v in ps.volumes.unwrap_or_default() {
+                if let Some(e) = v.empty_dir {
+                    seen += 1;
+                    assert!(
+                        e.size_limit.is_some(),
+                        "emptyDir {} has no sizeLimit",
+                        v.name
+                    );
+                }
+            }
+        }
+        assert!(seen >= 2, "the NATS store and the orchestrator's tmp");
     }
 }
