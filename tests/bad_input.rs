@@ -644,3 +644,97 @@ fn a_bad_kubeconfig_and_an_unreachable_api_server_say_so() {
         "{err}"
     );
 }
+
+/// Zombie children of a worker process, from /proc.
+fn zombie_children(parent: u32) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            (f.first() == Some(&"Z") && f.get(1) == Some(&parent.to_string().as_str()))
+                .then(|| stat.clone())
+        })
+        .collect()
+}
+
+/// The worker reaps the orphans of the tools it runs (it is PID 1 in its container, with no
+/// init): after netperf pairs, no zombie child is left. Before, netserver's per-test children,
+/// re-parented to the worker, stayed zombies for the life of the pod.
+#[tokio::test]
+async fn a_worker_leaves_no_zombie_after_netperf_pairs() {
+    let _ports = HOST_PORTS.lock().await;
+    let server = nats();
+    let run: RunId = "badinput4".parse().unwrap();
+    let client = async_nats::connect(&server.url).await.unwrap();
+    let mut reg = client
+        .subscribe(subjects::registrations(&run))
+        .await
+        .unwrap();
+    let worker = start_worker(&server.url, run.as_str(), "reap-a", "127.0.0.1");
+    let msg = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut reg))
+        .await
+        .expect("the worker registers")
+        .unwrap();
+    welcome(&client, msg, &run).await;
+    let task = subjects::task(&run, &WorkerId::for_name("reap-a"));
+    for (i, bench) in ["netperf-tcp-rr", "netperf-tcp-stream", "netperf-tcp-rr"]
+        .iter()
+        .enumerate()
+    {
+        let pair = format!("z{i}");
+        let srv = spec_for(&run, bench, Role::Server, &pair, 1);
+        let cli = spec_for(&run, bench, Role::Client, &pair, 1);
+        assert!(matches!(
+            ask(&client, &task, &TaskRequest::StartServer(srv)).await,
+            Reply::ServerReady(_)
+        ));
+        match ask(&client, &task, &TaskRequest::RunClient(cli)).await {
+            Reply::ClientDone(o) => assert!(o.succeeded(), "{o:?}"),
+            other => panic!("{other:?}"),
+        }
+        let stop = TaskRequest::StopServer {
+            run: run.clone(),
+            pair,
+        };
+        assert!(matches!(
+            ask(&client, &task, &stop).await,
+            Reply::ServerStopped(_)
+        ));
+    }
+    // And a server stopped in the middle of a test: netserver and its per-test child die
+    // together, and the child, re-parented to the worker, is a zombie until reaped.
+    let srv = spec_for(&run, "netperf-tcp-rr", Role::Server, "zz", 3);
+    let cli = spec_for(&run, "netperf-tcp-rr", Role::Client, "zz", 3);
+    assert!(matches!(
+        ask(&client, &task, &TaskRequest::StartServer(srv)).await,
+        Reply::ServerReady(_)
+    ));
+    let running = tokio::spawn({
+        let (client, task) = (client.clone(), task.clone());
+        async move { ask(&client, &task, &TaskRequest::RunClient(cli)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stop = TaskRequest::StopServer {
+        run: run.clone(),
+        pair: "zz".into(),
+    };
+    assert!(matches!(
+        ask(&client, &task, &stop).await,
+        Reply::ServerStopped(_)
+    ));
+    let _ = running.await;
+    // The reaper runs every second.
+    let pid = worker.0.id();
+    let mut left = zombie_children(pid);
+    for _ in 0..30 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = zombie_children(pid);
+    }
+    assert!(left.is_empty(), "zombies left: {left:?}");
+}

@@ -7,11 +7,13 @@
 //!
 //! - [`process`]: spawning a tool in its own process group, capped output capture, hard kill.
 //! - [`ready`]: "does this port accept connections?" from `/proc/net/tcp*`, without touching it.
+//! - [`reaper`]: PID 1 duty: orphans of the tools are reaped.
 //! - [`tools`]: which catalogue programs are on PATH.
 //! - [`service`]: the NATS side: registration, the task loop, shutdown.
 
 pub mod process;
 pub mod ready;
+pub mod reaper;
 pub mod service;
 pub mod tools;
 

@@ -24,7 +24,13 @@ pub struct Running {
 
 /// Start `program` (a full path) with `args`. The environment is cleared but for a fixed PATH
 /// and `LC_ALL=C` (stable number formats), so no secret of the worker leaks into a tool.
+/// The pids of the tools running now (spawned and not yet waited for): the reaper leaves them
+/// to the code that waits for them.
+pub static OWN: std::sync::Mutex<std::collections::BTreeSet<i32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 pub fn spawn(program: &Path, args: &[String], cap: usize) -> std::io::Result<Running> {
+    let mut own = OWN.lock().expect("not poisoned");
     let mut child = Command::new(program)
         .args(args)
         .env_clear()
@@ -37,6 +43,8 @@ pub fn spawn(program: &Path, args: &[String], cap: usize) -> std::io::Result<Run
         .kill_on_drop(true)
         .spawn()?;
     let pid = child.id().expect("a just-spawned child has a pid");
+    own.insert(pid as i32);
+    drop(own);
     let stdout = tokio::spawn(capture(child.stdout.take(), cap));
     let stderr = tokio::spawn(capture(child.stderr.take(), cap));
     Ok(Running {
@@ -126,6 +134,10 @@ impl Running {
     ) -> ProcessOutcome {
         // Leave nothing behind: forked helpers (netserver forks per test) die with the group.
         self.signal_group(Signal::SIGKILL);
+        // Waited for: from now on an exit status under this pid is the reaper's to take.
+        OWN.lock()
+            .expect("not poisoned")
+            .remove(&self.pgid.as_raw());
         let elapsed_seconds = self.started.elapsed().as_secs_f64();
         // A forked child may still hold the pipes open; don't wait on it forever.
         let grab = |h: JoinHandle<Captured>| async move {

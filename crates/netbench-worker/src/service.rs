@@ -111,6 +111,9 @@ impl State {
 
 /// Run the worker until `shutdown` is cancelled or its deadline passes.
 pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    let reaper_stop = CancellationToken::new();
+    let _reaper_stops = reaper_stop.clone().drop_guard();
+    crate::reaper::start(reaper_stop);
     let stats = ConnectionStats::default();
     let name = format!("netbench-worker {}", cfg.info.name);
     let client = netbench_bus::connect(&cfg.nats, &name, &stats).await?;
