@@ -517,19 +517,7 @@ async fn a_worker_refuses_a_second_client_and_measures_idle() {
     let server = nats();
     let run: RunId = "badinput3".parse().unwrap();
     let client = async_nats::connect(&server.url).await.unwrap();
-    let mut reg = client
-        .subscribe(subjects::registrations(&run))
-        .await
-        .unwrap();
-    let _a = start_worker(&server.url, run.as_str(), "idle-a", "127.0.0.1");
-    let _b = start_worker(&server.url, run.as_str(), "idle-b", "127.0.0.1");
-    for _ in 0..2 {
-        let msg = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut reg))
-            .await
-            .expect("workers register")
-            .unwrap();
-        welcome(&client, msg, &run).await;
-    }
+    let _workers = welcomed_workers(&client, &server.url, &run, &["idle-a", "idle-b"]).await;
     let task = |name: &str| subjects::task(&run, &WorkerId::for_name(name));
     // Serial: A serves, B runs the client, A stops: both alone.
     let srv = spec_for(&run, "iperf3-tcp", Role::Server, "p1", 1);
@@ -669,16 +657,7 @@ async fn a_worker_leaves_no_zombie_after_netperf_pairs() {
     let server = nats();
     let run: RunId = "badinput4".parse().unwrap();
     let client = async_nats::connect(&server.url).await.unwrap();
-    let mut reg = client
-        .subscribe(subjects::registrations(&run))
-        .await
-        .unwrap();
-    let worker = start_worker(&server.url, run.as_str(), "reap-a", "127.0.0.1");
-    let msg = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut reg))
-        .await
-        .expect("the worker registers")
-        .unwrap();
-    welcome(&client, msg, &run).await;
+    let workers = welcomed_workers(&client, &server.url, &run, &["reap-a"]).await;
     let task = subjects::task(&run, &WorkerId::for_name("reap-a"));
     for (i, bench) in ["netperf-tcp-rr", "netperf-tcp-stream", "netperf-tcp-rr"]
         .iter()
@@ -727,7 +706,7 @@ async fn a_worker_leaves_no_zombie_after_netperf_pairs() {
     ));
     let _ = running.await;
     // The reaper runs every second.
-    let pid = worker.0.id();
+    let pid = workers[0].0.id();
     let mut left = zombie_children(pid);
     for _ in 0..30 {
         if left.is_empty() {
@@ -737,4 +716,30 @@ async fn a_worker_leaves_no_zombie_after_netperf_pairs() {
         left = zombie_children(pid);
     }
     assert!(left.is_empty(), "zombies left: {left:?}");
+}
+
+/// Real workers on loopback, each welcomed as an orchestrator would (the test plays it).
+async fn welcomed_workers(
+    client: &async_nats::Client,
+    url: &str,
+    run: &RunId,
+    names: &[&str],
+) -> Vec<Proc> {
+    let mut reg = client
+        .subscribe(subjects::registrations(run))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let workers: Vec<Proc> = names
+        .iter()
+        .map(|n| start_worker(url, run.as_str(), n, "127.0.0.1"))
+        .collect();
+    for _ in names {
+        let msg = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut reg))
+            .await
+            .expect("the workers register")
+            .unwrap();
+        welcome(client, msg, run).await;
+    }
+    workers
 }

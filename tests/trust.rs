@@ -164,24 +164,7 @@ async fn oversized_and_non_finite_results_are_kept_in_stream_and_file() {
             ClientReply::NotANumber,
         )),
     ];
-    let mut orch = netbench();
-    orch.args([
-        "orchestrator",
-        "--nats-url",
-        &server.url,
-        "--run",
-        run.as_str(),
-    ])
-    .args([
-        "--benchmark",
-        "iperf3-tcp",
-        "--workers",
-        "2",
-        "--duration",
-        "1",
-    ])
-    .args(["--timeout", "20s", "--deadline", "2m", "--results"])
-    .arg(&results);
+    let mut orch = orchestrator(&server.url, &run, 2, "2m", Some(&results));
     let started = std::time::Instant::now();
     let out = tokio::task::spawn_blocking(move || support::run(&mut orch))
         .await
@@ -278,24 +261,7 @@ async fn the_deadline_stops_a_pair_in_flight_and_records_it() {
             ClientReply::Hang,
         ))
     });
-    let mut orch = netbench();
-    orch.args([
-        "orchestrator",
-        "--nats-url",
-        &server.url,
-        "--run",
-        run.as_str(),
-    ])
-    .args([
-        "--benchmark",
-        "iperf3-tcp",
-        "--workers",
-        "2",
-        "--duration",
-        "1",
-    ])
-    .args(["--timeout", "20s", "--deadline", "6s", "--results"])
-    .arg(&results);
+    let mut orch = orchestrator(&server.url, &run, 2, "6s", Some(&results));
     let started = std::time::Instant::now();
     let out = tokio::task::spawn_blocking(move || support::run(&mut orch))
         .await
@@ -359,23 +325,7 @@ async fn registrations_are_bound_capped_and_answered_only_into_inboxes() {
             ClientReply::Hang,
         ))
     });
-    let mut orch = netbench();
-    orch.args([
-        "orchestrator",
-        "--nats-url",
-        &server.url,
-        "--run",
-        run.as_str(),
-    ])
-    .args([
-        "--benchmark",
-        "iperf3-tcp",
-        "--workers",
-        "2",
-        "--duration",
-        "1",
-    ])
-    .args(["--timeout", "20s", "--deadline", "8s"]);
+    let mut orch = orchestrator(&server.url, &run, 2, "8s", None);
     let orch = tokio::task::spawn_blocking(move || support::run(&mut orch));
 
     let nc = async_nats::connect(&server.url).await.unwrap();
@@ -459,24 +409,7 @@ async fn a_lost_worker_that_registers_again_is_used_again() {
     let run: RunId = "trust4".parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("r.json");
-    let mut orch = netbench();
-    orch.args([
-        "orchestrator",
-        "--nats-url",
-        &server.url,
-        "--run",
-        run.as_str(),
-    ])
-    .args([
-        "--benchmark",
-        "iperf3-tcp",
-        "--workers",
-        "3",
-        "--duration",
-        "1",
-    ])
-    .args(["--timeout", "20s", "--deadline", "2m", "--results"])
-    .arg(&results);
+    let mut orch = orchestrator(&server.url, &run, 3, "2m", Some(&results));
     let orch = tokio::task::spawn_blocking(move || support::run(&mut orch));
     let (url, r) = (server.url.clone(), run.clone());
     let mut workers = vec![
@@ -583,4 +516,29 @@ async fn a_worker_with_no_orchestrator_after_a_roll_call_still_stops_at_sigterm(
         let _ = worker.wait();
     }
     assert!(exited.is_some(), "the worker ignored SIGTERM for 10 s");
+}
+
+/// A real orchestrator for `run` (iperf3-tcp, 1 s tests) waiting 20 s for `workers`.
+fn orchestrator(
+    url: &str,
+    run: &RunId,
+    workers: usize,
+    deadline: &str,
+    results: Option<&std::path::Path>,
+) -> std::process::Command {
+    let mut c = netbench();
+    c.args(["orchestrator", "--nats-url", url, "--run", run.as_str()])
+        .args([
+            "--benchmark",
+            "iperf3-tcp",
+            "--duration",
+            "1",
+            "--timeout",
+            "20s",
+        ])
+        .args(["--workers", &workers.to_string(), "--deadline", deadline]);
+    if let Some(path) = results {
+        c.arg("--results").arg(path);
+    }
+    c
 }
