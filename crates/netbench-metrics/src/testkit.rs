@@ -427,24 +427,8 @@ impl PushGateway {
 
     /// Poll `/-/ready` until it answers 200; the log if the process exited or 15 s passed.
     async fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("exited with {status}:\n{}", self.log()));
-            }
-            if Instant::now() > deadline {
-                return Err(format!("not ready after 15 s:\n{}", self.log()));
-            }
-            let ready = self
-                .get("/-/ready")
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let ready = self.get("/-/ready");
+        wait_ready(&mut self.child, ready, &self.log, Duration::from_secs(15)).await
     }
 
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
@@ -603,25 +587,8 @@ impl Prometheus {
 
     /// Poll `/-/ready` until it answers 200; the log if the process exited or 30 s passed.
     async fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("exited with {status}:\n{}", self.log()));
-            }
-            if Instant::now() > deadline {
-                return Err(format!("not ready after 30 s:\n{}", self.log()));
-            }
-            let ready = self
-                .client
-                .get(format!("{}/-/ready", self.url))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let ready = self.client.get(format!("{}/-/ready", self.url));
+        wait_ready(&mut self.child, ready, &self.log, Duration::from_secs(30)).await
     }
 
     /// Base URL, `http://127.0.0.1:PORT`.
@@ -715,6 +682,36 @@ fn make_certs() -> (String, String, String) {
         .signed_by(&key, &ca, &ca_key)
         .expect("server certificate");
     (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// Send `ready` (a request to a daemon's `/-/ready`) until it answers 200; the daemon's log if
+/// it exited first or `limit` passed. The PushGateway's and Prometheus's start-up share it.
+async fn wait_ready(
+    child: &mut std::process::Child,
+    ready: reqwest::RequestBuilder,
+    log: &std::path::Path,
+    limit: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    let log = || std::fs::read_to_string(log).unwrap_or_default();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status}:\n{}", log()));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("not ready after {limit:?}:\n{}", log()));
+        }
+        let answered = ready
+            .try_clone()
+            .expect("a GET without a streaming body clones")
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if answered {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[cfg(test)]
