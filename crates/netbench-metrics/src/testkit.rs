@@ -89,6 +89,7 @@ pub fn pair_result(
         stderr: None,
         output_truncated: false,
         client_seconds: 1.0,
+        concurrent_pairs: 1,
     }
 }
 

@@ -171,6 +171,7 @@ pub async fn run_pair(
         stderr,
         output_truncated: truncated,
         client_seconds,
+        concurrent_pairs: 1,
     };
     PairRun {
         result,
@@ -230,6 +231,7 @@ pub async fn abandon(
         stderr: None,
         output_truncated: false,
         client_seconds: 0.0,
+        concurrent_pairs: 1,
     }
 }
 

@@ -94,6 +94,8 @@ pub async fn run(
         pairs_failed: 0,
         updated_at: OffsetDateTime::now_utc(),
         error: None,
+        plan: "mesh".into(),
+        concurrency: 1,
     });
     state.phase = RunPhase::Pending;
     store.put_state(&state).await?;

@@ -187,6 +187,7 @@ mod tests {
             stderr: None,
             output_truncated: false,
             client_seconds: client,
+            concurrent_pairs: 1,
         }
     }
 

@@ -179,6 +179,14 @@ pub struct PairResult {
     /// Wall time of the client tool alone.
     #[serde(default)]
     pub client_seconds: f64,
+    /// How many pairs (this one included) ran at some point while this pair ran: 1 for a
+    /// strictly serial run. `report` and `compare` say so when figures were taken under load.
+    #[serde(default = "one")]
+    pub concurrent_pairs: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl PairResult {
@@ -274,6 +282,16 @@ pub struct RunState {
     pub updated_at: OffsetDateTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The pair plan (`mesh`, `ring`, `zones:2`, ...).
+    #[serde(default = "mesh")]
+    pub plan: String,
+    /// How many pairs the run let run at once (`--concurrency`).
+    #[serde(default = "one")]
+    pub concurrency: u32,
+}
+
+fn mesh() -> String {
+    "mesh".into()
 }
 
 /// A progress event on `netbench.<run>.event`.
@@ -400,6 +418,7 @@ mod tests {
             stderr: Some("\u{1}".repeat(100_000)),
             output_truncated: false,
             client_seconds: 1.0,
+            concurrent_pairs: 1,
         }
     }
 
