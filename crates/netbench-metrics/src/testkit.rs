@@ -90,6 +90,7 @@ pub fn pair_result(
         output_truncated: false,
         client_seconds: 1.0,
         concurrent_pairs: 1,
+        plan_index: None,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod pair;
 pub mod plan;
 pub mod registration;
 pub mod registry;
+pub mod schedule;
 pub mod run;
 
 pub use run::{run, ExitCode, OrchestratorConfig, RunOutcome};

@@ -172,6 +172,7 @@ pub async fn run_pair(
         output_truncated: truncated,
         client_seconds,
         concurrent_pairs: 1,
+        plan_index: None,
     };
     PairRun {
         result,
@@ -232,6 +233,7 @@ pub async fn abandon(
         output_truncated: false,
         client_seconds: 0.0,
         concurrent_pairs: 1,
+        plan_index: None,
     }
 }
 

@@ -188,6 +188,7 @@ mod tests {
             output_truncated: false,
             client_seconds: client,
             concurrent_pairs: 1,
+            plan_index: None,
         }
     }
 

@@ -183,6 +183,9 @@ pub struct PairResult {
     /// strictly serial run. `report` and `compare` say so when figures were taken under load.
     #[serde(default = "one")]
     pub concurrent_pairs: u32,
+    /// The pair's place in the plan (the results file keeps plan order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_index: Option<u64>,
 }
 
 fn one() -> u32 {
@@ -294,6 +297,39 @@ fn mesh() -> String {
     "mesh".into()
 }
 
+/// `plan zones:2 (seed 7): 12 pairs in 6 rounds at concurrency 2, about 1 m 3 s` for a
+/// [`EventKind::RunPlanned`].
+pub fn plan_line(kind: &EventKind) -> Option<String> {
+    let EventKind::RunPlanned {
+        plan,
+        seed,
+        pairs,
+        rounds,
+        concurrency,
+        estimate_seconds,
+    } = kind
+    else {
+        return None;
+    };
+    Some(format!(
+        "plan {plan} (seed {seed}): {pairs} pairs in {rounds} rounds at concurrency {concurrency}, about {}",
+        human_seconds(*estimate_seconds)
+    ))
+}
+
+/// `2 h 27 m`, `3 m 5 s`, `45 s`.
+pub fn human_seconds(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    match (h, m) {
+        (0, 0) => format!("{sec} s"),
+        (0, _) if sec == 0 => format!("{m} m"),
+        (0, _) => format!("{m} m {sec} s"),
+        (_, 0) => format!("{h} h"),
+        _ => format!("{h} h {m} m"),
+    }
+}
+
 /// A progress event on `netbench.<run>.event`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -316,6 +352,16 @@ pub enum EventKind {
         id: WorkerId,
         ip: String,
         zone: String,
+    },
+    /// The plan, before the first pair: how many pairs, in how many rounds, and how long that
+    /// should take.
+    RunPlanned {
+        plan: String,
+        seed: u64,
+        pairs: u64,
+        rounds: u64,
+        concurrency: u32,
+        estimate_seconds: f64,
     },
     PairStarted {
         pair: String,
@@ -419,6 +465,7 @@ mod tests {
             output_truncated: false,
             client_seconds: 1.0,
             concurrent_pairs: 1,
+            plan_index: None,
         }
     }
 

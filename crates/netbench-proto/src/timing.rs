@@ -29,6 +29,12 @@ pub const SERVER_START_LIMIT: Duration =
 /// How long the orchestrator waits for "server stopped".
 pub const SERVER_STOP_LIMIT: Duration = secs(SERVER_STOP_WORST.as_secs() + WORKER_GRACE.as_secs());
 
+/// What one pair costs beyond its test's duration, for the plan's estimate: dispatch, the
+/// server's start to ready, the client tool's own start and exit, the server's stop. Measured
+/// by `tests/perf/run` (P2, pair wall time minus the test: p50 20 ms, p99 107 ms on the
+/// project's CI machine); the tools' own start-up adds the rest.
+pub const PAIR_OVERHEAD: Duration = Duration::from_millis(150);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,6 +128,11 @@ pub fn line(item: &Item) -> String {
                         format!("{ip} zone {zone}")
                     },
                 ),
+                EventKind::RunPlanned { .. } => (
+                    "run planned",
+                    String::new(),
+                    netbench_proto::plan_line(&e.kind).unwrap_or_default(),
+                ),
                 EventKind::PairStarted {
                     index,
                     total,

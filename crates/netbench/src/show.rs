@@ -39,6 +39,7 @@ pub fn progress_line(e: &Event, bench: &Benchmark) -> Option<String> {
             )
         }
         EventKind::WorkerJoined { worker, ip, .. } => format!("  worker {worker} joined ({ip})"),
+        EventKind::RunPlanned { .. } => format!("  {}", netbench_proto::plan_line(&e.kind)?),
         EventKind::PairStarted { .. } => return None,
         EventKind::PairFinished {
             index,
