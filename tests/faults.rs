@@ -71,6 +71,7 @@ impl Bed {
                 log_dir: logs.path(),
                 credentials: Some(&creds),
                 tls_ca: None,
+                zones: None,
             },
         )
         .unwrap();

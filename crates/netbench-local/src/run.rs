@@ -42,6 +42,59 @@ pub struct LocalConfig {
     pub push: Option<netbench_metrics::PushConfig>,
     /// Shape every node's link to this rate, both ways (tc tbf).
     pub link_rate: Option<LinkRate>,
+    /// Spread the nodes over this many zones (zone-a, zone-b, …, round robin by node).
+    pub zones: Option<u32>,
+    /// Which pairs, how many at once (checked against the deadline before anything starts).
+    pub plan: netbench_orchestrator::flags::PlanConfig,
+}
+
+/// The zone of the i-th node (1-based) when the nodes are spread over `zones` zones.
+pub fn zone_of(i: usize, zones: Option<u32>) -> String {
+    match zones {
+        None | Some(0) => "local".into(),
+        Some(z) => {
+            let k = (i.saturating_sub(1)) % z as usize;
+            let mut name = String::new();
+            let mut k1 = k + 1;
+            while k1 > 0 {
+                name.insert(0, (b'a' + ((k1 - 1) % 26) as u8) as char);
+                k1 = (k1 - 1) / 26;
+            }
+            format!("zone-{name}")
+        }
+    }
+}
+
+/// The nodes of a local run as the plan sees them.
+pub fn plan_nodes(nodes: usize, zones: Option<u32>) -> Vec<netbench_orchestrator::plan::PlanNode> {
+    (1..=nodes)
+        .map(|i| netbench_orchestrator::plan::PlanNode {
+            name: testbed::node_name(i),
+            zone: if zones.is_some() {
+                zone_of(i, zones)
+            } else {
+                String::new()
+            },
+        })
+        .collect()
+}
+
+/// The plan of a local run and its estimate, or why it cannot run (exit 2), before anything
+/// is started. With a seed given or drawn here, the orchestrator plans the same pairs.
+pub fn check_plan(cfg: &mut LocalConfig) -> Result<netbench_orchestrator::flags::Estimate, String> {
+    if let netbench_orchestrator::plan::PlanSpec::Zones(_) = cfg.plan.flags.plan {
+        if cfg.zones.is_none() {
+            return Err(format!(
+                "--plan {} needs zones, and local nodes have none: add --zones N (e.g. --zones 2)",
+                cfg.plan.flags.plan
+            ));
+        }
+    }
+    let seed = cfg.plan.seed();
+    cfg.plan.flags.seed = Some(seed);
+    let nodes = plan_nodes(cfg.nodes, cfg.zones);
+    let plan = cfg.plan.plan(&nodes, seed)?;
+    netbench_orchestrator::flags::fits(&plan, &cfg.plan, cfg.duration_seconds, cfg.deadline)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +113,9 @@ pub enum LocalError {
     Testbed(#[from] crate::testbed::TestbedError),
     #[error("{0}")]
     Setup(String),
+    /// The plan cannot run as asked (exit 2): nothing was started.
+    #[error("{0}")]
+    Plan(String),
     #[error(transparent)]
     Bus(#[from] netbench_bus::BusError),
     #[error(transparent)]
@@ -93,6 +149,8 @@ pub async fn run(
     shutdown: CancellationToken,
     mut on_event: impl FnMut(&Event) + Send,
 ) -> Result<LocalOutcome, LocalError> {
+    let mut cfg = cfg;
+    check_plan(&mut cfg).map_err(LocalError::Plan)?;
     if !crate::is_root() {
         return Err(LocalError::NotRoot);
     }
@@ -203,6 +261,7 @@ pub async fn run(
             log_dir: logs.path(),
             credentials: credentials.as_ref(),
             tls_ca: ca.as_deref(),
+            zones: cfg.zones,
         },
     )
     .map_err(|e| {
@@ -224,6 +283,7 @@ pub async fn run(
         deadline: cfg.deadline,
         push: cfg.push.clone(),
         harness: None,
+        plan: cfg.plan.clone(),
     };
     let orchestrator = netbench_orchestrator::run(orch, shutdown.clone());
     tokio::pin!(orchestrator);

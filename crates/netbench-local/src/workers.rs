@@ -27,6 +27,8 @@ pub struct WorkerLaunch<'a> {
     pub credentials: Option<&'a RunCredentials>,
     /// The run's CA, when NATS has TLS.
     pub tls_ca: Option<&'a Path>,
+    /// Spread the nodes over this many zones ([`crate::run::zone_of`]); `None`: all `local`.
+    pub zones: Option<u32>,
 }
 
 impl Workers {
@@ -40,12 +42,14 @@ impl Workers {
             log_dir,
             credentials,
             tls_ca,
+            zones,
         } = *launch;
         let mut workers = Workers {
             children: Vec::new(),
             log_dir: log_dir.to_path_buf(),
         };
-        for node in nodes {
+        for (i, node) in nodes.iter().enumerate() {
+            let zone = crate::run::zone_of(i + 1, zones);
             let log = std::fs::File::create(log_dir.join(format!("{}.log", node.name)))?;
             let mut cmd = Command::new("ip");
             // Credentials go through the environment, not argv (which `ps` shows to everyone).
@@ -75,7 +79,7 @@ impl Workers {
                     "--hostname",
                     &node.name,
                     "--zone",
-                    "local",
+                    &zone,
                 ])
                 .args(["--deadline", &format!("{}s", deadline.as_secs().max(1))])
                 .arg("--exit-with-parent")

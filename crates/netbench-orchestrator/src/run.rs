@@ -1,14 +1,17 @@
 //! The run loop: registration, pairs one at a time, results file.
 
-use crate::pair::{abandon, run_pair, LostSide, PairContext};
-use crate::plan::plan;
+use crate::flags::{fits, Estimate, PlanConfig};
+use crate::pair::{abandon, run_pair, LostSide, PairContext, PairRun};
+use crate::plan::{Plan, PlanNode};
 use crate::registration::{self, Shared};
 use crate::registry::{Lost, Registry};
+use crate::schedule::{Job, Scheduler};
+use futures::StreamExt;
 use netbench_bench::Benchmark;
 use netbench_bus::{jetstream::Store, BusError, ConnectionStats, NatsArgs};
 use netbench_proto::{
     subjects, Event, EventKind, PairResult, ResultsFile, RollCall, RunId, RunPhase, RunState,
-    Status,
+    Status, WorkerInfo,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -37,6 +40,8 @@ pub struct OrchestratorConfig {
     pub push: Option<netbench_metrics::PushConfig>,
     /// The harness's own metrics (served on `/metrics` by the caller).
     pub harness: Option<Arc<netbench_metrics::HarnessMetrics>>,
+    /// Which pairs, how many at once.
+    pub plan: PlanConfig,
 }
 
 /// How a run ended is also the process exit code.
@@ -154,9 +159,36 @@ pub async fn run(
         return finish(&cfg, &store, &events, state, results, code, Some(why)).await;
     }
 
-    // The pairs.
-    let pairs = plan(&mut workers);
-    state.pairs_total = pairs.len();
+    // The plan: which pairs, how many at once, and whether that fits the deadline.
+    let planned = match plan_run(&cfg, &mut workers, deadline) {
+        Ok(p) => p,
+        Err(why) => {
+            return finish(
+                &cfg,
+                &store,
+                &events,
+                state,
+                results,
+                ExitCode::Usage,
+                Some(why),
+            )
+            .await
+        }
+    };
+    let Planned {
+        plan,
+        seed,
+        estimate,
+        order,
+    } = planned;
+    tracing::info!(
+        "{}",
+        netbench_proto::plan_line(&planned_event(&cfg, &estimate, seed)).unwrap_or_default()
+    );
+    events.send(planned_event(&cfg, &estimate, seed)).await;
+    state.pairs_total = plan.len() as usize;
+    state.plan = cfg.plan.flags.plan.to_string();
+    state.concurrency = cfg.plan.flags.concurrency;
     state.phase = RunPhase::Running;
     if let Err(e) = store.put_state(&state).await {
         tracing::warn!("run state not stored: {e}");
@@ -168,98 +200,101 @@ pub async fn run(
             done.len()
         );
     }
+    let total = plan.len() as usize;
+    let mut finished = done.len();
     let ctx = PairContext {
         client: &client,
         run: &run,
         bench: cfg.bench,
         duration_seconds: cfg.duration_seconds,
     };
+    let pair_id = |j: &Job| format!("{}--{}", workers[j.client].id, workers[j.server].id);
+    let jobs = plan
+        .pairs_for_concurrency()
+        .map(|p| Job {
+            index: p.index,
+            client: order[p.client],
+            server: order[p.server],
+        })
+        .filter(|j| !done.contains(&pair_id(j)));
+    let mut sched = Scheduler::new(jobs, workers.len(), cfg.plan.flags.concurrency as usize);
     let mut lost = Lost::default();
     let mut stopped: Option<String> = None;
     let mut recorder = Recorder::new(&store, &events, cfg.bench, metrics, &client);
-    'pairs: for (index, pair) in pairs.iter().enumerate() {
-        if done.contains(&pair.id) {
-            continue;
-        }
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut started: HashMap<u64, OffsetDateTime> = HashMap::new();
+    let mut current = workers.clone();
+    loop {
         if shutdown.is_cancelled() {
             stopped = Some("interrupted by a signal".into());
             break;
         }
-        if Instant::now() >= deadline {
+        let late = Instant::now() >= deadline;
+        if late && sched.running() == 0 {
             stopped = Some(format!("the run's deadline ({:?}) passed", cfg.deadline));
             break;
         }
-        {
-            let registry = shared.registry.lock().expect("not poisoned");
-            for id in lost.returned(&registry) {
-                tracing::info!("worker {id} registered again after it was lost: usable again");
-                if let (Some(now), Some(slot)) =
-                    (registry.get(&id), workers.iter_mut().find(|w| w.id == id))
-                {
-                    *slot = now.clone();
+        refresh_returned(&shared, &mut lost, &mut current);
+        while let Some(job) = if late { None } else { sched.next() } {
+            let (c, s) = (current[job.client].clone(), current[job.server].clone());
+            let id = pair_id(&job);
+            events
+                .send(EventKind::PairStarted {
+                    pair: id.clone(),
+                    index: job.index as usize + 1,
+                    total,
+                    client: c.name.clone(),
+                    server: s.name.clone(),
+                })
+                .await;
+            let known_lost = known_lost(&lost, &c, &s);
+            started.insert(job.index, OffsetDateTime::now_utc());
+            let (ctx, stats, shutdown) = (&ctx, &stats, &shutdown);
+            running.push(async move {
+                let o = attempt_pair(ctx, stats, &id, &c, &s, known_lost, deadline, shutdown).await;
+                (job, c, s, o)
+            });
+        }
+        if sched.running() == 0 {
+            break;
+        }
+        tokio::select! {
+            Some((job, c, s, outcome)) = running.next() => {
+                started.remove(&job.index);
+                let concurrent = sched.finish(&job);
+                match outcome.lost {
+                    Some(LostSide::Client) => lost.mark(&c.id, &shared.registry.lock().expect("not poisoned")),
+                    Some(LostSide::Server) => lost.mark(&s.id, &shared.registry.lock().expect("not poisoned")),
+                    None => {}
                 }
+                let mut r = outcome.result;
+                r.concurrent_pairs = concurrent;
+                r.plan_index = Some(job.index);
+                finished += 1;
+                results.push(recorder.record(&mut state, r, finished, total, deadline).await);
+            }
+            _ = shutdown.cancelled() => {
+                stopped = Some("interrupted by a signal".into());
+                break;
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                let why = format!("the run's deadline ({:?}) passed during this pair", cfg.deadline);
+                let cut: Vec<Job> = sched.running_jobs().copied().collect();
+                running.clear();
+                for job in cut {
+                    let concurrent = sched.finish(&job);
+                    let (c, s) = (&current[job.client], &current[job.server]);
+                    let since = started.get(&job.index).copied().unwrap_or_else(OffsetDateTime::now_utc);
+                    let mut r = abandon(&ctx, &pair_id(&job), c, s, since, &why).await;
+                    r.concurrent_pairs = concurrent;
+                    r.plan_index = Some(job.index);
+                    finished += 1;
+                    results.push(recorder.record(&mut state, r, finished, total, deadline).await);
+                }
+                stopped = Some(why);
+                break;
             }
         }
-        let (c, s) = (&workers[pair.client], &workers[pair.server]);
-        events
-            .send(EventKind::PairStarted {
-                pair: pair.id.clone(),
-                index: index + 1,
-                total: pairs.len(),
-                client: c.name.clone(),
-                server: s.name.clone(),
-            })
-            .await;
-        let known_lost = if lost.contains(&c.id) {
-            Some(LostSide::Client)
-        } else if lost.contains(&s.id) {
-            Some(LostSide::Server)
-        } else {
-            None
-        };
-        let mut attempt = 1;
-        let pair_started = OffsetDateTime::now_utc();
-        let outcome = loop {
-            let connects_before = stats.connects();
-            let o = tokio::select! {
-                o = run_pair(&ctx, &pair.id, c, s, known_lost) => o,
-                _ = shutdown.cancelled() => {
-                    stopped = Some("interrupted by a signal".into());
-                    break 'pairs;
-                }
-                _ = tokio::time::sleep_until(deadline.into()) => {
-                    let why = format!("the run's deadline ({:?}) passed during this pair", cfg.deadline);
-                    let r = abandon(&ctx, &pair.id, c, s, pair_started, &why).await;
-                    results.push(recorder.record(&mut state, r, index + 1, pairs.len(), deadline).await);
-                    stopped = Some(why);
-                    break 'pairs;
-                }
-            };
-            // A worker that "did not answer" while our own NATS connection was down is not
-            // lost: the messages were. Run the pair again once NATS is back.
-            let blipped = stats.connects() != connects_before
-                || client.connection_state() != async_nats::connection::State::Connected;
-            if o.result.task.status == Status::WorkerLost && blipped && attempt < MAX_PAIR_ATTEMPTS
-            {
-                tracing::warn!(pair = %pair.id, "NATS connection lost during the pair; running it again");
-                wait_connected(&client, deadline, &shutdown).await;
-                attempt += 1;
-                continue;
-            }
-            break o;
-        };
-        let lost_side = match outcome.lost {
-            Some(LostSide::Client) => Some(&c.id),
-            Some(LostSide::Server) => Some(&s.id),
-            None => None,
-        };
-        if let Some(id) = lost_side {
-            lost.mark(id, &shared.registry.lock().expect("not poisoned"));
-        }
-        let r = recorder
-            .record(&mut state, outcome.result, index + 1, pairs.len(), deadline)
-            .await;
-        results.push(r);
     }
     let unstored = recorder.finish().await;
     if unstored > 0 && stopped.is_none() {
@@ -268,13 +303,8 @@ pub async fn run(
         ));
     }
 
-    // Keep plan order in the file, whatever order the results were stored in.
-    let order: HashMap<&str, usize> = pairs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.id.as_str(), i))
-        .collect();
-    results.sort_by_key(|r| order.get(r.pair.as_str()).copied().unwrap_or(usize::MAX));
+    // Keep plan order in the file, whatever order the pairs ran or were stored in.
+    results.sort_by_key(|r| r.plan_index.unwrap_or(u64::MAX));
     let code = if stopped.is_some() {
         ExitCode::Interrupted
     } else if results.iter().all(|r| r.task.status == Status::Ok) {
@@ -398,6 +428,126 @@ impl Recorder {
             self.pusher.abort();
         }
         self.unstored
+    }
+}
+
+/// The plan as the run uses it.
+struct Planned {
+    plan: Plan,
+    seed: u64,
+    estimate: Estimate,
+    /// Plan node index → index into the run's worker list.
+    order: Vec<usize>,
+}
+
+/// Plan the registered workers' pairs, and refuse a plan that cannot fit the time left.
+fn plan_run(
+    cfg: &OrchestratorConfig,
+    workers: &mut [WorkerInfo],
+    deadline: Instant,
+) -> Result<Planned, String> {
+    // Plans name nodes (a worker's hostname is its node); two workers on one node keep their
+    // own names.
+    let by_host: HashSet<&str> = workers.iter().map(|w| w.hostname.as_str()).collect();
+    let unique_hosts = by_host.len() == workers.len();
+    let name = |w: &WorkerInfo| {
+        if unique_hosts {
+            w.hostname.clone()
+        } else {
+            w.name.clone()
+        }
+    };
+    workers.sort_by(|a, b| name(a).cmp(&name(b)).then(a.id.cmp(&b.id)));
+    let nodes: Vec<PlanNode> = workers
+        .iter()
+        .map(|w| PlanNode {
+            name: name(w),
+            zone: w.zone.clone(),
+        })
+        .collect();
+    let seed = cfg.plan.seed();
+    let plan = cfg.plan.plan(&nodes, seed)?;
+    let index: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    let order = plan
+        .nodes()
+        .iter()
+        .map(|n| index[n.name.as_str()])
+        .collect();
+    let left = deadline.saturating_duration_since(Instant::now());
+    let estimate = fits(&plan, &cfg.plan, cfg.duration_seconds, left)?;
+    Ok(Planned {
+        plan,
+        seed,
+        estimate,
+        order,
+    })
+}
+
+fn planned_event(cfg: &OrchestratorConfig, e: &Estimate, seed: u64) -> EventKind {
+    EventKind::RunPlanned {
+        plan: cfg.plan.flags.plan.to_string(),
+        seed,
+        pairs: e.pairs,
+        rounds: e.rounds,
+        concurrency: cfg.plan.flags.concurrency,
+        estimate_seconds: e.time.as_secs_f64(),
+    }
+}
+
+/// Which side of a pair is known to be gone.
+fn known_lost(lost: &Lost, c: &WorkerInfo, s: &WorkerInfo) -> Option<LostSide> {
+    if lost.contains(&c.id) {
+        Some(LostSide::Client)
+    } else if lost.contains(&s.id) {
+        Some(LostSide::Server)
+    } else {
+        None
+    }
+}
+
+/// Workers lost earlier that registered again are usable again (with what they now say).
+fn refresh_returned(shared: &Shared, lost: &mut Lost, workers: &mut [WorkerInfo]) {
+    let registry = shared.registry.lock().expect("not poisoned");
+    for id in lost.returned(&registry) {
+        tracing::info!("worker {id} registered again after it was lost: usable again");
+        if let (Some(now), Some(slot)) =
+            (registry.get(&id), workers.iter_mut().find(|w| w.id == id))
+        {
+            *slot = now.clone();
+        }
+    }
+}
+
+/// One pair, run again (at most [`MAX_PAIR_ATTEMPTS`] times) when a worker "did not answer"
+/// while our own NATS connection was down: the messages were lost, not the worker.
+#[allow(clippy::too_many_arguments)]
+async fn attempt_pair(
+    ctx: &PairContext<'_>,
+    stats: &ConnectionStats,
+    id: &str,
+    c: &WorkerInfo,
+    s: &WorkerInfo,
+    known_lost: Option<LostSide>,
+    deadline: Instant,
+    shutdown: &CancellationToken,
+) -> PairRun {
+    let mut attempt = 1;
+    loop {
+        let connects_before = stats.connects();
+        let o = run_pair(ctx, id, c, s, known_lost).await;
+        let blipped = stats.connects() != connects_before
+            || ctx.client.connection_state() != async_nats::connection::State::Connected;
+        if o.result.task.status == Status::WorkerLost && blipped && attempt < MAX_PAIR_ATTEMPTS {
+            tracing::warn!(pair = %id, "NATS connection lost during the pair; running it again");
+            wait_connected(ctx.client, deadline, shutdown).await;
+            attempt += 1;
+            continue;
+        }
+        return o;
     }
 }
 

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use netbench_bench::flags::{benchmark, duration, run_id, test_duration};
 use netbench_bench::Benchmark;
 use netbench_bus::NatsArgs;
+use netbench_orchestrator::flags::{PlanConfig, PlanFlags, RoleFlags};
 use netbench_proto::{RunId, WorkerId, WorkerInfo};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -143,6 +144,13 @@ struct LocalArgs {
     /// see the pairs on a slower network.
     #[arg(long, value_name = "RATE")]
     link_rate: Option<netbench_local::testbed::LinkRate>,
+    /// Spread the nodes over N zones (zone-a, zone-b, … round robin), e.g. for --plan zones:K.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=26))]
+    zones: Option<u32>,
+    #[command(flatten)]
+    plan: PlanFlags,
+    #[command(flatten)]
+    roles: RoleFlags,
     #[command(flatten)]
     push: PushFlags,
 }
@@ -210,6 +218,10 @@ struct OrchestratorArgs {
     /// Serve the harness's own metrics on http://ADDR/metrics (e.g. 0.0.0.0:9090).
     #[arg(long, env = "NETBENCH_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    plan: PlanFlags,
+    #[command(flatten)]
+    roles: RoleFlags,
 }
 
 /// Cancelled on SIGINT or SIGTERM.
@@ -306,6 +318,10 @@ async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
         deadline: a.deadline,
         push: a.push.config(),
         harness: None,
+        plan: PlanConfig {
+            flags: a.plan,
+            roles: a.roles,
+        },
     };
     let mut cfg = cfg;
     let metrics_stop = CancellationToken::new();
@@ -371,6 +387,11 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         tls: a.tls,
         push: a.push.config(),
         link_rate: a.link_rate,
+        zones: a.zones,
+        plan: PlanConfig {
+            flags: a.plan,
+            roles: a.roles,
+        },
     };
     let mut progress = show::Progress::new(bench);
     let printed = |e: &netbench_proto::Event| progress.event(e);
@@ -407,6 +428,10 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
                 );
             }
             exit::from_outcome(o.code)
+        }
+        Err(e @ netbench_local::LocalError::Plan(_)) => {
+            eprintln!("error: {e}");
+            exit::USAGE
         }
         Err(e) => {
             eprintln!("error: {e}");

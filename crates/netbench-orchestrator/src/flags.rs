@@ -1,0 +1,133 @@
+//! The plan flags `local`, `orchestrator` and `launch` share, and the check that a run fits its
+//! deadline before anything starts. Pure.
+
+use crate::plan::{self, NamePatterns, Plan, PlanNode, PlanSpec};
+use std::time::Duration;
+
+/// Which pairs run, how many at once.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanFlags {
+    /// Which pairs to run: mesh (every ordered pair), ring (each node to the next), star:NODE
+    /// (NODE to and from every other), zones:K (K pairs per ordered pair of zones), sample:K
+    /// (K random pairs, see --seed), pairs:FILE (client,server node names, one pair a line).
+    #[arg(long, default_value = "mesh", env = "NETBENCH_PLAN")]
+    pub plan: PlanSpec,
+    /// Seed of sample:K and zones:K (default: a fresh one, printed, so a run can be repeated).
+    #[arg(long, env = "NETBENCH_SEED")]
+    pub seed: Option<u64>,
+    /// Run up to N pairs at once, never a worker in two pairs at the same time. Each result
+    /// records how many pairs ran beside it (concurrent_pairs); 1 is strictly serial.
+    #[arg(long, default_value_t = 1, value_parser = concurrency, env = "NETBENCH_CONCURRENCY")]
+    pub concurrency: u32,
+    /// Run even when the plan's estimate exceeds --deadline (the deadline then stops the run
+    /// with partial results).
+    #[arg(long, env = "NETBENCH_ALLOW_PARTIAL")]
+    pub allow_partial: bool,
+}
+
+impl Default for PlanFlags {
+    fn default() -> PlanFlags {
+        PlanFlags {
+            plan: PlanSpec::Mesh,
+            seed: None,
+            concurrency: 1,
+            allow_partial: false,
+        }
+    }
+}
+
+/// The most pairs at once: far beyond what a cluster's NATS and workers should see.
+pub const MAX_CONCURRENCY: u32 = 1024;
+
+fn concurrency(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(0) => Err("--concurrency 0 runs nothing: write 1 (strictly serial, the default) or more".into()),
+        Ok(n) if n <= MAX_CONCURRENCY => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a number of pairs at once: write a whole number from 1 to {MAX_CONCURRENCY}"
+        )),
+    }
+}
+
+/// Who may be client, who may be server, by node name (`local`, `orchestrator`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RoleFlags {
+    /// Only these nodes are clients: comma-separated names or patterns with * and ?.
+    #[arg(long, env = "NETBENCH_CLIENTS")]
+    pub clients: Option<NamePatterns>,
+    /// Only these nodes are servers: comma-separated names or patterns with * and ?.
+    #[arg(long, env = "NETBENCH_SERVERS")]
+    pub servers: Option<NamePatterns>,
+}
+
+/// Everything the orchestrator needs to plan a run.
+#[derive(Debug, Clone, Default)]
+pub struct PlanConfig {
+    pub flags: PlanFlags,
+    pub roles: RoleFlags,
+}
+
+impl PlanConfig {
+    /// The seed the run uses: the one given, else one drawn now (and printed with the plan).
+    pub fn seed(&self) -> u64 {
+        self.flags.seed.unwrap_or_else(fresh_seed)
+    }
+
+    /// The plan on these nodes.
+    pub fn plan(&self, nodes: &[PlanNode], seed: u64) -> Result<Plan, String> {
+        Plan::new(
+            &self.flags.plan,
+            nodes,
+            self.roles.clients.as_ref(),
+            self.roles.servers.as_ref(),
+            seed,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A seed from the clock and the process: a run needs it to differ, not to be secret.
+pub fn fresh_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut x = t.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32);
+    // splitmix64's finaliser, so near seeds look unrelated.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d049bb133111eb);
+    (x ^ (x >> 31)) % 1_000_000_000
+}
+
+/// What a plan costs: pairs, rounds, time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub pairs: u64,
+    pub rounds: u64,
+    pub time: Duration,
+}
+
+/// The plan's estimate, or the refusal (exit 2) when it does not fit the deadline and
+/// `--allow-partial` was not given.
+pub fn fits(
+    plan: &Plan,
+    cfg: &PlanConfig,
+    duration_seconds: u32,
+    deadline: Duration,
+) -> Result<Estimate, String> {
+    let budget = plan::Budget {
+        concurrency: cfg.flags.concurrency,
+        duration_s: f64::from(duration_seconds),
+        overhead_s: netbench_proto::timing::PAIR_OVERHEAD.as_secs_f64(),
+        deadline,
+    };
+    let rounds = plan.rounds(budget.concurrency);
+    let est = Estimate {
+        pairs: plan.len(),
+        rounds,
+        time: plan::estimate(plan.len(), rounds, budget.duration_s, budget.overhead_s),
+    };
+    match plan::refusal(plan, &budget) {
+        Some(why) if !cfg.flags.allow_partial => Err(why),
+        _ => Ok(est),
+    }
+}
