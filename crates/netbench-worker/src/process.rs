@@ -1,8 +1,17 @@
 //! Running one tool: no shell, a cleared environment, its own process group (so the whole group
 //! can be killed), stdout and stderr captured up to a cap, and a hard timeout.
+//!
+//! The group's id is the leader's pid, so it is only ours while the leader is: once the leader
+//! is reaped, the kernel may hand that pid (and so that group id) to a new process, and a
+//! `killpg` would hit a stranger. So the group is always killed *before* the leader is reaped:
+//! its exit is awaited without reaping it (`waitid(WEXITED | WNOWAIT)`: it stays a zombie, which
+//! keeps the id taken), then `killpg(SIGKILL)` takes whatever of the group is left (helpers the
+//! tool forked), and only then is the leader reaped.
 
 use netbench_proto::{Captured, ProcessOutcome};
+use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -10,6 +19,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -84,13 +94,54 @@ async fn capture(pipe: Option<impl AsyncRead + Unpin>, cap: usize) -> Captured {
     }
 }
 
+/// Whether the child `pid` has exited, asked without reaping it (`WNOWAIT`): it stays a zombie,
+/// so its pid, and the group id it leads, cannot be given to another process yet.
+fn has_exited(pid: Pid) -> bool {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | WaitPidFlag::WNOHANG;
+    loop {
+        match waitid(Id::Pid(pid), flags) {
+            Ok(WaitStatus::StillAlive) => return false,
+            Ok(_) => return true,
+            Err(Errno::EINTR) => continue,
+            // ECHILD: no child of ours by that pid is left to wait for.
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Wait until the child `pid` has exited, without reaping it (see [`has_exited`]). Woken by
+/// SIGCHLD, and every 100 ms in case a signal was merged with another; the runtime is never
+/// blocked.
+async fn exit_of(pid: Pid) {
+    let mut sigchld = signal(SignalKind::child()).ok();
+    while !has_exited(pid) {
+        match sigchld.as_mut() {
+            Some(s) => {
+                let _ = tokio::time::timeout(Duration::from_millis(100), s.recv()).await;
+            }
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// A test's look at the leader just before its group is killed.
+#[cfg(test)]
+type GroupKillHook = Option<Box<dyn Fn(Pid)>>;
+
+#[cfg(test)]
+thread_local! {
+    /// Called with the group id just before the group is killed (tests look at the leader then).
+    static BEFORE_GROUP_KILL: std::cell::RefCell<GroupKillHook> = const { std::cell::RefCell::new(None) };
+}
+
 impl Running {
-    /// True while the tool has not exited.
+    /// True while the tool has not exited (asked without reaping it).
     pub fn is_alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        !has_exited(self.pgid)
     }
 
-    /// Signal the whole process group. Errors (the group is already gone) are ignored.
+    /// Signal the whole process group. Errors (the group is already gone) are ignored. Only
+    /// called while the leader is not reaped, so the group id is still this tool's.
     pub fn signal_group(&self, signal: Signal) {
         let _ = killpg(self.pgid, signal);
     }
@@ -98,33 +149,64 @@ impl Running {
     /// Wait for the tool to exit on its own, at most `timeout` (or until `cancel`); then kill
     /// its whole group.
     pub async fn finish(mut self, timeout: Duration, cancel: &CancellationToken) -> ProcessOutcome {
-        let waited = tokio::select! {
-            s = self.child.wait() => Some(s),
-            _ = tokio::time::sleep(timeout) => None,
-            _ = cancel.cancelled() => None,
+        let exited = tokio::select! {
+            _ = exit_of(self.pgid) => true,
+            _ = tokio::time::sleep(timeout) => false,
+            _ = cancel.cancelled() => false,
         };
-        let timed_out = waited.is_none() && !cancel.is_cancelled();
-        let status = match waited {
-            Some(s) => s.ok(),
-            None => {
-                self.signal_group(Signal::SIGKILL);
-                self.child.wait().await.ok()
-            }
-        };
+        let timed_out = !exited && !cancel.is_cancelled();
+        if !exited {
+            self.signal_group(Signal::SIGKILL);
+        }
+        let status = self.kill_group_and_reap().await;
         self.collect(status, timed_out).await
     }
 
     /// Stop a server: SIGTERM to the group, SIGKILL after `grace`, then collect its output.
     pub async fn stop(mut self, grace: Duration) -> ProcessOutcome {
         self.signal_group(Signal::SIGTERM);
-        let status = match tokio::time::timeout(grace, self.child.wait()).await {
-            Ok(s) => s.ok(),
-            Err(_) => {
-                self.signal_group(Signal::SIGKILL);
-                self.child.wait().await.ok()
-            }
-        };
+        if tokio::time::timeout(grace, exit_of(self.pgid))
+            .await
+            .is_err()
+        {
+            self.signal_group(Signal::SIGKILL);
+        }
+        let status = self.kill_group_and_reap().await;
         self.collect(status, false).await
+    }
+
+    /// Once the leader has exited: SIGKILL to what is left of its group (forked helpers:
+    /// netserver forks per test) while the leader's zombie still holds the group id, then reap
+    /// the leader.
+    async fn kill_group_and_reap(&mut self) -> Option<std::process::ExitStatus> {
+        exit_of(self.pgid).await;
+        #[cfg(test)]
+        BEFORE_GROUP_KILL.with(|h| {
+            if let Some(hook) = h.borrow().as_ref() {
+                hook(self.pgid)
+            }
+        });
+        self.signal_group(Signal::SIGKILL);
+        // Reaped and taken out of OWN under OWN's lock: a tool spawned meanwhile (spawn holds
+        // the lock) cannot get this pid while it is still named there, and from now on an exit
+        // status under this pid is the reaper's to take.
+        let mut own = OWN.lock().expect("not poisoned");
+        let reaped = match self.child.try_wait() {
+            Ok(Some(status)) => Some(Some(status)),
+            Ok(None) => None,
+            Err(_) => Some(None),
+        };
+        if let Some(status) = reaped {
+            own.remove(&self.pgid.as_raw());
+            return status;
+        }
+        drop(own);
+        // Not seen as exited by tokio yet (exit_of says it has): wait for it the usual way.
+        let status = self.child.wait().await.ok();
+        OWN.lock()
+            .expect("not poisoned")
+            .remove(&self.pgid.as_raw());
+        status
     }
 
     async fn collect(
@@ -132,12 +214,6 @@ impl Running {
         status: Option<std::process::ExitStatus>,
         timed_out: bool,
     ) -> ProcessOutcome {
-        // Leave nothing behind: forked helpers (netserver forks per test) die with the group.
-        self.signal_group(Signal::SIGKILL);
-        // Waited for: from now on an exit status under this pid is the reaper's to take.
-        OWN.lock()
-            .expect("not poisoned")
-            .remove(&self.pgid.as_raw());
         let elapsed_seconds = self.started.elapsed().as_secs_f64();
         // A forked child may still hold the pipes open; don't wait on it forever.
         let grab = |h: JoinHandle<Captured>| async move {
@@ -210,6 +286,88 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(gone, "processes of group {pgid} survived the timeout");
+    }
+
+    /// State and parent of `pid` from /proc, None once it is gone (reaped).
+    fn state_and_parent(pid: i32) -> Option<(char, i32)> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = &text[text.rfind(')')? + 1..];
+        let mut f = rest.split_whitespace();
+        Some((f.next()?.chars().next()?, f.next()?.parse().ok()?))
+    }
+
+    type Seen = std::rc::Rc<std::cell::RefCell<Vec<Option<(char, i32)>>>>;
+
+    /// Records what the leader was when its group was killed.
+    fn record_leader_at_group_kill() -> Seen {
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let s = seen.clone();
+        BEFORE_GROUP_KILL.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move |pgid: Pid| {
+                s.borrow_mut().push(state_and_parent(pgid.as_raw()))
+            }))
+        });
+        seen
+    }
+
+    /// The group is killed while the leader's zombie still holds the group id (so no new process
+    /// can have taken it over), on every path: exit on its own, timeout, stop.
+    #[tokio::test]
+    async fn the_group_is_killed_before_the_leader_is_reaped() {
+        let seen = record_leader_at_group_kill();
+        let me = std::process::id() as i32;
+        let cancel = CancellationToken::new();
+
+        let p = spawn(sh(), &["-c".into(), "exit 3".into()], 1000).unwrap();
+        let leader = p.pgid.as_raw();
+        let out = p.finish(Duration::from_secs(10), &cancel).await;
+        assert_eq!(out.exit_code, Some(3));
+        let p = spawn(sh(), &["-c".into(), "sleep 300".into()], 1000).unwrap();
+        let out = p.finish(Duration::from_millis(200), &cancel).await;
+        assert!(out.timed_out);
+        let p = spawn(sh(), &["-c".into(), "sleep 300".into()], 1000).unwrap();
+        let out = p.stop(Duration::from_secs(5)).await;
+        assert_eq!(out.signal, Some(15));
+
+        let seen = seen.borrow();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        for s in seen.iter() {
+            assert_eq!(
+                *s,
+                Some(('Z', me)),
+                "when its group was killed the leader was not our unreaped zombie"
+            );
+        }
+        // Reaped afterwards, and no longer named as our own.
+        assert_eq!(state_and_parent(leader), None);
+        assert!(!OWN.lock().unwrap().contains(&leader));
+    }
+
+    /// A tool whose leader exits at once while a helper it forked lingers in its group: the
+    /// outcome is the leader's, and the helper is killed with the group.
+    #[tokio::test]
+    async fn a_lingering_helper_dies_with_the_group_when_the_leader_exits() {
+        let script = "sleep 300 & echo $!; exit 0".to_string();
+        let p = spawn(sh(), &["-c".into(), script], 1000).unwrap();
+        let started = Instant::now();
+        let out = p
+            .finish(Duration::from_secs(30), &CancellationToken::new())
+            .await;
+        assert_eq!(out.exit_code, Some(0));
+        assert!(!out.timed_out);
+        let helper: i32 = out.stdout.text.trim().parse().expect("the helper's pid");
+        // The helper held the output pipe: it was killed, not waited for.
+        assert!(started.elapsed() < Duration::from_secs(10), "{out:?}");
+        let mut gone = false;
+        for _ in 0..300 {
+            // Gone, or a zombie waiting for its new parent (init, a subreaper) to reap it.
+            if !matches!(state_and_parent(helper), Some((s, _)) if s != 'Z' && s != 'X') {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone, "the helper {helper} outlived its tool");
     }
 
     #[tokio::test]

@@ -3,7 +3,9 @@
 //! would ever wait for them, so they stay zombies for the pod's life. The worker therefore
 //! declares itself a child subreaper (so the same holds outside a container) and, every
 //! second, reaps its zombie children that are not its own tools: those are waited for by
-//! their [`crate::process::Running`], and [`crate::process::OWN`] names them.
+//! their [`crate::process::Running`], and [`crate::process::OWN`] names them. A tool's leader
+//! is left a zombie on purpose for a moment after it exits (its zombie keeps its process-group
+//! id from being reused until the group is killed); being in OWN, the reaper leaves it alone.
 
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
