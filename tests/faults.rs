@@ -98,6 +98,16 @@ impl Bed {
 
     /// Start the orchestrator as its own process, logged in as the orchestrator.
     fn orchestrator(&self, nodes: usize, duration: u32, results: &std::path::Path) -> Child {
+        self.orchestrator_with(nodes, duration, results, &[])
+    }
+
+    fn orchestrator_with(
+        &self,
+        nodes: usize,
+        duration: u32,
+        results: &std::path::Path,
+        extra: &[&str],
+    ) -> Child {
         let expect: Vec<String> = (1..=nodes).map(|i| format!("node-{i}")).collect();
         netbench()
             .args([
@@ -120,6 +130,7 @@ impl Bed {
             .args(["--expect", &expect.join(",")])
             .arg("--results")
             .arg(results)
+            .args(extra)
             .env("NATS_USER", &self.creds.orchestrator.user)
             .env("NATS_PASSWORD", &self.creds.orchestrator.password)
             .stdin(Stdio::null())
@@ -305,6 +316,51 @@ async fn orchestrator_killed_and_restarted_finishes_each_pair_exactly_once() {
     let stored = bed.stored_results().await;
     assert_eq!(stored.len(), 6, "each pair exactly once in the stream");
     assert_eq!(by_pair(&stored).len(), 6);
+}
+
+#[tokio::test]
+async fn orchestrator_killed_and_restarted_with_pairs_side_by_side_runs_each_pair_once() {
+    let bed = Bed::new("faultconc1", 35, 6).await;
+    let (_c, mut events) = bed.events().await;
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let conc = ["--concurrency", "3"];
+    let first = bed.orchestrator_with(6, 2, &results, &conc);
+    let first_pid = first.id();
+    // Kill it with pairs in flight: after four finished, while the next ones run.
+    wait_event(&mut events, "pair_finished", Some(4)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    kill9(first_pid);
+    assert_eq!(wait_child(first).await, -1);
+
+    let second = bed.orchestrator_with(6, 2, &results, &conc);
+    assert_eq!(
+        wait_child(second).await,
+        0,
+        "the restarted orchestrator finishes the run"
+    );
+    let file = read_json(&results);
+    let entries = file["results"].as_array().unwrap();
+    assert_eq!(entries.len(), 30);
+    assert_eq!(
+        by_pair(entries).len(),
+        30,
+        "each pair exactly once in the file"
+    );
+    assert!(
+        entries.iter().all(|e| e["task"]["status"] == 0),
+        "{entries:?}"
+    );
+    assert_eq!(file["run"]["concurrency"], 3);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["concurrent_pairs"].as_u64() > Some(1)),
+        "pairs ran side by side"
+    );
+    let stored = bed.stored_results().await;
+    assert_eq!(stored.len(), 30, "each pair exactly once in the stream");
+    assert_eq!(by_pair(&stored).len(), 30);
 }
 
 #[tokio::test]
