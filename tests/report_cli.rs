@@ -267,3 +267,148 @@ fn control_characters_in_names_are_shown_not_sent() {
     assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{out:?}");
     assert!(out.contains("evil\\u{1b}[2J0"), "{out}");
 }
+
+/// A copy of a fixture with `edit` applied to its JSON.
+fn edited(dir: &Path, name: &str, out: &str, edit: impl Fn(&mut Value)) -> PathBuf {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(fixture(name)).unwrap()).unwrap();
+    edit(&mut v);
+    let path = dir.join(out);
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    path
+}
+
+/// The text report draws the matrix when it fits the terminal ($COLUMNS, or --width), and the
+/// per-zone-pair summary with the best and worst pairs when it does not.
+#[test]
+fn report_falls_back_to_zone_pairs_and_extremes_when_the_matrix_is_too_wide() {
+    let rr = fixture("iperf3-tcp-3nodes.json");
+    let f = rr.to_str().unwrap();
+    let report_with = |args: &[&str], columns: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netbench"));
+        cmd.arg("report").arg(f).args(args).env_remove("COLUMNS");
+        if let Some(c) = columns {
+            cmd.env("COLUMNS", c);
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(code(&o), 0, "{args:?} {columns:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let drawn = |t: &str| t.contains("client ↓ server →");
+    let fallback = |t: &str| {
+        t.contains("not drawn: 3 nodes do not fit")
+            && t.contains("Zone pairs: throughput_received")
+            && t.contains("Best ")
+            && t.contains("Worst ")
+    };
+    let t = report_with(&[], None);
+    assert!(drawn(&t) && !fallback(&t), "80 columns by default: {t}");
+    let t = report_with(&[], Some("40"));
+    assert!(!drawn(&t) && fallback(&t), "COLUMNS=40: {t}");
+    assert!(
+        t.contains("Best 5 pairs") && t.contains("Worst 1 pairs"),
+        "{t}"
+    );
+    let t = report_with(&["--width", "200"], Some("40"));
+    assert!(drawn(&t), "--width wins over COLUMNS: {t}");
+    let t = report_with(&["--width", "40", "--top", "2"], Some("junk"));
+    assert!(
+        fallback(&t) && t.contains("Best 2 pairs") && t.contains("Worst 2 pairs"),
+        "{t}"
+    );
+    let t = report_with(&[], Some("junk"));
+    assert!(drawn(&t), "an unreadable COLUMNS is ignored: {t}");
+    let o = run(&["report", f, "--width", "5"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--width"), "{}", stderr(&o));
+}
+
+/// The header names the run's plan and concurrency, and `compare` warns when one file's pairs
+/// ran alone and the other's beside other pairs (and marks those pairs); JSON says it on stderr.
+#[test]
+fn report_header_and_compare_say_when_figures_were_taken_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = fixture("iperf3-tcp-3nodes.json");
+    let loaded = edited(dir.path(), "iperf3-tcp-3nodes.json", "loaded.json", |v| {
+        v["run"]["plan"] = "ring".into();
+        v["run"]["concurrency"] = 3.into();
+        for r in v["results"].as_array_mut().unwrap() {
+            r["concurrent_pairs"] = 3.into();
+        }
+    });
+    let (b, l) = (base.to_str().unwrap(), loaded.to_str().unwrap());
+    let o = run(&["report", l]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let line = stdout(&o).lines().nth(1).unwrap().to_string();
+    assert!(
+        line.starts_with(
+            "plan ring  concurrency 3  UNDER LOAD: 6 of 6 pairs ran beside other pairs (up to 3 at once)"
+        ),
+        "{line}"
+    );
+    let o = run(&["report", b]);
+    assert_eq!(
+        stdout(&o).lines().nth(1).unwrap(),
+        "plan mesh  concurrency 1  every pair ran alone (serial figures)"
+    );
+
+    let o = run(&["compare", b, l]);
+    assert_eq!(code(&o), 0, "same figures: no regression: {}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "warning: 6 of 6 pairs ran alone in one run and beside other pairs in the other"
+        ),
+        "{out}"
+    );
+    assert_eq!(out.matches("1 vs 3 (load differs)").count(), 6 * 4, "{out}");
+    let o = run(&["compare", b, l, "--format", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["load_differs"], 6);
+    assert!(
+        stderr(&o).contains("warning: 6 of 6 pairs"),
+        "{}",
+        stderr(&o)
+    );
+    // Same load on both sides: no warning.
+    let o = run(&["compare", l, l]);
+    assert!(!stdout(&o).contains("warning"), "{}", stdout(&o));
+    assert!(!stderr(&o).contains("warning"));
+}
+
+/// 1,000 nodes from the real binary: the text report falls back (no 1,000-column matrix) and
+/// the page is small and script-free.
+#[test]
+fn report_of_1000_nodes_is_a_summary_and_a_small_page() {
+    let dir = tempfile::tempdir().unwrap();
+    // A ring plus four samples per node, as `--plan sample:4` would pick.
+    let file = grown(dir.path(), 5000, |i| {
+        let c = i % 1000;
+        (
+            format!("node-{c}"),
+            format!("node-{}", (c + 1 + (i / 1000) * 37) % 1000),
+        )
+    });
+    let page = dir.path().join("page.html");
+    let o = run(&[
+        "report",
+        file.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("not drawn: 1000 nodes do not fit 80 columns"),
+        "{}",
+        &out[out.len() - 2000..]
+    );
+    assert!(out.contains("Best 5 pairs by throughput_received"));
+    assert!(
+        out.lines().all(|l| l.chars().count() < 200),
+        "no wide lines"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.len() < 10 << 20, "{} bytes", html.len());
+    assert!(html.contains("class=\"matrix-image\""));
+    assert!(!html.contains("<script"));
+}

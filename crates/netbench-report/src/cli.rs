@@ -85,9 +85,16 @@ pub struct ReportArgs {
     /// Output format on stdout. CSV is the per-pair table in base units; JSON the whole report.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Also write one self-contained HTML page (SVG heatmap, tables, run metadata) here.
+    /// Also write one self-contained HTML page (heatmap, tables, run metadata) here.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Terminal width for the text report (default: $COLUMNS, else 80). A node matrix wider
+    /// than this is replaced by the per-zone-pair summary and the best and worst pairs.
+    #[arg(long, value_name = "COLUMNS", value_parser = clap::value_parser!(u16).range(20..))]
+    pub width: Option<u16>,
+    /// How many best and worst pairs that summary lists.
+    #[arg(long, value_name = "N", default_value_t = render::DEFAULT_TOP as u16)]
+    pub top: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -167,8 +174,13 @@ pub fn run_report(args: ReportArgs) -> u8 {
         }
         eprintln!("wrote {}", path.display());
     }
+    let mut opts = render::TextOptions::from_env();
+    if let Some(w) = args.width {
+        opts.width = usize::from(w);
+    }
+    opts.top = usize::from(args.top);
     print(&match args.format {
-        Format::Text => render::text(&report),
+        Format::Text => render::text_with(&report, &opts),
         Format::Csv => render::csv(&report),
         Format::Json => render::json(&report),
         Format::Markdown => render::markdown(&report),
@@ -187,6 +199,10 @@ pub fn run_compare(args: CompareArgs) -> u8 {
             return USAGE;
         }
     };
+    // Text and Markdown open with the warning; JSON carries `load_differs` and says it here.
+    if let (CompareFormat::Json, Some(w)) = (args.format, compare::load_warning(&c)) {
+        eprintln!("{w}");
+    }
     print(&match args.format {
         CompareFormat::Text => compare::text(&c),
         CompareFormat::Json => compare::json(&c),

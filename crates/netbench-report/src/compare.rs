@@ -6,6 +6,12 @@
 //! ([`Direction`]): past the tolerance on the worse side is a regression, on the better side an
 //! improvement. A pair that succeeded in BASE and failed in NEW is a regression too. Pairs
 //! present in only one file are listed, never dropped.
+//!
+//! Serial figures and figures under load are never compared silently: a pair that ran alone
+//! (`concurrent_pairs` 1) in one file and beside other pairs in the other is marked
+//! `load differs`, counted in [`Comparison::load_differs`], and the output opens with a warning.
+//! Its verdicts still count (the exit code does not hide a regression), but the reader knows the
+//! two figures were taken under different load.
 
 use crate::model::{self, Direction, MetricInfo};
 use crate::render::{align, md_table};
@@ -78,6 +84,11 @@ pub struct PairDelta {
     pub new_error: Option<String>,
     /// True when the pair succeeded in BASE and failed in NEW.
     pub newly_failed: bool,
+    /// The pair's `concurrent_pairs` in each file (1: it ran alone).
+    pub base_concurrent_pairs: u32,
+    pub new_concurrent_pairs: u32,
+    /// True when the pair ran alone in one file and beside other pairs in the other.
+    pub load_differs: bool,
     pub metrics: Vec<MetricDelta>,
 }
 
@@ -103,6 +114,13 @@ pub struct RunSide {
     pub run: Option<String>,
     pub benchmark: String,
     pub pairs: usize,
+    /// The run state's plan and concurrency, when the file has a run state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Pairs that ran beside other pairs (`concurrent_pairs` > 1).
+    pub pairs_under_load: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,6 +136,8 @@ pub struct Comparison {
     pub only_in_new: Vec<NodePair>,
     /// Regressed metrics plus newly failed pairs.
     pub regressions: usize,
+    /// Matched pairs that ran alone in one file and under load in the other.
+    pub load_differs: usize,
 }
 
 /// Relative change and its verdict.
@@ -232,6 +252,9 @@ pub fn compare(
             new_status: nr.status_name.clone(),
             new_error: nr.error.clone(),
             newly_failed: br.task.status == Status::Ok && nr.task.status != Status::Ok,
+            base_concurrent_pairs: br.concurrent_pairs,
+            new_concurrent_pairs: nr.concurrent_pairs,
+            load_differs: (br.concurrent_pairs > 1) != (nr.concurrent_pairs > 1),
             metrics: deltas,
         });
     }
@@ -252,8 +275,12 @@ pub fn compare(
             .or_else(|| f.results.first().map(|r| r.run.to_string())),
         benchmark: bench,
         pairs: f.results.len(),
+        plan: f.run.as_ref().map(|s| s.plan.clone()),
+        concurrency: f.run.as_ref().map(|s| s.concurrency),
+        pairs_under_load: f.results.iter().filter(|r| r.concurrent_pairs > 1).count(),
     };
     let regressions = pairs.iter().map(PairDelta::regressions).sum();
+    let load_differs = pairs.iter().filter(|p| p.load_differs).count();
     Ok(Comparison {
         base: side(base, bb),
         new: side(new, nb),
@@ -263,6 +290,7 @@ pub fn compare(
         only_in_new: only_in(&n, &b),
         pairs,
         regressions,
+        load_differs,
     })
 }
 
@@ -274,12 +302,26 @@ fn arrow(d: Option<Direction>) -> &'static str {
     }
 }
 
+/// The `load` cell of a pair: `1 vs 4 (load differs)` when it ran alone in one file only.
+fn load_cell(p: &PairDelta) -> String {
+    if p.load_differs {
+        format!(
+            "{} vs {} (load differs)",
+            p.base_concurrent_pairs, p.new_concurrent_pairs
+        )
+    } else {
+        String::new()
+    }
+}
+
 fn rows(c: &Comparison) -> Vec<Vec<String>> {
+    let marked = c.load_differs > 0;
     let mut rows = vec![[
         "client", "server", "metric", "better", "base", "new", "change", "verdict",
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(marked.then(|| "concurrent pairs".to_string()))
     .collect::<Vec<_>>()];
     let v = |x: Option<f64>, u: Unit| x.map(|x| human(x, u)).unwrap_or_else(|| "-".into());
     for p in &c.pairs {
@@ -304,6 +346,9 @@ fn rows(c: &Comparison) -> Vec<Vec<String>> {
                     "changed".into()
                 },
             ]);
+            if marked {
+                rows.last_mut().expect("just pushed").push(load_cell(p));
+            }
         }
         for m in &p.metrics {
             rows.push(vec![
@@ -316,18 +361,47 @@ fn rows(c: &Comparison) -> Vec<Vec<String>> {
                 m.change.map(percent).unwrap_or_else(|| "-".into()),
                 m.verdict.word().into(),
             ]);
+            if marked {
+                rows.last_mut().expect("just pushed").push(load_cell(p));
+            }
         }
     }
     rows
 }
 
 fn side_line(label: &str, s: &RunSide) -> String {
-    format!(
-        "{label}: run {} ({}, {} pairs)",
+    let mut out = format!(
+        "{label}: run {} ({}, {} pairs",
         s.run.as_deref().unwrap_or("?"),
         s.benchmark,
         s.pairs
-    )
+    );
+    if let Some(p) = &s.plan {
+        out.push_str(&format!(", plan {p}"));
+    }
+    if let Some(c) = s.concurrency {
+        out.push_str(&format!(", concurrency {c}"));
+    }
+    if s.pairs_under_load > 0 {
+        out.push_str(&format!(", {} under load", s.pairs_under_load));
+    } else {
+        out.push_str(", serial");
+    }
+    out.push(')');
+    out
+}
+
+/// The warning that some deltas set a serial figure against one taken under load.
+pub fn load_warning(c: &Comparison) -> Option<String> {
+    (c.load_differs > 0).then(|| {
+        format!(
+            "warning: {} of {} pairs ran alone in one run and beside other pairs in the other \
+             (marked `load differs`): their deltas compare a serial figure with one taken under \
+             load. Compare runs with the same --concurrency to judge the network alone.",
+            c.load_differs,
+            c.pairs.len()
+        )
+    })
 }
 
 fn list(p: &[NodePair]) -> String {
@@ -354,6 +428,9 @@ pub fn text(c: &Comparison) -> String {
         side_line("new ", &c.new),
         c.tolerance * 100.0
     );
+    if let Some(w) = load_warning(c) {
+        out.push_str(&format!("{w}\n\n"));
+    }
     out.push_str(&align(&rows(c)));
     if !c.only_in_base.is_empty() {
         out.push_str(&format!(
@@ -370,6 +447,12 @@ pub fn text(c: &Comparison) -> String {
         ));
     }
     out.push_str(&format!("\n{}\n", verdict_line(c)));
+    if c.load_differs > 0 {
+        out.push_str(&format!(
+            "({} of the pairs compared ran under different load: see the warning above)\n",
+            c.load_differs
+        ));
+    }
     out
 }
 
@@ -380,6 +463,9 @@ pub fn markdown(c: &Comparison) -> String {
         side_line("new", &c.new),
         c.tolerance * 100.0
     );
+    if let Some(w) = load_warning(c) {
+        out.push_str(&format!("> **{w}**\n\n"));
+    }
     out.push_str(&md_table(&rows(c)));
     if !c.only_in_base.is_empty() {
         out.push_str(&format!("\nOnly in base: {}\n", list(&c.only_in_base)));

@@ -8,7 +8,11 @@
 //! - [`units`]: values in the units people read (Gbit/s, µs/ms, /s).
 //! - [`render`]: the report as text, CSV, JSON and Markdown; [`summary_text`] for the end of
 //!   `netbench local`.
-//! - [`html`]: one self-contained HTML page with an SVG heatmap of the matrix.
+//! - [`html`]: one self-contained HTML page with a heatmap of the matrix: SVG cells up to 30
+//!   nodes, one palette image (zone boundaries, a hover title per zone pair) up to 1,000.
+//! - Pairs carry `concurrent_pairs`: the header shows the run's plan and concurrency, figures
+//!   taken under load are marked, and `compare` warns when it sets serial figures against
+//!   figures under load.
 //! - [`compare`]: two runs matched pair by pair (client and server node), each metric's delta
 //!   judged against a tolerance in the direction the catalogue says is better.
 //! - [`watch`]: `netbench watch`: replays the `NETBENCH` stream with an ordered consumer (read-only

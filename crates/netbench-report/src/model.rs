@@ -69,6 +69,16 @@ pub struct PairRow {
     pub metrics: BTreeMap<String, f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How many pairs (this one included) ran at some point while this one ran: 1 is a serial
+    /// figure, more is a figure taken under load.
+    pub concurrent_pairs: u32,
+}
+
+impl PairRow {
+    /// True when other pairs ran while this one did: its figures were taken under load.
+    pub fn under_load(&self) -> bool {
+        self.concurrent_pairs > 1
+    }
 }
 
 /// A cell of the matrix: the pair's headline value (absent when it failed) and its status.
@@ -76,6 +86,13 @@ pub struct PairRow {
 pub struct MatrixCell {
     pub value: Option<f64>,
     pub status: String,
+    /// The pair's `concurrent_pairs`; left out of JSON when 1 (a serial figure).
+    #[serde(skip_serializing_if = "is_one")]
+    pub concurrent_pairs: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// The headline metric for every (client, server) node pair.
@@ -162,6 +179,20 @@ pub struct ZoneSummary {
     pub unknown_zone_pairs: usize,
 }
 
+/// The headline values of the pairs from one zone to another (`?` for an unknown zone).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZonePair {
+    pub client_zone: String,
+    pub server_zone: String,
+    /// Successful pairs with a headline value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Stats>,
+    /// Pairs that failed.
+    pub failed: usize,
+    /// Pairs (successful or not) that ran beside other pairs.
+    pub under_load: usize,
+}
+
 /// A failed pair and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Failure {
@@ -180,6 +211,14 @@ pub struct Report {
     pub description: Option<String>,
     pub phase: Option<String>,
     pub run_error: Option<String>,
+    /// The pair plan (`mesh`, `ring`, `sample:5`, ...), from the run state when the file has one.
+    pub plan: Option<String>,
+    /// How many pairs the run let run at once (`--concurrency`), from the run state.
+    pub concurrency: Option<u32>,
+    /// Pairs that ran beside other pairs (`concurrent_pairs` > 1): figures under load.
+    pub pairs_under_load: usize,
+    /// The largest `concurrent_pairs` of any pair (1: a serial run).
+    pub max_concurrent_pairs: u32,
     /// Start of the first pair and end of the last, RFC 3339.
     pub first_started: Option<String>,
     pub last_finished: Option<String>,
@@ -191,7 +230,34 @@ pub struct Report {
     pub pairs: Vec<PairRow>,
     pub matrix: Matrix,
     pub zones: ZoneSummary,
+    /// Per (client zone, server zone), in zone order.
+    pub zone_pairs: Vec<ZonePair>,
     pub failures: Vec<Failure>,
+}
+
+impl Report {
+    /// The best and the worst `n` successful pairs by the headline metric (indices into
+    /// [`Report::pairs`]), best first and worst first; the two lists never share a pair. With
+    /// no known direction, "best" is the highest value.
+    pub fn extremes(&self, n: usize) -> (Vec<usize>, Vec<usize>) {
+        let mut ranked: Vec<(usize, f64)> = self
+            .pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.status == Status::Ok.name())
+            .filter_map(|(i, p)| p.metrics.get(&self.headline).map(|v| (i, *v)))
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        let lower_better = self.matrix.better == Some(Direction::Lower);
+        ranked.sort_by(|a, b| {
+            let o = a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal);
+            if lower_better { o } else { o.reverse() }.then(a.0.cmp(&b.0))
+        });
+        let best: Vec<usize> = ranked.iter().take(n).map(|x| x.0).collect();
+        let rest = ranked.len() - best.len();
+        let worst: Vec<usize> = ranked.iter().rev().take(n.min(rest)).map(|x| x.0).collect();
+        (best, worst)
+    }
 }
 
 /// Compare node names so that `node-2` sorts before `node-10`.
@@ -318,6 +384,7 @@ impl Report {
                     .map(|m| (m.name.clone(), m.value))
                     .collect(),
                 error: (r.task.status != Status::Ok).then(|| reason(r)),
+                concurrent_pairs: r.concurrent_pairs,
             })
             .collect();
 
@@ -335,6 +402,7 @@ impl Report {
 
         let matrix = build_matrix(&file.results, &headline_info);
         let zones = build_zones(&file.results, &headline_info);
+        let zone_pairs = build_zone_pairs(&file.results, &headline_info);
 
         let first_started = file.results.iter().map(|r| r.started_at).min();
         let last_finished = file.results.iter().map(|r| r.finished_at).max();
@@ -355,6 +423,19 @@ impl Report {
                 .and_then(|s| serde_json::to_value(s.phase).ok())
                 .and_then(|v| v.as_str().map(str::to_string)),
             run_error: file.run.as_ref().and_then(|s| s.error.clone()),
+            plan: file.run.as_ref().map(|s| s.plan.clone()),
+            concurrency: file.run.as_ref().map(|s| s.concurrency),
+            pairs_under_load: file
+                .results
+                .iter()
+                .filter(|r| r.concurrent_pairs > 1)
+                .count(),
+            max_concurrent_pairs: file
+                .results
+                .iter()
+                .map(|r| r.concurrent_pairs)
+                .max()
+                .unwrap_or(1),
             first_started: first_started.and_then(rfc),
             last_finished: last_finished.and_then(rfc),
             pairs_total: file.results.len(),
@@ -365,6 +446,7 @@ impl Report {
             pairs,
             matrix,
             zones,
+            zone_pairs,
             failures,
         })
     }
@@ -402,6 +484,7 @@ fn build_matrix(results: &[PairResult], headline: &MetricInfo) -> Matrix {
         cells[c][s] = Some(MatrixCell {
             value: r.metric(&headline.name),
             status: r.status_name.clone(),
+            concurrent_pairs: r.concurrent_pairs,
         });
     }
     matrix.nodes = nodes;
@@ -437,6 +520,40 @@ fn build_zones(results: &[PairResult], headline: &MetricInfo) -> ZoneSummary {
         cross: Stats::of(&cross),
         unknown_zone_pairs: unknown,
     }
+}
+
+fn build_zone_pairs(results: &[PairResult], headline: &MetricInfo) -> Vec<ZonePair> {
+    #[derive(Default)]
+    struct Acc {
+        values: Vec<f64>,
+        failed: usize,
+        under_load: usize,
+    }
+    let mut by: BTreeMap<(&str, &str), Acc> = BTreeMap::new();
+    for r in results {
+        let key = (
+            zone(&r.task.client).unwrap_or("?"),
+            zone(&r.task.server).unwrap_or("?"),
+        );
+        let acc = by.entry(key).or_default();
+        if r.concurrent_pairs > 1 {
+            acc.under_load += 1;
+        }
+        if r.task.status != Status::Ok {
+            acc.failed += 1;
+        } else if let Some(v) = r.metric(&headline.name) {
+            acc.values.push(v);
+        }
+    }
+    by.into_iter()
+        .map(|((c, s), acc)| ZonePair {
+            client_zone: c.to_string(),
+            server_zone: s.to_string(),
+            stats: Stats::of(&acc.values),
+            failed: acc.failed,
+            under_load: acc.under_load,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,21 +1,156 @@
 //! A [`Report`] as text (terminal), CSV, JSON and Markdown. All pure: strings out.
 //!
 //! - Text and Markdown show human units (Gbit/s, µs, /s) and every section: the per-pair table,
-//!   the node matrix, the zone summary and the failed pairs.
+//!   the node matrix, the zone summary and the failed pairs. A matrix that would not fit (text:
+//!   wider than the terminal, [`TextOptions::width`]; Markdown: more than [`MD_MAX_NODES`] nodes)
+//!   gives way to the per-zone-pair summary and the best and worst pairs.
+//! - Figures taken under load (a pair that ran beside others, `concurrent_pairs` > 1) are marked
+//!   `*`, and the header says how many there are, beside the run's plan and concurrency.
 //! - CSV is the per-pair table for spreadsheets, values in base units, one column per metric
 //!   named like the Prometheus series (`throughput_received_bytes_per_second`).
 //! - JSON is the whole [`Report`], values in base units.
 
-use crate::model::{Report, Stats};
+use crate::model::{Direction, Matrix, MatrixCell, Report, Stats};
 use crate::units::human;
 use netbench_proto::{ResultsFile, Unit};
+
+/// The terminal width assumed when neither `--width` nor `$COLUMNS` says.
+pub const DEFAULT_WIDTH: usize = 80;
+/// How many best and worst pairs the fallback lists unless told.
+pub const DEFAULT_TOP: usize = 5;
+/// The most nodes a Markdown matrix is written for; more get the zone summary instead.
+pub const MD_MAX_NODES: usize = 30;
+
+/// How the text report fits the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextOptions {
+    /// Columns available: a matrix wider than this is replaced by the per-zone summary and the
+    /// best and worst pairs.
+    pub width: usize,
+    /// How many best and worst pairs that fallback lists.
+    pub top: usize,
+}
+
+impl Default for TextOptions {
+    fn default() -> Self {
+        TextOptions {
+            width: DEFAULT_WIDTH,
+            top: DEFAULT_TOP,
+        }
+    }
+}
+
+impl TextOptions {
+    /// The width from `$COLUMNS` when it holds a positive number, else [`DEFAULT_WIDTH`].
+    pub fn from_env() -> Self {
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .filter(|w| *w > 0)
+            .unwrap_or(DEFAULT_WIDTH);
+        TextOptions {
+            width,
+            ..Default::default()
+        }
+    }
+}
 
 /// The text report of a results file, for the end of `netbench local`.
 pub fn summary_text(file: &ResultsFile) -> String {
     match Report::build(file) {
-        Ok(r) => text(&r),
+        Ok(r) => text_with(&r, &TextOptions::from_env()),
         Err(e) => format!("cannot summarize the results: {e}\n"),
     }
+}
+
+/// The mark of a figure taken under load.
+pub const LOAD_MARK: &str = "*";
+
+/// A matrix cell as text: the value (`*` when under load), the status of a failure, `-`.
+fn cell_text(cell: &Option<MatrixCell>, unit: Unit) -> String {
+    match cell {
+        None => dash(),
+        Some(c) => {
+            let mut s = match c.value {
+                Some(v) => human(v, unit),
+                None => c.status.to_uppercase(),
+            };
+            if c.concurrent_pairs > 1 {
+                s.push_str(LOAD_MARK);
+            }
+            s
+        }
+    }
+}
+
+const MATRIX_CORNER: &str = "client ↓ server →";
+
+/// The width of the aligned text matrix when it is at most `limit` columns, `None` when it is
+/// wider (computed column by column, stopping once past the limit: a 1,000-node matrix costs
+/// no more than a narrow one).
+pub fn matrix_width(mx: &Matrix, limit: usize) -> Option<usize> {
+    let n = mx.nodes.len();
+    if n.saturating_mul(3) > limit {
+        return None;
+    }
+    let mut width = mx
+        .nodes
+        .iter()
+        .map(|s| s.chars().count())
+        .chain([MATRIX_CORNER.chars().count()])
+        .max()
+        .unwrap_or(0);
+    for j in 0..n {
+        let col = (0..n)
+            .map(|i| cell_text(&mx.cells[i][j], mx.unit).chars().count())
+            .chain([mx.nodes[j].chars().count()])
+            .max()
+            .unwrap_or(1);
+        width += 2 + col;
+        if width > limit {
+            return None;
+        }
+    }
+    Some(width)
+}
+
+/// What stands where a matrix too wide for the terminal would be.
+fn too_wide_note(r: &Report, width: usize) -> String {
+    format!(
+        "(not drawn: {} nodes do not fit {width} columns; pass --width to widen, --html for a \
+         heatmap, --format csv for every figure. Per zone pair and the extremes instead:)\n",
+        r.matrix.nodes.len()
+    )
+}
+
+fn direction_word(b: Option<Direction>) -> &'static str {
+    match b {
+        Some(Direction::Higher) => "higher is better",
+        Some(Direction::Lower) => "lower is better",
+        None => "direction unknown",
+    }
+}
+
+/// One line on how the figures were taken: the plan, the concurrency, how many pairs ran beside
+/// others.
+pub fn load_line(r: &Report) -> String {
+    let mut s = String::new();
+    if let Some(p) = &r.plan {
+        s.push_str(&format!("plan {p}  "));
+    }
+    if let Some(c) = r.concurrency {
+        s.push_str(&format!("concurrency {c}  "));
+    }
+    if r.pairs_under_load == 0 {
+        s.push_str("every pair ran alone (serial figures)");
+    } else {
+        s.push_str(&format!(
+            "UNDER LOAD: {} of {} pairs ran beside other pairs (up to {} at once), marked {LOAD_MARK}: \
+             their figures are not serial figures",
+            r.pairs_under_load, r.pairs_total, r.max_concurrent_pairs
+        ));
+    }
+    s
 }
 
 /// Columns aligned with two spaces between them, trailing blanks trimmed.
@@ -64,9 +199,86 @@ fn zones_cell(a: &str, b: &str) -> String {
 /// The sections of a report as rows of cells (header first), shared by text and Markdown.
 struct Tables {
     pairs: Vec<Vec<String>>,
-    matrix: Vec<Vec<String>>,
     zones: Vec<Vec<String>>,
     failures: Vec<Vec<String>>,
+}
+
+fn header(cells: &[&str]) -> Vec<String> {
+    cells.iter().map(|s| s.to_string()).collect()
+}
+
+/// The matrix as rows of cells (header first).
+fn matrix_rows(mx: &Matrix) -> Vec<Vec<String>> {
+    let mut matrix = vec![std::iter::once(MATRIX_CORNER.to_string())
+        .chain(mx.nodes.iter().cloned())
+        .collect::<Vec<_>>()];
+    for (i, client) in mx.nodes.iter().enumerate() {
+        let mut row = vec![client.clone()];
+        row.extend(mx.cells[i].iter().map(|c| cell_text(c, mx.unit)));
+        matrix.push(row);
+    }
+    matrix
+}
+
+/// Per (client zone, server zone): pairs, median, min, max, failed, under load.
+fn zone_pair_rows(r: &Report) -> Vec<Vec<String>> {
+    let u = r.zones.unit;
+    let mut rows = vec![header(&[
+        "client zone",
+        "server zone",
+        "pairs",
+        "median",
+        "min",
+        "max",
+        "failed",
+        "under load",
+    ])];
+    for z in &r.zone_pairs {
+        let mut row = vec![z.client_zone.clone(), z.server_zone.clone()];
+        match z.stats {
+            Some(s) => row.extend([
+                s.pairs.to_string(),
+                human(s.median, u),
+                human(s.min, u),
+                human(s.max, u),
+            ]),
+            None => row.extend(["0".into(), dash(), dash(), dash()]),
+        }
+        row.push(z.failed.to_string());
+        row.push(z.under_load.to_string());
+        rows.push(row);
+    }
+    rows
+}
+
+/// Pairs by index as rows: client, server, zones, headline value (`*` under load), concurrent.
+fn ranked_rows(r: &Report, which: &[usize]) -> Vec<Vec<String>> {
+    let mut rows = vec![header(&[
+        "client",
+        "server",
+        "zone",
+        &r.headline,
+        "concurrent pairs",
+    ])];
+    for &i in which {
+        let p = &r.pairs[i];
+        let mut v = p
+            .metrics
+            .get(&r.headline)
+            .map(|v| human(*v, r.matrix.unit))
+            .unwrap_or_else(dash);
+        if p.under_load() {
+            v.push_str(LOAD_MARK);
+        }
+        rows.push(vec![
+            p.client.clone(),
+            p.server.clone(),
+            zones_cell(&p.client_zone, &p.server_zone),
+            v,
+            p.concurrent_pairs.to_string(),
+        ]);
+    }
+    rows
 }
 
 fn stats_row(label: &str, s: Option<Stats>, unit: Unit) -> Vec<String> {
@@ -83,11 +295,13 @@ fn stats_row(label: &str, s: Option<Stats>, unit: Unit) -> Vec<String> {
 }
 
 fn tables(r: &Report) -> Tables {
+    let loaded = r.pairs_under_load > 0;
     let mut pairs = vec![["client", "server", "zone"]
         .iter()
         .map(|s| s.to_string())
         .chain(r.metrics.iter().map(|m| m.name.clone()))
         .chain(["status".to_string()])
+        .chain(loaded.then(|| "concurrent pairs".to_string()))
         .collect::<Vec<_>>()];
     for p in &r.pairs {
         let mut row = vec![
@@ -104,25 +318,14 @@ fn tables(r: &Report) -> Tables {
             );
         }
         row.push(p.status.clone());
-        pairs.push(row);
-    }
-
-    let mx = &r.matrix;
-    let mut matrix = vec![std::iter::once("client ↓ server →".to_string())
-        .chain(mx.nodes.iter().cloned())
-        .collect::<Vec<_>>()];
-    for (i, client) in mx.nodes.iter().enumerate() {
-        let mut row = vec![client.clone()];
-        for cell in &mx.cells[i] {
-            row.push(match cell {
-                None => dash(),
-                Some(c) => match c.value {
-                    Some(v) => human(v, mx.unit),
-                    None => c.status.to_uppercase(),
-                },
+        if loaded {
+            row.push(if p.under_load() {
+                format!("{}{LOAD_MARK}", p.concurrent_pairs)
+            } else {
+                p.concurrent_pairs.to_string()
             });
         }
-        matrix.push(row);
+        pairs.push(row);
     }
 
     let z = &r.zones;
@@ -149,7 +352,6 @@ fn tables(r: &Report) -> Tables {
     }
     Tables {
         pairs,
-        matrix,
         zones,
         failures,
     }
@@ -194,11 +396,43 @@ fn zone_note(r: &Report) -> String {
     s
 }
 
-/// The terminal report.
+/// The terminal report, for an 80-column terminal ([`TextOptions::default`]).
 pub fn text(r: &Report) -> String {
+    text_with(r, &TextOptions::default())
+}
+
+/// The per-zone-pair table and the best and worst pairs, as text sections.
+fn fallback_text(r: &Report, top: usize) -> String {
+    let mut out = format!(
+        "\nZone pairs: {} (client zone → server zone)\n",
+        r.zones.metric
+    );
+    out.push_str(&align(&zone_pair_rows(r)));
+    let (best, worst) = r.extremes(top);
+    let dir = direction_word(r.matrix.better);
+    out.push_str(&format!(
+        "\nBest {} pairs by {} ({dir})\n",
+        best.len(),
+        r.headline
+    ));
+    out.push_str(&align(&ranked_rows(r, &best)));
+    out.push_str(&format!(
+        "\nWorst {} pairs by {} ({dir})\n",
+        worst.len(),
+        r.headline
+    ));
+    out.push_str(&align(&ranked_rows(r, &worst)));
+    out
+}
+
+/// The terminal report: a matrix that does not fit `opts.width` columns gives way to the
+/// per-zone-pair summary and the best and worst `opts.top` pairs.
+pub fn text_with(r: &Report, opts: &TextOptions) -> String {
     let t = tables(r);
     let mut out = String::new();
     out.push_str(&run_line(r));
+    out.push('\n');
+    out.push_str(&load_line(r));
     out.push('\n');
     if let Some(e) = &r.run_error {
         out.push_str(&format!("run error: {e}\n"));
@@ -211,8 +445,17 @@ pub fn text(r: &Report) -> String {
     ));
     if r.matrix.omitted_nodes > 0 {
         out.push_str(&omitted_note(r.matrix.omitted_nodes));
+        out.push_str(&fallback_text(r, opts.top));
+    } else if matrix_width(&r.matrix, opts.width).is_some() {
+        out.push_str(&align(&matrix_rows(&r.matrix)));
+        if r.pairs_under_load > 0 {
+            out.push_str(&format!(
+                "{LOAD_MARK} ran beside other pairs (under load)\n"
+            ));
+        }
     } else {
-        out.push_str(&align(&t.matrix));
+        out.push_str(&too_wide_note(r, opts.width));
+        out.push_str(&fallback_text(r, opts.top));
     }
     out.push_str(&format!("\nZones: {} ({})\n", r.zones.metric, zone_note(r)));
     out.push_str(&align(&t.zones));
@@ -250,6 +493,7 @@ pub fn markdown(r: &Report) -> String {
     let t = tables(r);
     let mut out = format!("# netbench report: {}\n\n", md_cell(&r.benchmark));
     out.push_str(&format!("{}\n\n", md_cell(&run_line(r))));
+    out.push_str(&format!("{}\n\n", md_cell(&load_line(r))));
     if let Some(e) = &r.run_error {
         out.push_str(&format!("Run error: {}\n\n", md_cell(e)));
     }
@@ -259,7 +503,38 @@ pub fn markdown(r: &Report) -> String {
         "\n## Matrix: {} (rows: client, columns: server)\n\n",
         md_cell(&r.matrix.metric)
     ));
-    out.push_str(&md_table(&t.matrix));
+    if r.matrix.omitted_nodes > 0 {
+        out.push_str(&md_cell(&omitted_note(r.matrix.omitted_nodes)));
+        out.push('\n');
+    } else if r.matrix.nodes.len() <= MD_MAX_NODES {
+        out.push_str(&md_table(&matrix_rows(&r.matrix)));
+    } else {
+        out.push_str(&format!(
+            "Not drawn: {} nodes, more than the {MD_MAX_NODES} a Markdown matrix is written for; \
+             see the zone pairs and the extremes below, or `--html` for a heatmap.\n",
+            r.matrix.nodes.len()
+        ));
+    }
+    if r.matrix.omitted_nodes > 0 || r.matrix.nodes.len() > MD_MAX_NODES {
+        let (best, worst) = r.extremes(DEFAULT_TOP);
+        out.push_str(&format!(
+            "\n## Zone pairs: {}\n\n",
+            md_cell(&r.zones.metric)
+        ));
+        out.push_str(&md_table(&zone_pair_rows(r)));
+        out.push_str(&format!(
+            "\n## Best {} pairs by {}\n\n",
+            best.len(),
+            md_cell(&r.headline)
+        ));
+        out.push_str(&md_table(&ranked_rows(r, &best)));
+        out.push_str(&format!(
+            "\n## Worst {} pairs by {}\n\n",
+            worst.len(),
+            md_cell(&r.headline)
+        ));
+        out.push_str(&md_table(&ranked_rows(r, &worst)));
+    }
     out.push_str(&format!(
         "\n## Zones: {}\n\n{}\n\n",
         md_cell(&r.zones.metric),
@@ -301,6 +576,7 @@ pub fn csv(r: &Report) -> String {
     .map(|s| s.to_string())
     .collect();
     header.extend(r.metrics.iter().map(|m| csv_column(&m.name, m.unit)));
+    header.push("concurrent_pairs".into());
     header.push("error".into());
     w.write_record(&header).expect("writing to memory");
     for p in &r.pairs {
@@ -321,6 +597,7 @@ pub fn csv(r: &Report) -> String {
                 .map(f64::to_string)
                 .unwrap_or_default()
         }));
+        row.push(p.concurrent_pairs.to_string());
         row.push(p.error.clone().unwrap_or_default());
         w.write_record(&row).expect("writing to memory");
     }

@@ -152,3 +152,67 @@ fn metric_filter_and_bad_inputs() {
         .to_string();
     assert!(e.contains("different benchmarks"), "{e}");
 }
+
+/// A serial run against one under load: every pair is marked, the output opens with a warning,
+/// and the verdicts still count. Under the same load on both sides: no warning.
+#[test]
+fn serial_against_under_load_is_marked_and_warned_about() {
+    let base = iperf3();
+    let mut loaded = iperf3();
+    {
+        let run = loaded.run.as_mut().unwrap();
+        run.concurrency = 4;
+        run.plan = "ring".into();
+    }
+    for r in &mut loaded.results {
+        r.concurrent_pairs = 4;
+    }
+    loaded.results[0].concurrent_pairs = 1; // one pair happened to run alone
+    scale(&mut loaded, "throughput_received", 0.8);
+    let c = compare(&base, &loaded, 0.1, &[]).unwrap();
+    assert_eq!(c.load_differs, 5);
+    assert_eq!(c.regressions, 6, "verdicts still count");
+    let p = &c.pairs[1];
+    assert_eq!((p.base_concurrent_pairs, p.new_concurrent_pairs), (1, 4));
+    assert!(p.load_differs);
+    assert!(
+        !c.pairs
+            .iter()
+            .find(|p| p.client == "node-1" && p.server == "node-2")
+            .unwrap()
+            .load_differs
+    );
+    let t = text(&c);
+    assert!(
+        t.contains(
+            "warning: 5 of 6 pairs ran alone in one run and beside other pairs in the other"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("new : run "), "{t}");
+    assert!(
+        t.contains("6 pairs, plan ring, concurrency 4, 5 under load)"),
+        "{t}"
+    );
+    let marked = t
+        .lines()
+        .filter(|l| l.ends_with("1 vs 4 (load differs)"))
+        .count();
+    assert_eq!(marked, 5 * 4, "every metric row of the 5 pairs: {t}");
+    let v: serde_json::Value = serde_json::from_str(&json(&c)).unwrap();
+    assert_eq!(v["load_differs"], 5);
+    assert_eq!(v["pairs"][1]["load_differs"], true);
+    assert!(netbench_report::compare::markdown(&c).contains("> **warning: 5 of 6 pairs"));
+
+    // Both under the same load: nothing to warn about.
+    let c = compare(&loaded, &loaded, 0.1, &[]).unwrap();
+    assert_eq!(c.load_differs, 0);
+    let t = text(&c);
+    assert!(!t.contains("warning") && !t.contains("load differs"), "{t}");
+    // Both serial: the header says so.
+    let t = text(&compare(&base, &base, 0.1, &[]).unwrap());
+    assert!(
+        t.contains("6 pairs, plan mesh, concurrency 1, serial)"),
+        "{t}"
+    );
+}

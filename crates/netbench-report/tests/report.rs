@@ -310,3 +310,85 @@ fn summary_text_has_the_pairs_matrix_and_zones() {
     let rate = value(&file, "node-1", "node-2", "transaction_rate");
     assert!(s.contains(&format!("{rate:.0}/s")), "{s}");
 }
+
+/// The header says how the pairs were taken (the run state's plan and concurrency), and a
+/// figure taken under load (`concurrent_pairs` > 1) is never shown as if it were serial.
+#[test]
+fn header_shows_plan_and_concurrency_and_pairs_under_load_are_marked() {
+    let serial = iperf3();
+    let t = render::text(&report(&serial));
+    let second = t.lines().nth(1).unwrap();
+    assert_eq!(
+        second, "plan mesh  concurrency 1  every pair ran alone (serial figures)",
+        "a file from before concurrency: defaults"
+    );
+    assert!(!t.contains('*'), "{t}");
+
+    let mut loaded = iperf3();
+    {
+        let run = loaded.run.as_mut().unwrap();
+        run.plan = "zones:2".into();
+        run.concurrency = 3;
+    }
+    loaded.results[1].concurrent_pairs = 3; // node-1 -> node-3
+    loaded.results[4].concurrent_pairs = 2; // node-3 -> node-1
+    let r = report(&loaded);
+    assert_eq!(
+        (r.plan.as_deref(), r.concurrency, r.pairs_under_load),
+        (Some("zones:2"), Some(3), 2)
+    );
+    let t = render::text(&r);
+    let second = t.lines().nth(1).unwrap();
+    assert!(
+        second.starts_with(
+            "plan zones:2  concurrency 3  UNDER LOAD: 2 of 6 pairs ran beside other pairs \
+             (up to 3 at once), marked *"
+        ),
+        "{second}"
+    );
+    // The pairs table grows a column, the matrix marks the cells, and says what * means.
+    let header = t.lines().find(|l| l.starts_with("client  server")).unwrap();
+    assert!(header.ends_with("status  concurrent pairs"), "{header}");
+    let row13 = t.lines().find(|l| l.starts_with("node-1  node-3")).unwrap();
+    assert!(row13.ends_with("ok      3*"), "{row13}");
+    let row12 = t.lines().find(|l| l.starts_with("node-1  node-2")).unwrap();
+    assert!(row12.ends_with("ok      1"), "{row12}");
+    let v13 = netbench_report::units::human(
+        value(&loaded, "node-1", "node-3", "throughput_received"),
+        netbench_proto::Unit::BytesPerSecond,
+    );
+    let matrix_row = t
+        .lines()
+        .skip_while(|l| !l.starts_with("client ↓ server →"))
+        .nth(1)
+        .unwrap();
+    assert!(matrix_row.contains(&format!("{v13}*")), "{matrix_row}");
+    assert!(t.contains("* ran beside other pairs (under load)"), "{t}");
+    // CSV and JSON carry the figure.
+    let csv_text = render::csv(&r);
+    let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
+    let col = rd
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "concurrent_pairs")
+        .unwrap();
+    let loads: Vec<String> = rd.records().map(|x| x.unwrap()[col].to_string()).collect();
+    assert_eq!(loads, ["1", "3", "1", "1", "2", "1"]);
+    let v: Value = serde_json::from_str(&render::json(&r)).unwrap();
+    assert_eq!(v["plan"], "zones:2");
+    assert_eq!(v["concurrency"], 3);
+    assert_eq!(v["pairs_under_load"], 2);
+    assert_eq!(v["matrix"]["cells"][0][2]["concurrent_pairs"], 3);
+    assert!(v["matrix"]["cells"][0][1].get("concurrent_pairs").is_none());
+    // Markdown says it in its header too.
+    assert!(render::markdown(&r).contains("UNDER LOAD: 2 of 6 pairs"));
+    // The page: plan, concurrency, the note, and the marked cells.
+    let page = netbench_report::html::page(&r);
+    assert!(page.contains("<td class=\"plan\">zones:2</td>"), "plan row");
+    assert!(page.contains("<td class=\"concurrency\">3</td>"));
+    assert!(page.contains("class=\"under-load-note\""));
+    assert_eq!(page.matches("data-concurrent=").count(), 2);
+    assert_eq!(page.matches("class=\"load-mark\"").count(), 2);
+    assert!(!netbench_report::html::page(&report(&serial)).contains("class=\"under-load-note\""));
+}
