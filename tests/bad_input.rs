@@ -555,7 +555,7 @@ async fn a_worker_refuses_a_second_client_and_measures_idle() {
     let second = spec_for(&run, "iperf3-tcp", Role::Client, "p3", 1);
     match ask(&client, &task("idle-b"), &TaskRequest::RunClient(second)).await {
         Reply::Error(e) => {
-            assert_eq!(e.kind, ErrorKind::Rejected);
+            assert_eq!(e.kind, ErrorKind::Busy);
             assert!(e.message.contains("one client at a time"), "{}", e.message);
         }
         other => panic!("a second client ran: {other:?}"),

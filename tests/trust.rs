@@ -5,8 +5,8 @@ mod support;
 
 use futures::StreamExt;
 use netbench_proto::{
-    decode_control, encode_control, subjects, Captured, ProcessOutcome, Register, Reply, RunId,
-    ServerReady, TaskRequest, WorkerId, WorkerInfo, CONTENT_TYPE, CONTENT_TYPE_MSGPACK,
+    decode_control, encode_control, subjects, Captured, ErrorKind, ProcessOutcome, Register, Reply,
+    RunId, ServerReady, TaskRequest, WorkerId, WorkerInfo, CONTENT_TYPE, CONTENT_TYPE_MSGPACK,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -30,6 +30,9 @@ enum ClientReply {
     Hang,
     /// After 2 s, an output that does not parse.
     Slow,
+    /// "Busy with another client" twice (an old task after an orchestrator restart), then a
+    /// real iperf3 output.
+    BusyTwice,
 }
 
 /// Register as worker `name`, then answer tasks until the test ends.
@@ -111,6 +114,7 @@ async fn serve_tasks(
         elapsed_seconds: elapsed,
         idle: true,
     };
+    let mut asked = 0;
     while let Some(msg) = tasks.next().await {
         let req: TaskRequest = decode_control(None, &msg.payload).unwrap();
         let reply = match req {
@@ -129,6 +133,17 @@ async fn serve_tasks(
                 ClientReply::Slow => {
                     tokio::time::sleep(Duration::from_secs(2)).await;
                     Reply::ClientDone(done("{}".into(), 2.0))
+                }
+                ClientReply::BusyTwice => {
+                    asked += 1;
+                    if asked <= 2 {
+                        Reply::error(
+                            ErrorKind::Busy,
+                            "worker already runs the client of pair old; one client at a time",
+                        )
+                    } else {
+                        Reply::ClientDone(done(IPERF3_OUTPUT.into(), 1.0))
+                    }
                 }
             },
             TaskRequest::StopServer { .. } => Reply::ServerStopped(done(String::new(), 0.0)),
@@ -242,6 +257,44 @@ async fn oversized_and_non_finite_results_are_kept_in_stream_and_file() {
 /// A pair still running at the deadline is stopped there and recorded as timed out. Before, the
 /// run waited for the worker's own limit (the tool's timeout plus grace, 26 s here) and then
 /// called the worker lost.
+/// A real iperf3 client's output, from the parser fixtures.
+const IPERF3_OUTPUT: &str =
+    include_str!("../crates/netbench-bench/tests/fixtures/iperf3-tcp/ok.stdout");
+
+/// A client worker still busy with an old task is asked again until it is free: the pair
+/// succeeds. Before, the pair failed as rejected ("one client at a time").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_client_worker_is_waited_for_not_failed() {
+    let server = nats();
+    let run: RunId = "trust9".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let workers = [("b1", "198.18.51.1"), ("b2", "198.18.51.2")].map(|(name, ip)| {
+        tokio::spawn(play_worker(
+            server.url.clone(),
+            run.clone(),
+            name,
+            ip,
+            ClientReply::BusyTwice,
+        ))
+    });
+    let mut orch = orchestrator(&server.url, &run, 2, "60s", Some(&results));
+    let out = tokio::task::spawn_blocking(move || support::run(&mut orch))
+        .await
+        .unwrap();
+    for w in workers {
+        w.abort();
+    }
+    let file = read_json(&results);
+    assert_eq!(out.status.code(), Some(0), "{file}");
+    let entries = file["results"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for e in entries {
+        assert_eq!(e["task"]["status"], 0, "{}", e["error"]);
+        assert!(e["metrics"].as_array().unwrap().len() > 1);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deadline_stops_a_pair_in_flight_and_records_it() {
     let server = nats();

@@ -15,6 +15,9 @@ use time::OffsetDateTime;
 pub use netbench_proto::timing::WORKER_GRACE;
 use netbench_proto::timing::{SERVER_START_LIMIT, SERVER_STOP_LIMIT};
 
+/// How often a busy client worker is asked again.
+const BUSY_RETRY: Duration = Duration::from_millis(250);
+
 pub struct PairContext<'a> {
     pub client: &'a Client,
     pub run: &'a RunId,
@@ -64,7 +67,8 @@ fn failure_from_reply(reply: Reply, who: &WorkerInfo, what: &str) -> Failure {
                 ErrorKind::Rejected
                 | ErrorKind::WrongRun
                 | ErrorKind::MissingTool
-                | ErrorKind::Malformed => Status::Rejected,
+                | ErrorKind::Malformed
+                | ErrorKind::Busy => Status::Rejected,
                 ErrorKind::ShuttingDown => Status::WorkerLost,
                 ErrorKind::SpawnFailed | ErrorKind::UnknownPair => Status::ToolFailed,
             };
@@ -279,14 +283,28 @@ async fn exchange(
 
     let run = TaskRequest::RunClient(client_spec.clone());
     let limit = Duration::from_secs(client_spec.timeout_seconds) + WORKER_GRACE;
-    let client_result = match netbench_bus::request(
-        ctx.client,
-        subjects::task(ctx.run, &client_w.id),
-        &run,
-        limit,
-    )
-    .await
-    {
+    // A client worker still busy with an old task (its orchestrator was restarted) finishes it
+    // within that task's own timeout: wait it out rather than fail this pair.
+    let busy_until = tokio::time::Instant::now() + limit;
+    let answer = loop {
+        let a = netbench_bus::request(
+            ctx.client,
+            subjects::task(ctx.run, &client_w.id),
+            &run,
+            limit,
+        )
+        .await;
+        match &a {
+            Ok(Reply::Error(e))
+                if e.kind == ErrorKind::Busy && tokio::time::Instant::now() < busy_until =>
+            {
+                tracing::info!(pair = pair_id, "{}; asking again", e.message);
+                tokio::time::sleep(BUSY_RETRY).await;
+            }
+            _ => break a,
+        }
+    };
+    let client_result = match answer {
         // What a worker sends is input: a time that is no number would be `null` in JSON.
         Ok(Reply::ClientDone(out))
             if !out.elapsed_seconds.is_finite() || out.elapsed_seconds < 0.0 =>

@@ -169,6 +169,9 @@ pub enum ErrorKind {
     UnknownPair,
     /// The worker is shutting down.
     ShuttingDown,
+    /// The worker runs another client now (an old task after an orchestrator restart): ask
+    /// again when it is done. Nothing was executed.
+    Busy,
 }
 
 impl Reply {

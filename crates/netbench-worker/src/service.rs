@@ -343,7 +343,7 @@ async fn run_client(state: &State, spec: CommandSpec) -> Reply {
         let mut activity = state.activity();
         if let Some((_, pair)) = &activity.client {
             return Reply::error(
-                ErrorKind::Rejected,
+                ErrorKind::Busy,
                 format!(
                     "worker {} already runs the client of pair {pair}; one client at a time",
                     state.cfg.info.name
