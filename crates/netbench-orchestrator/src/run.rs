@@ -221,6 +221,7 @@ pub async fn run(
     let mut lost = Lost::default();
     let mut stopped: Option<String> = None;
     let mut recorder = Recorder::new(&store, &events, cfg.bench, metrics, &client);
+    recorder.pace = Some((Instant::now(), finished));
     let mut running = futures::stream::FuturesUnordered::new();
     let mut started: HashMap<u64, OffsetDateTime> = HashMap::new();
     let mut current = workers.clone();
@@ -328,6 +329,8 @@ struct Recorder {
     pusher: tokio::task::JoinHandle<()>,
     /// Results that JetStream never acked.
     unstored: usize,
+    /// When the pairs started, and how many were done then: the pace for the time left.
+    pace: Option<(Instant, usize)>,
 }
 
 impl Recorder {
@@ -352,6 +355,7 @@ impl Recorder {
             push: Some(tx),
             pusher,
             unstored: 0,
+            pace: None,
         }
     }
 
@@ -403,6 +407,11 @@ impl Recorder {
                 status_name: r.status_name.clone(),
                 headline,
                 seconds: (r.finished_at - r.started_at).as_seconds_f64(),
+                left_seconds: self.pace.and_then(|(since, before)| {
+                    let done_here = index.checked_sub(before).filter(|&d| d > 0)?;
+                    let per_pair = since.elapsed().as_secs_f64() / done_here as f64;
+                    Some(per_pair * total.saturating_sub(index) as f64)
+                }),
             })
             .await;
         if let Some(tx) = &self.push {

@@ -202,6 +202,7 @@ mod tests {
             status_name: "ok".into(),
             headline: None,
             seconds: 1.0,
+            left_seconds: None,
         });
         let seen = vec![
             msg(0.000, "netbench.r.event", None, started("p1")),

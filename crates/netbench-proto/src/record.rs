@@ -382,6 +382,9 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         headline: Option<Metric>,
         seconds: f64,
+        /// About how long the rest of the run takes, at the pace so far.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        left_seconds: Option<f64>,
     },
     RunFinished {
         pairs_total: usize,

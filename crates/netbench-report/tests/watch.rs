@@ -74,6 +74,7 @@ async fn publish_run(store: &Store, file: &ResultsFile) {
                 status_name: r.status_name.clone(),
                 headline: r.metrics.first().cloned(),
                 seconds: 1.0,
+                left_seconds: None,
             },
         );
         store

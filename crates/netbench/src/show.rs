@@ -50,13 +50,20 @@ pub fn progress_line(e: &Event, bench: &Benchmark) -> Option<String> {
             status_name,
             headline,
             seconds,
+            left_seconds,
             ..
         } => {
             let value = match (status, headline) {
                 (Status::Ok, Some(h)) => format!("{} {}", bench.headline, human(h)),
                 _ => status_name.to_uppercase(),
             };
-            format!("[{index}/{total}] {client} -> {server}  {value}  ({seconds:.1}s)")
+            let left = match left_seconds {
+                Some(l) if index < total => {
+                    format!(", about {} left", netbench_proto::human_seconds(*l))
+                }
+                _ => String::new(),
+            };
+            format!("[{index}/{total}] {client} -> {server}  {value}  ({seconds:.1}s{left})")
         }
         EventKind::RunFinished {
             pairs_total,
