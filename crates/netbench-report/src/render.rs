@@ -117,8 +117,8 @@ pub fn matrix_width(mx: &Matrix, limit: usize) -> Option<usize> {
 /// What stands where a matrix too wide for the terminal would be.
 fn too_wide_note(r: &Report, width: usize) -> String {
     format!(
-        "(not drawn: {} nodes do not fit {width} columns; pass --width to widen, --html for a \
-         heatmap, --format csv for every figure. Per zone pair and the extremes instead:)\n",
+        "(not drawn: {} nodes do not fit {width} columns; --width N widens,\n \
+         --html FILE draws a heatmap, --format csv has every figure)\n",
         r.matrix.nodes.len()
     )
 }
@@ -224,17 +224,10 @@ fn matrix_rows(mx: &Matrix) -> Vec<Vec<String>> {
 fn zone_pair_rows(r: &Report) -> Vec<Vec<String>> {
     let u = r.zones.unit;
     let mut rows = vec![header(&[
-        "client zone",
-        "server zone",
-        "pairs",
-        "median",
-        "min",
-        "max",
-        "failed",
-        "under load",
+        "zones", "pairs", "median", "min", "max", "failed", "loaded",
     ])];
     for z in &r.zone_pairs {
-        let mut row = vec![z.client_zone.clone(), z.server_zone.clone()];
+        let mut row = vec![format!("{} → {}", z.client_zone, z.server_zone)];
         match z.stats {
             Some(s) => row.extend([
                 s.pairs.to_string(),
@@ -404,7 +397,7 @@ pub fn text(r: &Report) -> String {
 /// The per-zone-pair table and the best and worst pairs, as text sections.
 fn fallback_text(r: &Report, top: usize) -> String {
     let mut out = format!(
-        "\nZone pairs: {} (client zone → server zone)\n",
+        "\nZone pairs: {} (client zone → server zone; loaded: pairs under load)\n",
         r.zones.metric
     );
     out.push_str(&align(&zone_pair_rows(r)));
