@@ -161,6 +161,8 @@ impl Bed {
             self.creds.observer.user.clone(),
             self.creds.observer.password.clone(),
         )
+        // The observer's replies come only on its own inbox prefix.
+        .custom_inbox_prefix(format!("_INBOX_{}", self.creds.observer.user))
         .connect(&self.url)
         .await
         .unwrap();
