@@ -73,6 +73,11 @@ pub struct LaunchArgs {
     /// Namespace to create for the run (default: netbench-<run>); it is deleted afterwards.
     #[arg(long, value_parser = namespace)]
     pub namespace: Option<String>,
+    /// Run in this namespace, which an admin created (with the Role of deploy/overlays/namespaced
+    /// bound to the launcher): only the run's own objects are created and deleted there; the
+    /// namespace is never created, labelled or deleted.
+    #[arg(long, value_parser = namespace, conflicts_with = "namespace")]
+    pub existing_namespace: Option<String>,
     /// Label selector for the nodes to measure; an empty value selects every node.
     #[arg(long, default_value = "node-lifecycle=on-demand")]
     pub node_labels: String,
@@ -154,6 +159,7 @@ impl LaunchArgs {
             deadline,
             inject,
             namespace,
+            existing_namespace,
             node_labels,
             orch_image,
             worker_image,
@@ -174,7 +180,8 @@ impl LaunchArgs {
         LaunchConfig {
             bench: benchmark,
             run,
-            namespace,
+            existing_namespace: existing_namespace.is_some(),
+            namespace: existing_namespace.or(namespace),
             node_labels,
             orch_image,
             worker_image,
@@ -228,7 +235,9 @@ impl LaunchArgs {
                 login.password = "generated-at-launch".into();
             }
         }
-        Ok(manifests::render_yaml(&manifests::mk_all(&spec))?)
+        Ok(manifests::render_yaml(&crate::launch::manifests_for(
+            &cfg, &spec,
+        ))?)
     }
 
     /// Run `netbench launch`; returns the process exit code.

@@ -6,6 +6,7 @@ use crate::spec::{self, NodeInfo};
 use crate::{LaunchError, Result};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 use serde::{de::DeserializeOwned, Serialize};
@@ -148,54 +149,305 @@ pub async fn create_namespace(client: &Client, ns: &Namespace) -> Result<String>
     }
 }
 
-/// Create the namespace and, when we deploy NATS, apply its Service; returns the namespace's
-/// UID and the Service's ClusterIP. First, because the ClusterIP goes into the pods'
+/// What a launch has created so far: what its cleanup removes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Created {
+    /// Nothing yet.
+    #[default]
+    Nothing,
+    /// The run's own namespace (by UID): deleting it removes everything.
+    Namespace(String),
+    /// `--existing-namespace`: the objects created in a namespace an admin made, in creation
+    /// order. Cleanup deletes exactly these (by name and UID), never the namespace.
+    Objects(Vec<Owned>),
+}
+
+/// One object created in an existing namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owned {
+    /// The Kubernetes kind (`Pod`, `Secret`, …).
+    pub kind: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// The advice a 403 gets in an existing namespace (the permissions come from a Role there).
+const ROLE_HINT: &str = ". The launcher's ServiceAccount lacks this permission in the namespace: bind the Role of deploy/overlays/namespaced there (kubectl apply -k deploy/overlays/namespaced)";
+
+fn existing_error(what: String, e: kube::Error) -> LaunchError {
+    let mut err = LaunchError::kube(what, e);
+    if let LaunchError::Kube {
+        source: kube::Error::Api(s),
+        hint,
+        ..
+    } = &mut err
+    {
+        if s.code == 403 {
+            *hint = ROLE_HINT;
+        }
+    }
+    err
+}
+
+/// `--existing-namespace`: the namespace must exist (an admin creates it and binds the Role of
+/// deploy/overlays/namespaced there) and hold no other run's pods (the objects have fixed
+/// names: one run at a time per namespace).
+pub async fn check_existing_namespace(client: &Client, name: &str, run: &str) -> Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api.get_opt(name).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(LaunchError::Usage(format!(
+                "--existing-namespace {name}: no such namespace. An admin creates it and binds the \
+                 launcher's Role there (kubectl apply -k deploy/overlays/namespaced, see \
+                 deploy/README.md); or drop --existing-namespace to let netbench create one"
+            )))
+        }
+        Err(e) => return Err(existing_error(format!("cannot read namespace {name}"), e)),
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), name);
+    let lp =
+        ListParams::default().labels(&format!("{}={}", spec::MANAGED_BY.0, spec::MANAGED_BY.1));
+    let list = pods
+        .list(&lp)
+        .await
+        .map_err(|e| existing_error(format!("cannot list pods in {name}"), e))?;
+    let mut others: Vec<String> = list
+        .items
+        .iter()
+        .filter_map(|p| {
+            let r = p.metadata.labels.as_ref()?.get(spec::RUN_LABEL)?;
+            (r != run).then(|| format!("{} (run {r})", p.metadata.name.clone().unwrap_or_default()))
+        })
+        .collect();
+    others.sort();
+    if !others.is_empty() {
+        return Err(LaunchError::Usage(format!(
+            "--existing-namespace {name}: another netbench run is there ({}); one run at a time \
+             per namespace. Wait until it ends, or give this launch another namespace",
+            others.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// A plain create (never an apply: an object of that name that this launch did not create is
+/// refused, not adopted), retried while a fresh namespace lacks its `default` ServiceAccount.
+async fn create_object<K>(api: &Api<K>, obj: &K, ns: &str) -> Result<K>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let kind = K::kind(&K::DynamicType::default()).to_string();
+    let started = Instant::now();
+    loop {
+        match api.create(&PostParams::default(), obj).await {
+            Ok(o) => return Ok(o),
+            Err(kube::Error::Api(s))
+                if s.message.contains("error looking up service account")
+                    && started.elapsed() < SERVICE_ACCOUNT_WAIT =>
+            {
+                tokio::time::sleep(POLL).await;
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                return Err(LaunchError::Usage(format!(
+                    "--existing-namespace {ns}: {kind} {name} already exists there and is not this \
+                     launch's (another run, or someone else's object of that name): left alone. \
+                     Give netbench a namespace of its own"
+                )))
+            }
+            Err(e) => return Err(existing_error(format!("cannot create {kind} {name}"), e)),
+        }
+    }
+}
+
+/// Write one object of the run: server-side apply into the run's own namespace, a plain create
+/// (recorded in `created`) into an existing one.
+async fn put<K>(client: &Client, ns: &str, obj: &K, created: &mut Created) -> Result<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api = Api::<K>::namespaced(client.clone(), ns);
+    match created {
+        Created::Objects(list) => {
+            let o = create_object(&api, obj, ns).await?;
+            list.push(Owned {
+                kind: K::kind(&K::DynamicType::default()).to_string(),
+                name: o.meta().name.clone().unwrap_or_default(),
+                uid: o.meta().uid.clone().unwrap_or_default(),
+            });
+            Ok(o)
+        }
+        _ => apply(&api, obj).await,
+    }
+}
+
+/// Create the namespace (unless it exists already: `created` is then [`Created::Objects`]),
+/// the run's NetworkPolicies (before any pod exists) and, when we deploy NATS, its Service;
+/// returns the Service's ClusterIP. First, because the ClusterIP goes into the pods'
 /// `NATS_URL` and, with `--tls`, into the server certificate.
 pub async fn apply_namespace_and_service(
     client: &Client,
     m: &Manifests,
-) -> Result<(String, Option<String>)> {
+    created: &mut Created,
+) -> Result<Option<String>> {
     let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
-    let uid = create_namespace(client, &m.namespace).await?;
+    if m.create_namespace {
+        *created = Created::Namespace(create_namespace(client, &m.namespace).await?);
+    } else if !matches!(created, Created::Objects(_)) {
+        *created = Created::Objects(Vec::new());
+    }
+    for p in &m.network_policies {
+        put::<NetworkPolicy>(client, &ns_name, p, created).await?;
+    }
     let mut cluster_ip = None;
     if let Some(s) = &m.nats_service {
-        let svc = apply(&Api::<Service>::namespaced(client.clone(), &ns_name), s).await?;
+        let svc = put(client, &ns_name, s, created).await?;
         cluster_ip = svc
             .spec
             .and_then(|s| s.cluster_ip)
             .filter(|ip| !ip.is_empty() && ip != "None");
     }
-    Ok((uid, cluster_ip))
+    Ok(cluster_ip)
 }
 
 /// Apply the NATS Secrets and ConfigMaps (the CA one also for an external NATS) and the NATS pod.
-pub async fn apply_nats(client: &Client, m: &Manifests) -> Result<()> {
+pub async fn apply_nats(client: &Client, m: &Manifests, created: &mut Created) -> Result<()> {
     let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
     for s in [&m.nats_secret, &m.nats_tls_secret].into_iter().flatten() {
-        apply(&Api::<Secret>::namespaced(client.clone(), &ns_name), s).await?;
+        put::<Secret>(client, &ns_name, s, created).await?;
     }
     for c in [&m.nats_config, &m.nats_ca].into_iter().flatten() {
-        apply(&Api::<ConfigMap>::namespaced(client.clone(), &ns_name), c).await?;
+        put::<ConfigMap>(client, &ns_name, c, created).await?;
     }
     if let Some(p) = &m.nats_pod {
-        apply(&Api::<Pod>::namespaced(client.clone(), &ns_name), p).await?;
+        put::<Pod>(client, &ns_name, p, created).await?;
     }
     Ok(())
 }
 
 /// Apply the workers and the orchestrator Job.
-pub async fn apply_run(client: &Client, m: &Manifests) -> Result<()> {
+pub async fn apply_run(client: &Client, m: &Manifests, created: &mut Created) -> Result<()> {
     let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
-    let pods = Api::<Pod>::namespaced(client.clone(), &ns_name);
     for w in &m.workers {
-        apply(&pods, w).await?;
+        put::<Pod>(client, &ns_name, w, created).await?;
     }
-    apply(
-        &Api::<Job>::namespaced(client.clone(), &ns_name),
-        &m.orchestrator,
-    )
-    .await?;
+    put::<Job>(client, &ns_name, &m.orchestrator, created).await?;
     Ok(())
+}
+
+/// `--existing-namespace` cleanup: delete exactly the objects this launch created (by name,
+/// with their UID as precondition, so a namespace-mate's object of the same name is safe), the
+/// Job first (its pods go with it), and wait until no pod of the run is left. The namespace
+/// stays: it is the admin's.
+pub async fn delete_objects(
+    client: &Client,
+    namespace: &str,
+    run: &str,
+    objects: &[Owned],
+    timeout: Duration,
+    mut note: impl FnMut(&str),
+) -> Result<()> {
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    // The Job first (or its controller replaces its pod), then the pods, then the rest.
+    let rank = |k: &str| match k {
+        "Job" => 0,
+        "Pod" => 1,
+        _ => 2,
+    };
+    let mut order: Vec<&Owned> = objects.iter().collect();
+    order.sort_by_key(|o| rank(&o.kind));
+    for o in order {
+        let mut dp = DeleteParams::background();
+        dp = dp.preconditions(kube::api::Preconditions {
+            uid: Some(o.uid.clone()),
+            resource_version: None,
+        });
+        let r = match o.kind.as_str() {
+            "Job" => delete_one::<Job>(client, namespace, &o.name, &dp).await,
+            "Pod" => delete_one::<Pod>(client, namespace, &o.name, &dp).await,
+            "Service" => delete_one::<Service>(client, namespace, &o.name, &dp).await,
+            "Secret" => delete_one::<Secret>(client, namespace, &o.name, &dp).await,
+            "ConfigMap" => delete_one::<ConfigMap>(client, namespace, &o.name, &dp).await,
+            "NetworkPolicy" => delete_one::<NetworkPolicy>(client, namespace, &o.name, &dp).await,
+            other => Err(format!("unknown kind {other}")),
+        };
+        if let Err(why) = r {
+            failed.push(format!("{} {}: {why}", o.kind, o.name));
+        }
+    }
+    // The run's pods (the Job's too, which its deletion takes along) until none is left.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let lp = ListParams::default().labels(&format!("{}={run}", spec::RUN_LABEL));
+    loop {
+        let left = pods
+            .list(&lp)
+            .await
+            .map_err(|e| existing_error(format!("cannot list pods in {namespace}"), e))?
+            .items
+            .len();
+        if left == 0 {
+            break;
+        }
+        if started.elapsed() >= timeout {
+            failed.push(format!(
+                "{left} pods of run {run} still there after {timeout:?}; delete them with: \
+                 kubectl -n {namespace} delete pods -l {}={run}",
+                spec::RUN_LABEL
+            ));
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    if !failed.is_empty() {
+        return Err(LaunchError::Cleanup(format!(
+            "in namespace {namespace}: {}",
+            failed.join("; ")
+        )));
+    }
+    note(&format!(
+        "{} objects of run {run} deleted from namespace {namespace} in {:.1}s (the namespace stays)",
+        objects.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+async fn delete_one<K>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    dp: &DeleteParams,
+) -> std::result::Result<(), String>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    match Api::<K>::namespaced(client.clone(), namespace)
+        .delete(name, dp)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Err(format!(
+            "no longer the one this launch created, left alone ({})",
+            s.message
+        )),
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            Err(format!("forbidden ({}){ROLE_HINT}", s.message))
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Wait until every pod named in `expected` is Ready. Fails at once when one cannot become

@@ -32,6 +32,10 @@ pub struct LaunchConfig {
     pub bench: &'static Benchmark,
     pub run: Option<RunId>,
     pub namespace: Option<String>,
+    /// `namespace` exists already (`--existing-namespace`): an admin created it and bound the
+    /// launcher's Role there. The launcher creates only its own objects in it (labelled with the
+    /// run), deletes exactly those, and never creates, labels or deletes the namespace.
+    pub existing_namespace: bool,
     /// Label selector for the nodes; empty selects all.
     pub node_labels: String,
     pub orch_image: String,
@@ -196,7 +200,11 @@ pub async fn launch(
     let nodes = cluster::select_nodes(&client, &cfg.node_labels).await?;
     let run = cfg.run.clone().unwrap_or_else(RunId::generate);
     let mut spec = make_spec(&cfg, run.clone(), nodes);
-    cluster::check_namespace_free(&client, &spec.namespace).await?;
+    if cfg.existing_namespace {
+        cluster::check_existing_namespace(&client, &spec.namespace, &run.to_string()).await?;
+    } else {
+        cluster::check_namespace_free(&client, &spec.namespace).await?;
+    }
     report.status(&format!(
         "run {run}: {} on {} nodes ({}) in namespace {}",
         spec.bench.name,
@@ -208,39 +216,83 @@ pub async fn launch(
             .join(", "),
         spec.namespace
     ));
-    // The UID of the namespace this launch created, once it has: cleanup deletes that one only.
-    let mut created: Option<String> = None;
+    // What this launch created, as it goes: cleanup deletes that (the namespace by its UID,
+    // or in an existing namespace each object by name and UID), nothing else.
+    let mut created = cluster::Created::Nothing;
     let result = deploy_and_follow(&client, &cfg, &mut spec, &shutdown, report, &mut created).await;
-    let cleanup_error = if created.is_none() {
-        report.status(&format!(
-            "namespace {} was not created by this launch: nothing to delete",
-            spec.namespace
-        ));
-        None
-    } else if cfg.keep {
-        report.status(&format!(
-            "--keep: namespace {} left in place; delete it with: kubectl delete namespace {}",
-            spec.namespace, spec.namespace
-        ));
-        None
-    } else {
-        report.status(&format!("deleting namespace {}", spec.namespace));
-        let deleted = cluster::delete_namespace_of(
-            &client,
-            &spec.namespace,
-            created.as_deref(),
-            cfg.cleanup_timeout,
-            |line| report.status(line),
-        )
-        .await;
-        match deleted {
-            Ok(()) => {
-                report.status(&format!("namespace {} deleted", spec.namespace));
-                None
+    let cleanup_error = match &created {
+        cluster::Created::Nothing => {
+            report.status(&format!(
+                "namespace {} was not created by this launch: nothing to delete",
+                spec.namespace
+            ));
+            None
+        }
+        cluster::Created::Objects(objects) if objects.is_empty() => {
+            report.status(&format!(
+                "nothing created in namespace {}: nothing to delete",
+                spec.namespace
+            ));
+            None
+        }
+        _ if cfg.keep => {
+            report.status(&match &created {
+                cluster::Created::Namespace(_) => format!(
+                    "--keep: namespace {} left in place; delete it with: kubectl delete namespace {}",
+                    spec.namespace, spec.namespace
+                ),
+                _ => format!(
+                    "--keep: the run's objects left in namespace {}; delete them with: kubectl -n {} \
+                     delete jobs,pods,services,secrets,configmaps,networkpolicies -l {}={run}",
+                    spec.namespace,
+                    spec.namespace,
+                    spec::RUN_LABEL
+                ),
+            });
+            None
+        }
+        cluster::Created::Objects(objects) => {
+            report.status(&format!(
+                "deleting the {} objects of run {run} in namespace {}",
+                objects.len(),
+                spec.namespace
+            ));
+            let deleted = cluster::delete_objects(
+                &client,
+                &spec.namespace,
+                &run.to_string(),
+                objects,
+                cfg.cleanup_timeout,
+                |line| report.status(line),
+            )
+            .await;
+            match deleted {
+                Ok(()) => None,
+                Err(e) => {
+                    report.status(&format!("could not clean up: {e}"));
+                    Some(e.to_string())
+                }
             }
-            Err(e) => {
-                report.status(&format!("could not clean up: {e}"));
-                Some(e.to_string())
+        }
+        cluster::Created::Namespace(uid) => {
+            report.status(&format!("deleting namespace {}", spec.namespace));
+            let deleted = cluster::delete_namespace_of(
+                &client,
+                &spec.namespace,
+                Some(uid),
+                cfg.cleanup_timeout,
+                |line| report.status(line),
+            )
+            .await;
+            match deleted {
+                Ok(()) => {
+                    report.status(&format!("namespace {} deleted", spec.namespace));
+                    None
+                }
+                Err(e) => {
+                    report.status(&format!("could not clean up: {e}"));
+                    Some(e.to_string())
+                }
             }
         }
     };
@@ -257,17 +309,24 @@ pub async fn launch(
 
 type Followed = (Ending, Vec<PairResult>, Option<PathBuf>);
 
+/// Every object of the launch: [`manifests::mk_all`], without the namespace when it exists
+/// already (`--existing-namespace`: an admin made it).
+pub fn manifests_for(cfg: &LaunchConfig, spec: &LaunchSpec) -> Manifests {
+    let mut m = manifests::mk_all(spec);
+    m.create_namespace = !cfg.existing_namespace;
+    m
+}
+
 async fn deploy_and_follow(
     client: &Client,
     cfg: &LaunchConfig,
     spec: &mut LaunchSpec,
     shutdown: &CancellationToken,
     report: &mut impl Report,
-    created: &mut Option<String>,
+    created: &mut cluster::Created,
 ) -> Result<Followed> {
-    let m: Manifests = manifests::mk_all(spec);
-    let (uid, cluster_ip) = cluster::apply_namespace_and_service(client, &m).await?;
-    *created = Some(uid);
+    let m: Manifests = manifests_for(cfg, spec);
+    let cluster_ip = cluster::apply_namespace_and_service(client, &m, created).await?;
     // Pods reach NATS through the Service's ClusterIP: works with or without cluster DNS.
     if let (Some(ip), NatsPlan::Deploy { url, .. }) = (&cluster_ip, &mut spec.nats) {
         *url = format!(
@@ -280,9 +339,9 @@ async fn deploy_and_follow(
     // The server certificate names the ClusterIP, so it is made now that the IP is known.
     let ip: Option<IpAddr> = cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
     spec.tls = tls_plan(cfg, &spec.namespace, ip)?;
-    let m = manifests::mk_all(spec);
-    cluster::apply_nats(client, &m).await?;
-    cluster::apply_run(client, &m).await?;
+    let m = manifests_for(cfg, spec);
+    cluster::apply_nats(client, &m, created).await?;
+    cluster::apply_run(client, &m, created).await?;
     report.status(&format!(
         "manifests applied; waiting for pods to be ready (up to {:?})",
         cfg.timeout

@@ -10,7 +10,10 @@
 //!   only; the `tls {}` block goes into the included `auth.conf`) and [`mk_nats_ca_configmap`]
 //!   (the CA certificate, mounted into the orchestrator and the workers, named by `NATS_CA`);
 //! - [`mk_worker_pod`]: one per node, pinned by node affinity, the benchmark's ports declared;
-//! - [`mk_orchestrator_job`]: `netbench orchestrator …`, restartPolicy OnFailure.
+//! - [`mk_orchestrator_job`]: `netbench orchestrator …`, restartPolicy OnFailure;
+//! - [`mk_network_policies`]: ingress of the run's pods denied but for NATS's client port (from
+//!   the run's pods and the in-cluster launcher) and the benchmark's ports (from the run's
+//!   workers).
 //!
 //! Resources (requests .. limits), chosen to fit beside real workloads and to let the tools
 //! saturate a link: worker 100m/128Mi .. 2 CPU/512Mi; orchestrator 50m/32Mi .. 500m/128Mi;
@@ -27,8 +30,12 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecretProjection,
     SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeProjection,
 };
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use netbench_bus::tls::RunTls;
 use std::collections::BTreeMap;
@@ -60,6 +67,11 @@ pub const TERMINATION_GRACE_SECONDS: i64 = 5;
 #[derive(Debug, Clone)]
 pub struct Manifests {
     pub namespace: Namespace,
+    /// Whether the launch creates (and at the end deletes) [`Manifests::namespace`]; false with
+    /// `--existing-namespace`, where an admin made it and the launcher only adds its objects.
+    pub create_namespace: bool,
+    /// Applied right after the namespace, before any pod exists.
+    pub network_policies: Vec<NetworkPolicy>,
     pub nats_secret: Option<Secret>,
     /// `--tls` with a deployed NATS.
     pub nats_tls_secret: Option<Secret>,
@@ -77,6 +89,8 @@ pub fn mk_all(spec: &LaunchSpec) -> Manifests {
     let deploy = matches!(spec.nats, NatsPlan::Deploy { .. });
     Manifests {
         namespace: mk_namespace(spec),
+        create_namespace: true,
+        network_policies: mk_network_policies(spec),
         nats_secret: mk_nats_secret(spec),
         nats_tls_secret: mk_nats_tls_secret(spec),
         nats_config: deploy.then(|| mk_nats_configmap(spec)),
@@ -502,14 +516,117 @@ pub fn mk_nats_service(spec: &LaunchSpec) -> Service {
                 (RUN_LABEL.to_string(), spec.run.to_string()),
                 (COMPONENT_LABEL.to_string(), "nats".to_string()),
             ])),
-            ports: Some(vec![
-                port("client", NATS_CLIENT_PORT),
-                port("monitor", NATS_MONITOR_PORT),
-            ]),
+            // Only the client port: the monitoring port (no authentication) stays on the pod,
+            // for its readiness probe (the kubelet's probes are not subject to NetworkPolicy).
+            ports: Some(vec![port("client", NATS_CLIENT_PORT)]),
             ..Default::default()
         }),
         ..Default::default()
     }
+}
+
+/// Labels of the in-cluster launcher's pod (deploy/job.yaml): the one pod outside a run that
+/// may reach its NATS, when it runs with `--connect service` (the default in a pod).
+pub const LAUNCHER_POD_LABELS: [(&str, &str); 2] = [
+    ("app.kubernetes.io/name", "netbench"),
+    (COMPONENT_LABEL, "launcher"),
+];
+/// ... and of the namespaces it may run in (deploy/namespace.yaml, and every run's namespace).
+/// Namespace labels are set by whoever may edit namespaces, not by whoever may create pods.
+pub const LAUNCHER_NAMESPACE_LABEL: (&str, &str) = ("app.kubernetes.io/name", "netbench");
+
+/// Names of the run's NetworkPolicies.
+pub const POLICY_DEFAULT_DENY: &str = "netbench-default-deny";
+pub const POLICY_NATS: &str = "netbench-nats";
+pub const POLICY_WORKERS: &str = "netbench-workers";
+
+fn selector(pairs: &[(&str, &str)]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+fn policy_port(n: u16) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(n.into())),
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }
+}
+
+/// The run's NetworkPolicies (ingress only; egress stays open for an external NATS or a
+/// PushGateway). Policies add up, so together they say:
+/// - [`POLICY_DEFAULT_DENY`]: no ingress to any pod of the run (the orchestrator gets none);
+/// - [`POLICY_NATS`] (when NATS is deployed): its client port from the run's pods and from the
+///   in-cluster launcher ([`LAUNCHER_POD_LABELS`] in a namespace labelled
+///   [`LAUNCHER_NAMESPACE_LABEL`]); not the monitoring port;
+/// - [`POLICY_WORKERS`]: the benchmark's ports from the run's workers.
+///
+/// A port-forward is not affected (it reaches the pod through its node's kubelet), nor are
+/// the kubelet's probes.
+pub fn mk_network_policies(spec: &LaunchSpec) -> Vec<NetworkPolicy> {
+    let run = spec.run.to_string();
+    let policy =
+        |name: &str, pods: LabelSelector, ingress: Option<Vec<NetworkPolicyIngressRule>>| {
+            NetworkPolicy {
+                metadata: meta(spec, name, Some("network-policy")),
+                spec: Some(NetworkPolicySpec {
+                    pod_selector: Some(pods),
+                    policy_types: Some(vec!["Ingress".into()]),
+                    ingress,
+                    ..Default::default()
+                }),
+            }
+        };
+    let run_pods = NetworkPolicyPeer {
+        pod_selector: Some(selector(&[(RUN_LABEL, &run)])),
+        ..Default::default()
+    };
+    let mut v = vec![policy(
+        POLICY_DEFAULT_DENY,
+        selector(&[(RUN_LABEL, &run)]),
+        None,
+    )];
+    if matches!(spec.nats, NatsPlan::Deploy { .. }) {
+        let launcher = NetworkPolicyPeer {
+            namespace_selector: Some(selector(&[LAUNCHER_NAMESPACE_LABEL])),
+            pod_selector: Some(selector(&LAUNCHER_POD_LABELS)),
+            ..Default::default()
+        };
+        v.push(policy(
+            POLICY_NATS,
+            selector(&[(RUN_LABEL, &run), (COMPONENT_LABEL, "nats")]),
+            Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![run_pods, launcher]),
+                ports: Some(vec![policy_port(NATS_CLIENT_PORT)]),
+            }]),
+        ));
+    }
+    let workers = selector(&[(RUN_LABEL, &run), (COMPONENT_LABEL, "worker")]);
+    v.push(policy(
+        POLICY_WORKERS,
+        workers.clone(),
+        Some(vec![NetworkPolicyIngressRule {
+            from: Some(vec![NetworkPolicyPeer {
+                pod_selector: Some(workers),
+                ..Default::default()
+            }]),
+            ports: Some(
+                spec.bench
+                    .ports
+                    .iter()
+                    .map(|p| policy_port(p.number))
+                    .collect(),
+            ),
+        }]),
+    ));
+    v
 }
 
 /// Pin a pod to one node the way DaemonSets do: required node affinity on `metadata.name`, so
@@ -715,7 +832,12 @@ pub fn render_yaml(m: &Manifests) -> Result<String, serde_norway::Error> {
         docs.push(v?);
         Ok(())
     };
-    push(to_yaml(&m.namespace))?;
+    if m.create_namespace {
+        push(to_yaml(&m.namespace))?;
+    }
+    for p in &m.network_policies {
+        push(to_yaml(p))?;
+    }
     for s in [&m.nats_secret, &m.nats_tls_secret].into_iter().flatten() {
         push(to_yaml(s))?;
     }
@@ -969,10 +1091,8 @@ mod tests {
             .into_iter()
             .map(|p| (p.port, p.protocol))
             .collect();
-        assert_eq!(
-            ports,
-            [(4222, Some("TCP".into())), (8222, Some("TCP".into()))]
-        );
+        // The client port only: monitoring (8222, no authentication) is not published.
+        assert_eq!(ports, [(4222, Some("TCP".into()))]);
         let pod = mk_nats_pod(&s);
         assert_eq!(svc.selector.unwrap(), {
             let l = pod.metadata.labels.clone().unwrap();
@@ -1217,6 +1337,168 @@ mod tests {
                 UnixTime::now()
             )
             .is_err());
+    }
+
+    type Labels = BTreeMap<String, String>;
+    /// (namespace selector, pod selector) label maps.
+    type Peers = Vec<(Option<Labels>, Option<Labels>)>;
+    type Rules = Vec<(Peers, Vec<i32>)>;
+    /// The pods the policy named `name` selects, and its ingress rules: (peers, ports).
+    fn policy(m: &Manifests, name: &str) -> (Labels, Rules) {
+        let p = m
+            .network_policies
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no NetworkPolicy {name}"));
+        let spec = p.spec.clone().unwrap();
+        assert_eq!(
+            spec.policy_types.as_deref(),
+            Some(&["Ingress".to_string()][..])
+        );
+        assert!(spec.egress.is_none());
+        let labels = |s: Option<LabelSelector>| s.and_then(|s| s.match_labels);
+        let rules = spec
+            .ingress
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                let peers = r
+                    .from
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| (labels(p.namespace_selector), labels(p.pod_selector)))
+                    .collect();
+                let ports = r
+                    .ports
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| {
+                        assert_eq!(p.protocol.as_deref(), Some("TCP"));
+                        match p.port {
+                            Some(IntOrString::Int(n)) => n,
+                            other => panic!("port {other:?}"),
+                        }
+                    })
+                    .collect();
+                (peers, ports)
+            })
+            .collect();
+        (labels(spec.pod_selector).unwrap(), rules)
+    }
+
+    fn l(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn network_policies_let_only_the_run_reach_nats_and_the_workers_ports() {
+        let s = spec(false, None);
+        let m = mk_all(&s);
+        let names: Vec<_> = m
+            .network_policies
+            .iter()
+            .map(|p| p.metadata.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, [POLICY_DEFAULT_DENY, POLICY_NATS, POLICY_WORKERS]);
+        for p in &m.network_policies {
+            let labels = p.metadata.labels.clone().unwrap();
+            assert_eq!(labels[RUN_LABEL], "0123456789ab");
+            assert_eq!(p.metadata.namespace.as_deref(), Some("nb-test"));
+        }
+        let run = ("netbench.io/run", "0123456789ab");
+        // Every pod of the run: no ingress but what the others allow.
+        let (pods, rules) = policy(&m, POLICY_DEFAULT_DENY);
+        assert_eq!(pods, l(&[run]));
+        assert!(rules.is_empty());
+        // NATS: 4222 only (not 8222), from the run's pods and the in-cluster launcher.
+        let (pods, rules) = policy(&m, POLICY_NATS);
+        assert_eq!(pods, l(&[run, (COMPONENT_LABEL, "nats")]));
+        assert_eq!(
+            rules,
+            [(
+                vec![
+                    (None, Some(l(&[run]))),
+                    (
+                        Some(l(&[("app.kubernetes.io/name", "netbench")])),
+                        Some(l(&[
+                            ("app.kubernetes.io/name", "netbench"),
+                            (COMPONENT_LABEL, "launcher")
+                        ]))
+                    ),
+                ],
+                vec![4222]
+            )]
+        );
+        // Workers: the benchmark's ports (qperf: control and data), from the run's workers.
+        let (pods, rules) = policy(&m, POLICY_WORKERS);
+        let workers = l(&[run, (COMPONENT_LABEL, "worker")]);
+        assert_eq!(pods, workers);
+        assert_eq!(rules, [(vec![(None, Some(workers))], vec![19765, 19766])]);
+        // The selectors select what the builders label.
+        let sel = |p: &Pod, sel: &BTreeMap<String, String>| {
+            let have = p.metadata.labels.clone().unwrap();
+            sel.iter().all(|(k, v)| have.get(k) == Some(v))
+        };
+        let nats = m.nats_pod.clone().unwrap();
+        let (nats_sel, _) = policy(&m, POLICY_NATS);
+        let (worker_sel, _) = policy(&m, POLICY_WORKERS);
+        assert!(sel(&nats, &nats_sel) && !sel(&nats, &worker_sel));
+        for w in &m.workers {
+            assert!(sel(w, &worker_sel) && !sel(w, &nats_sel));
+        }
+        let orch = m.orchestrator.spec.clone().unwrap().template;
+        let orch_labels = orch.metadata.unwrap().labels.unwrap();
+        assert_eq!(
+            orch_labels[RUN_LABEL], "0123456789ab",
+            "default deny covers it"
+        );
+        // The launcher pod of deploy/job.yaml and its namespace carry the labels allowed in.
+        let job: serde_json::Value =
+            serde_norway::from_str(include_str!("../../../deploy/job.yaml")).unwrap();
+        let ns: serde_json::Value =
+            serde_norway::from_str(include_str!("../../../deploy/namespace.yaml")).unwrap();
+        for (k, v) in LAUNCHER_POD_LABELS {
+            assert_eq!(job["spec"]["template"]["metadata"]["labels"][k], v);
+        }
+        assert_eq!(
+            ns["metadata"]["labels"][LAUNCHER_NAMESPACE_LABEL.0],
+            LAUNCHER_NAMESPACE_LABEL.1
+        );
+        // Rendered with the rest (--dry-run).
+        let yaml = render_yaml(&m).unwrap();
+        assert_eq!(yaml.matches("kind: NetworkPolicy").count(), 3);
+
+        // With an existing NATS there is no NATS policy; the workers' stays.
+        let ext = mk_all(&spec(false, Some("nats://nats.example:4222")));
+        let names: Vec<_> = ext
+            .network_policies
+            .iter()
+            .map(|p| p.metadata.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, [POLICY_DEFAULT_DENY, POLICY_WORKERS]);
+    }
+
+    #[test]
+    fn images_pinned_by_digest_are_used_as_given() {
+        let mut s = spec(false, None);
+        let digest = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+        s.nats_image = format!("nats:2.10.22-alpine@{digest}");
+        s.worker_image = format!("registry.example/netbench-worker@{digest}");
+        s.orch_image = format!("registry.example/netbench:1.0@{digest}");
+        let m = mk_all(&s);
+        let image = |ps: &PodSpec| ps.containers[0].image.clone().unwrap();
+        assert_eq!(
+            image(m.nats_pod.as_ref().unwrap().spec.as_ref().unwrap()),
+            s.nats_image
+        );
+        for w in &m.workers {
+            assert_eq!(image(w.spec.as_ref().unwrap()), s.worker_image);
+        }
+        let job = m.orchestrator.spec.clone().unwrap().template.spec.unwrap();
+        assert_eq!(image(&job), s.orch_image);
     }
 
     #[test]

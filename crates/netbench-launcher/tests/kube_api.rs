@@ -47,6 +47,7 @@ fn config(nats_url: Option<String>, out: &std::path::Path) -> LaunchConfig {
         bench: netbench_bench::find("iperf3-tcp").unwrap(),
         run: None,
         namespace: None,
+        existing_namespace: false,
         node_labels: "node-lifecycle=on-demand".into(),
         orch_image: "netbench:test".into(),
         worker_image: "netbench-worker:test".into(),

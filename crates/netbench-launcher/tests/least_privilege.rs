@@ -1,0 +1,685 @@
+//! Least privilege, checked against a REAL kube-apiserver 1.36 (RBAC on, the default admission
+//! plugins, ValidatingAdmissionPolicy among them), each mode installed the way a user installs
+//! it, with kubectl from the deploy/ files themselves, and exercised as THE launcher's
+//! ServiceAccount (a TokenRequest token):
+//! - cluster-wide (`kubectl apply -k deploy/`: the ClusterRole of rbac.yaml confined by the
+//!   ValidatingAdmissionPolicy of admission-policy.yaml);
+//! - namespaced (`kubectl apply -k deploy/overlays/namespaced`: a Role in the admin's namespace
+//!   and `--existing-namespace`).
+//!
+//! In each: it cannot create pods in kube-system, read (get, list, patch or delete) a Secret it
+//! did not create, or delete (or label) a namespace it did not create; and a whole launch works
+//! (every object created, pods Ready, the run's NetworkPolicies in place, everything it made
+//! deleted), up to the port-forward to NATS, which needs a kubelet this test has not got.
+//!
+//! Needs: tests/kube/install-binaries.sh done (kube-apiserver and kubectl), etcd, openssl.
+
+mod support;
+
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use netbench_launcher::launch::{Connect, LaunchConfig, Report};
+use netbench_launcher::{cluster, LaunchError};
+use netbench_proto::Event;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use support::{kube_bin, ControlPlane, Kubelet};
+use tokio_util::sync::CancellationToken;
+
+/// One control plane at a time (each is ~400 MB and two cores are few).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What the cluster-wide policy says when it refuses (deploy/admission-policy.yaml).
+const VAP_SAYS: &str = "ValidatingAdmissionPolicy 'netbench-launcher'";
+
+#[derive(Default)]
+struct Recorder {
+    status: Vec<String>,
+}
+impl Report for Recorder {
+    fn status(&mut self, line: &str) {
+        eprintln!("launch: {line}");
+        self.status.push(line.to_string());
+    }
+    fn event(&mut self, _: &Event) {}
+}
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+/// `kubectl apply -k DIR` as the admin, as a user installs a mode.
+fn kubectl_apply_k(cp: &ControlPlane, dir: &Path) {
+    let out = std::process::Command::new(kube_bin().join("kubectl"))
+        .arg(format!(
+            "--kubeconfig={}",
+            cp.dir.path().join("admin.kubeconfig").display()
+        ))
+        .args(["apply", "-k"])
+        .arg(dir)
+        .output()
+        .expect("run kubectl (tests/kube/install-binaries.sh installs it)");
+    assert!(
+        out.status.success(),
+        "kubectl apply -k {}: {}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A client that authenticates as ServiceAccount `ns/name` (a TokenRequest token, as
+/// `kubectl create token` gets one).
+async fn service_account_client(cp: &ControlPlane, ns: &str, name: &str) -> Client {
+    let sas: Api<ServiceAccount> = Api::namespaced(cp.admin().await, ns);
+    let req: TokenRequest = serde_json::from_value(serde_json::json!({
+        "spec": {"audiences": [], "expirationSeconds": 3600}
+    }))
+    .unwrap();
+    let token = sas
+        .create_token_request(name, &PostParams::default(), &req)
+        .await
+        .unwrap_or_else(|e| panic!("a token for ServiceAccount {ns}/{name}: {e}"))
+        .status
+        .unwrap()
+        .token;
+    cp.client_for(&token).await
+}
+
+async fn cluster_with_nodes() -> (ControlPlane, Kubelet) {
+    let cp = ControlPlane::start().await;
+    for (n, ip) in [("n1", "192.0.2.1"), ("n2", "192.0.2.2")] {
+        cp.add_node(n, ip, &[("node-lifecycle", "on-demand")]).await;
+    }
+    let kubelet = Kubelet::start(cp.admin().await);
+    (cp, kubelet)
+}
+
+fn config(out: &Path) -> LaunchConfig {
+    LaunchConfig {
+        bench: netbench_bench::find("iperf3-tcp").unwrap(),
+        run: None,
+        namespace: None,
+        existing_namespace: false,
+        node_labels: "node-lifecycle=on-demand".into(),
+        orch_image: "netbench:test".into(),
+        worker_image: "netbench-worker:test".into(),
+        nats_image: "nats:2.10.22-alpine".into(),
+        inject: false,
+        duration_seconds: 1,
+        pushgateway: None,
+        timeout: Duration::from_secs(60),
+        deadline: Duration::from_secs(120),
+        deadline_grace: Duration::from_secs(5),
+        cleanup_timeout: Duration::from_secs(120),
+        output_dir: out.to_path_buf(),
+        keep: false,
+        nats_url: None,
+        tls: false,
+        nats_ca: None,
+        // There is no kubelet to forward to: the launch gets as far as that.
+        connect: Connect::PortForward,
+    }
+}
+
+fn pod(name: &str, labelled: bool) -> Pod {
+    let labels = if labelled {
+        serde_json::json!({"app.kubernetes.io/managed-by": "netbench"})
+    } else {
+        serde_json::json!({})
+    };
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "i"}]}
+    }))
+    .unwrap()
+}
+
+fn secret(name: &str, labelled: bool) -> Secret {
+    let labels = if labelled {
+        serde_json::json!({"app.kubernetes.io/managed-by": "netbench"})
+    } else {
+        serde_json::json!({})
+    };
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": labels},
+        "stringData": {"password": "hunter2-not-for-netbench"}
+    }))
+    .unwrap()
+}
+
+/// The API server's 403 (not any other failure), with its message.
+fn forbidden<T: std::fmt::Debug>(what: &str, r: Result<T, kube::Error>) -> String {
+    match r {
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            assert!(
+                !s.message.contains("hunter2"),
+                "{what}: the refusal shows the Secret"
+            );
+            s.message
+        }
+        other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
+    }
+}
+
+/// A Secret the launcher did not create cannot be read in any way it has verbs for.
+async fn cannot_read_secret(launcher: &Client, ns: &str, name: &str) -> Vec<String> {
+    let api: Api<Secret> = Api::namespaced(launcher.clone(), ns);
+    let mut said = vec![
+        forbidden(&format!("get secret {ns}/{name}"), api.get(name).await),
+        forbidden(
+            &format!("list secrets in {ns}"),
+            api.list(&ListParams::default()).await,
+        ),
+        // A patch answers with the whole object: a no-op one would read it.
+        forbidden(
+            &format!("no-op patch of secret {ns}/{name}"),
+            api.patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({})),
+            )
+            .await,
+        ),
+        forbidden(
+            &format!("server-side apply of secret {ns}/{name}"),
+            api.patch(
+                name,
+                &PatchParams::apply("netbench").force(),
+                &Patch::Apply(serde_json::json!({
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "netbench"}}
+                })),
+            )
+            .await,
+        ),
+        // So does a delete.
+        forbidden(
+            &format!("delete secret {ns}/{name}"),
+            api.delete(name, &DeleteParams::default()).await,
+        ),
+    ];
+    said.push(forbidden(
+        &format!("deletecollection of secrets in {ns}"),
+        api.delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await,
+    ));
+    said
+}
+
+/// Until the API server enforces the policy (its informer picks new policies up within a
+/// second or so): a dry-run create of a pod in kube-system as the launcher is refused by it.
+async fn wait_policy_active(launcher: &Client) {
+    let pods: Api<Pod> = Api::namespaced(launcher.clone(), "kube-system");
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    loop {
+        match pods.create(&dry, &pod("probe", true)).await {
+            Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains(VAP_SAYS) => return,
+            r => assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "deploy/admission-policy.yaml not enforced after 30 s (is the \
+                 ValidatingAdmissionPolicy admission plugin on?): the dry-run create of a pod \
+                 in kube-system {}",
+                match r {
+                    Ok(_) => "succeeded".to_string(),
+                    Err(e) => format!("failed otherwise: {e}"),
+                }
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Record the run's NetworkPolicies while the launch runs (as admin).
+fn watch_policies(admin: Client, ns: Option<String>) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        loop {
+            let api: Api<NetworkPolicy> = match &ns {
+                Some(ns) => Api::namespaced(admin.clone(), ns),
+                None => Api::all(admin.clone()),
+            };
+            let l = api
+                .list(&ListParams::default().labels("netbench.io/run"))
+                .await
+                .unwrap();
+            if l.items.len() >= 3 {
+                let mut v: Vec<String> = l
+                    .items
+                    .into_iter()
+                    .map(|p| p.metadata.name.unwrap())
+                    .collect();
+                v.sort();
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// The launch got as far as the port-forward (every object created, every pod Ready), which
+/// fails for want of a kubelet and not for want of a permission.
+fn launched_up_to_the_port_forward(e: &LaunchError, rec: &Recorder) {
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("port-forward to pod nats port 4222") && !msg.contains("forbidden"),
+        "{msg}"
+    );
+    assert!(
+        rec.status
+            .iter()
+            .any(|s| s == "all pods ready; following the run"),
+        "{:?}",
+        rec.status
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_wide_mode_is_confined_to_netbench_namespaces_and_objects() {
+    let _serial = SERIAL.lock().await;
+    let (cp, _kubelet) = cluster_with_nodes().await;
+    let admin = cp.admin().await;
+    kubectl_apply_k(&cp, &deploy());
+    let launcher = service_account_client(&cp, "netbench", "netbench-launcher").await;
+    wait_policy_active(&launcher).await;
+
+    // Pods in kube-system: the ClusterRole allows it, the policy does not.
+    let sys_pods: Api<Pod> = Api::namespaced(launcher.clone(), "kube-system");
+    for labelled in [false, true] {
+        let m = forbidden(
+            "create a pod in kube-system",
+            sys_pods
+                .create(&PostParams::default(), &pod("intruder", labelled))
+                .await,
+        );
+        assert!(
+            m.contains(VAP_SAYS) && m.contains("not in kube-system"),
+            "{m}"
+        );
+    }
+    // Nor delete pods there (deletecollection is granted, for the run's namespace).
+    Api::<Pod>::namespaced(admin.clone(), "kube-system")
+        .create(&PostParams::default(), &pod("system-pod", false))
+        .await
+        .unwrap();
+    let m = forbidden(
+        "deletecollection of pods in kube-system",
+        sys_pods
+            .delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await,
+    );
+    assert!(m.contains(VAP_SAYS), "{m}");
+    assert!(Api::<Pod>::namespaced(admin.clone(), "kube-system")
+        .get_opt("system-pod")
+        .await
+        .unwrap()
+        .is_some_and(|p| p.metadata.deletion_timestamp.is_none()));
+    // Nor port-forward to a pod there.
+    let pf = sys_pods.portforward("system-pod", &[80]).await;
+    let pf = format!(
+        "{:?}",
+        pf.err().expect("port-forward into kube-system refused")
+    );
+    assert!(pf.contains("403"), "{pf}");
+
+    // Secrets it did not create: in kube-system, and in a namespace of its own (made by the
+    // launcher as a run's, then an admin's unlabelled Secret put there).
+    Api::<Secret>::namespaced(admin.clone(), "kube-system")
+        .create(&PostParams::default(), &secret("system-secret", false))
+        .await
+        .unwrap();
+    let said = cannot_read_secret(&launcher, "kube-system", "system-secret").await;
+    assert!(
+        said[2].contains(VAP_SAYS) && said[3].contains(VAP_SAYS),
+        "the patches: {said:?}"
+    );
+    let own: Namespace = serde_json::from_value(serde_json::json!({"metadata": {
+        "name": "netbench-mine",
+        "labels": {"app.kubernetes.io/managed-by": "netbench", "netbench.io/run": "0123456789ab"}
+    }}))
+    .unwrap();
+    let uid = cluster::create_namespace(&launcher, &own).await.unwrap();
+    Api::<Secret>::namespaced(admin.clone(), "netbench-mine")
+        .create(&PostParams::default(), &secret("admins-secret", false))
+        .await
+        .unwrap();
+    let said = cannot_read_secret(&launcher, "netbench-mine", "admins-secret").await;
+    assert!(said[2].contains("objects labelled"), "{said:?}");
+    // ... while its own Secret there it may write (what a launch does).
+    let mine: Api<Secret> = Api::namespaced(launcher.clone(), "netbench-mine");
+    cluster::apply(&mine, &secret("nats-auth", true))
+        .await
+        .unwrap();
+    // An unlabelled object, even in its own namespace: refused.
+    let m = forbidden(
+        "create an unlabelled pod in its own namespace",
+        Api::<Pod>::namespaced(launcher.clone(), "netbench-mine")
+            .create(&PostParams::default(), &pod("unlabelled", false))
+            .await,
+    );
+    assert!(m.contains("objects labelled"), "{m}");
+
+    // Namespaces it did not create: not deleted, not labelled into its reach.
+    let nss: Api<Namespace> = Api::all(launcher.clone());
+    let admin_nss: Api<Namespace> = Api::all(admin.clone());
+    for (name, labels) in [
+        ("someone-else", serde_json::json!({})),
+        // Labelled as netbench's but not a run's (no netbench.io/run).
+        (
+            "looks-like-netbench",
+            serde_json::json!({"app.kubernetes.io/managed-by": "netbench"}),
+        ),
+    ] {
+        let ns: Namespace = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": name, "labels": labels}}),
+        )
+        .unwrap();
+        admin_nss.create(&PostParams::default(), &ns).await.unwrap();
+    }
+    for name in [
+        "kube-system",
+        "default",
+        "someone-else",
+        "looks-like-netbench",
+    ] {
+        let m = forbidden(
+            &format!("delete namespace {name}"),
+            nss.delete(name, &DeleteParams::default()).await,
+        );
+        // kube-system and default the API server never deletes (NamespaceLifecycle says so
+        // first); any other the policy refuses.
+        assert!(
+            m.contains(VAP_SAYS) || m.contains("this namespace may not be deleted"),
+            "{m}"
+        );
+        if !["kube-system", "default"].contains(&name) {
+            assert!(m.contains(VAP_SAYS), "{m}");
+        }
+        forbidden(
+            &format!("label namespace {name} as a run's"),
+            nss.patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"labels": {
+                    "app.kubernetes.io/managed-by": "netbench", "netbench.io/run": "0123456789ab"}}})),
+            )
+            .await,
+        );
+        let ns = admin_nss.get(name).await.unwrap();
+        assert!(ns.metadata.deletion_timestamp.is_none(), "{name} is going");
+        assert!(
+            !ns.metadata
+                .labels
+                .unwrap_or_default()
+                .contains_key("netbench.io/run"),
+            "{name} was labelled"
+        );
+    }
+    // Nor create a namespace that is not a run's.
+    let m = forbidden(
+        "create an unlabelled namespace",
+        nss.create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "not-a-run"}}))
+                .unwrap(),
+        )
+        .await,
+    );
+    assert!(m.contains(VAP_SAYS), "{m}");
+    // Its own it deletes (what every launch's cleanup does).
+    cluster::delete_namespace_of(
+        &launcher,
+        "netbench-mine",
+        Some(&uid),
+        Duration::from_secs(60),
+        |_| {},
+    )
+    .await
+    .unwrap();
+
+    // A whole launch under the policy.
+    let out = tempfile::tempdir().unwrap();
+    let policies = watch_policies(admin.clone(), None);
+    let mut rec = Recorder::default();
+    let e = netbench_launcher::launch(
+        launcher.clone(),
+        config(out.path()),
+        CancellationToken::new(),
+        &mut rec,
+    )
+    .await
+    .unwrap_err();
+    launched_up_to_the_port_forward(&e, &rec);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), policies)
+            .await
+            .expect("the run's NetworkPolicies were created")
+            .unwrap(),
+        ["netbench-default-deny", "netbench-nats", "netbench-workers"]
+    );
+    let left = admin_nss
+        .list(&ListParams::default().labels("netbench.io/run"))
+        .await
+        .unwrap();
+    assert!(left.items.is_empty(), "left behind: {:?}", left.items);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn namespaced_mode_touches_only_its_own_objects_in_the_admins_namespace() {
+    let _serial = SERIAL.lock().await;
+    let (cp, _kubelet) = cluster_with_nodes().await;
+    let admin = cp.admin().await;
+    kubectl_apply_k(&cp, &deploy().join("overlays/namespaced"));
+    let launcher = service_account_client(&cp, "netbench-run", "netbench-launcher").await;
+    const NS: &str = "netbench-run";
+
+    // Pods in kube-system (or anywhere but its namespace): no.
+    for ns in ["kube-system", "default"] {
+        forbidden(
+            &format!("create a pod in {ns}"),
+            Api::<Pod>::namespaced(launcher.clone(), ns)
+                .create(&PostParams::default(), &pod("intruder", true))
+                .await,
+        );
+    }
+    // Secrets it did not create, in its namespace and elsewhere.
+    for ns in [NS, "kube-system"] {
+        Api::<Secret>::namespaced(admin.clone(), ns)
+            .create(&PostParams::default(), &secret("admins-secret", false))
+            .await
+            .unwrap();
+        cannot_read_secret(&launcher, ns, "admins-secret").await;
+    }
+    // Namespaces: none created, labelled or deleted, its own included.
+    let nss: Api<Namespace> = Api::all(launcher.clone());
+    for name in [NS, "kube-system", "default"] {
+        forbidden(
+            &format!("delete namespace {name}"),
+            nss.delete(name, &DeleteParams::default()).await,
+        );
+        forbidden(
+            &format!("label namespace {name}"),
+            nss.patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"labels": {"x": "y"}}})),
+            )
+            .await,
+        );
+    }
+    forbidden(
+        "create a namespace",
+        nss.create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "netbench-new"}}))
+                .unwrap(),
+        )
+        .await,
+    );
+    // A namespace it has no Role in: said so, with what to do.
+    let e = cluster::check_existing_namespace(&launcher, "default", "0123456789ab")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot read namespace default") && e.contains("deploy/overlays/namespaced"),
+        "{e}"
+    );
+
+    // A whole launch with --existing-namespace.
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = config(out.path());
+    cfg.namespace = Some(NS.into());
+    cfg.existing_namespace = true;
+    let policies = watch_policies(admin.clone(), Some(NS.into()));
+    let mut rec = Recorder::default();
+    let e = netbench_launcher::launch(
+        launcher.clone(),
+        cfg.clone(),
+        CancellationToken::new(),
+        &mut rec,
+    )
+    .await
+    .unwrap_err();
+    launched_up_to_the_port_forward(&e, &rec);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), policies)
+            .await
+            .expect("the run's NetworkPolicies were created")
+            .unwrap(),
+        ["netbench-default-deny", "netbench-nats", "netbench-workers"]
+    );
+    assert!(
+        rec.status
+            .iter()
+            .any(|s| s.contains("objects of run") && s.contains("(the namespace stays)")),
+        "{:?}",
+        rec.status
+    );
+    // Everything of the run is gone; the namespace and the admin's Secret are not.
+    let labelled = ListParams::default().labels("netbench.io/run");
+    let mut left = BTreeSet::new();
+    macro_rules! left_of {
+        ($k:ty) => {
+            for o in Api::<$k>::namespaced(admin.clone(), NS)
+                .list(&labelled)
+                .await
+                .unwrap()
+                .items
+            {
+                left.insert(format!(
+                    "{} {}",
+                    stringify!($k),
+                    o.metadata.name.unwrap_or_default()
+                ));
+            }
+        };
+    }
+    left_of!(Pod);
+    left_of!(Service);
+    left_of!(Secret);
+    left_of!(ConfigMap);
+    left_of!(NetworkPolicy);
+    left_of!(Job);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let ns = Api::<Namespace>::all(admin.clone()).get(NS).await.unwrap();
+    assert!(ns.metadata.deletion_timestamp.is_none());
+    assert!(Api::<Secret>::namespaced(admin.clone(), NS)
+        .get_opt("admins-secret")
+        .await
+        .unwrap()
+        .is_some());
+
+    // Another run's pod there: this launch refuses the namespace before creating anything.
+    let other: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "worker-n1", "labels": {
+            "app.kubernetes.io/managed-by": "netbench", "netbench.io/run": "aaaaaaaaaaaa"}},
+        // Pod Security restricted, as the admin's namespace enforces.
+        "spec": {
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 10001,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "c", "image": "i", "securityContext": {
+                "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]
+        }
+    }))
+    .unwrap();
+    Api::<Pod>::namespaced(admin.clone(), NS)
+        .create(&PostParams::default(), &other)
+        .await
+        .unwrap();
+    let mut rec = Recorder::default();
+    let e = netbench_launcher::launch(launcher.clone(), cfg, CancellationToken::new(), &mut rec)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("another netbench run is there (worker-n1 (run aaaaaaaaaaaa))"),
+        "{e}"
+    );
+    assert!(Api::<Pod>::namespaced(admin.clone(), NS)
+        .get_opt("worker-n1")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+/// deploy/overlays/namespaced/job.yaml is deploy/job.yaml with the admin's namespace and
+/// `--existing-namespace`, nothing else.
+#[test]
+fn namespaced_job_is_the_deploy_job_in_the_admins_namespace() {
+    let read = |p: PathBuf| -> serde_json::Value {
+        serde_norway::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+    };
+    let mut base = read(deploy().join("job.yaml"));
+    let ns = read(deploy().join("overlays/namespaced/job.yaml"));
+    base["metadata"]["namespace"] = "netbench-run".into();
+    base["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array_mut()
+        .unwrap()
+        .push("--existing-namespace=netbench-run".into());
+    assert_eq!(base, ns);
+}
+
+/// Images pinned by digest (`name@sha256:…`, see deploy/IMAGES.md) reach the pods exactly as
+/// given: a moving tag cannot change a run.
+#[test]
+fn image_flags_take_digest_references_unchanged() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        launch: netbench_launcher::cli::LaunchArgs,
+    }
+    let d = "sha256:9b2f1a6bb7e8f6a35e1c1f0bd2a8c9a3d8e5c3b5a0f9e7d6c5b4a39281706f5e";
+    let nats = format!("nats:2.10.22-alpine@{d}");
+    let worker = format!("registry.example/netbench-worker@{d}");
+    let orch = format!("registry.example/netbench:0.1@{d}");
+    let cli = Cli::try_parse_from([
+        "launch",
+        "--benchmark",
+        "iperf3-tcp",
+        "--dry-run",
+        "--nats-image",
+        &nats,
+        "--worker-image",
+        &worker,
+        "--orch-image",
+        &orch,
+    ])
+    .unwrap();
+    let yaml = cli.launch.dry_run_yaml().unwrap();
+    let images: BTreeSet<String> = yaml
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("image: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(images, BTreeSet::from([nats, worker, orch]));
+}
