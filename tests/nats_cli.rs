@@ -1,7 +1,9 @@
 //! The README's `nats` lines, run as written with the real NATS CLI against real `netbench local`
 //! runs: live `nats sub` on a server of your own (the README's way to watch a run live), and the
 //! read-only observer login that `--keep-nats` prints (plain and `--tls`), with `nats sub`,
-//! `nats stream view` (in a terminal: it pages interactively) and `nats kv get`.
+//! `nats stream view` (in a terminal: it pages interactively), `nats kv get` and `netbench watch`;
+//! and what that login may not do: publish, read replies outside its own inbox prefix
+//! (`--inbox-prefix _INBOX_observer`), use the durable consumer API, delete a consumer.
 
 mod support;
 
@@ -158,10 +160,12 @@ fn event_kinds(messages: &[(String, Value)], run: &str) -> BTreeMap<String, usiz
     kinds
 }
 
-/// A whole run's events: started once, every worker joined, every pair started and finished.
+/// A whole run's events: planned and started once, every worker joined, every pair started and
+/// finished.
 fn assert_whole_run(kinds: &BTreeMap<String, usize>, nodes: usize, what: &str) {
     let pairs = nodes * (nodes - 1);
     let want = BTreeMap::from([
+        ("run_planned".to_string(), 1),
         ("run_started".to_string(), 1),
         ("worker_joined".to_string(), nodes),
         ("pair_started".to_string(), pairs),
@@ -226,9 +230,15 @@ fn wait_for(sub: &Running, subject: &str, n: usize) {
     }
 }
 
+/// The one permissions violation the observer meets in `nats stream view`: its pager consumer
+/// (a durable in memory that expires after an idle hour) is deleted at the end, and the observer
+/// may delete no consumer.
+const PAGER_DELETE: &str =
+    "Permissions Violation for Publish to \"$JS.API.CONSUMER.DELETE.NETBENCH.stream_pager_";
+
 /// `nats stream view NETBENCH` in a terminal, as written plus `login`: every message it shows is
-/// JSON; returns them.
-fn stream_view(command: &[String], what: &str) -> Vec<(String, Value)> {
+/// JSON; returns them. `observer`: the pager's refused delete is the only violation allowed.
+fn stream_view(command: &[String], what: &str, observer: bool) -> Vec<(String, Value)> {
     let (program, args) = command.split_first().expect("a command");
     assert_eq!(program, "nats");
     let (code, shown) = in_terminal(&nats_cli(), args, Duration::from_secs(90));
@@ -238,9 +248,13 @@ fn stream_view(command: &[String], what: &str) -> Vec<(String, Value)> {
     );
     assert_eq!(code, Some(0), "{what}: nats stream view failed");
     let plain = plain_text(&shown);
+    let violations: Vec<&str> = plain
+        .lines()
+        .filter(|l| l.contains("Violation") && !(observer && l.contains(PAGER_DELETE)))
+        .collect();
     assert!(
-        !plain.contains("Violation"),
-        "{what}: nats stream view ran into a permissions violation:\n{plain}"
+        violations.is_empty(),
+        "{what}: nats stream view ran into a permissions violation: {violations:?}\n{plain}"
     );
     assert!(
         plain.contains("Reached apparent end of data"),
@@ -303,7 +317,7 @@ fn readme_lines_watch_a_run_on_your_own_server() {
     wait_for(
         &events_sub,
         &format!("netbench.{run}.event"),
-        2 * pairs + nodes + 2,
+        2 * pairs + nodes + 3,
     );
 
     let live = json_messages(&results_sub.stop(), "nats sub results");
@@ -323,6 +337,7 @@ fn readme_lines_watch_a_run_on_your_own_server() {
     let stored = stream_view(
         &[strings(&["nats"]), with(&["stream", "view", "NETBENCH"])].concat(),
         "stream view",
+        false,
     );
     assert_eq!(
         assert_results_match(&stored, run, &results, "stream view"),
@@ -379,18 +394,27 @@ fn kept_server_read_only(octet: u8, run: &str, tls: bool) {
         Some(&strings(&["--server", &kept.url, "--user", "observer", "--password"])[..]),
         "the printed command: {printed:?}"
     );
-    // With --tls the server takes TLS only, from the run's CA, which is in the kept store: the
-    // printed command needs `--tlsca STORE/ca.pem` (checked at the end); until it prints that,
-    // the other checks add it.
+    // The observer's replies come only on its own inbox prefix, so the CLI needs
+    // `--inbox-prefix _INBOX_observer`; with --tls the server takes TLS only, from the run's CA,
+    // which is in the kept store: `--tlsca STORE/ca.pem`. The printed command needs both
+    // (checked at the end); until it prints them, the other checks add them.
     let ca = kept.store.join("ca.pem");
     let tlsca = strings(&["--tlsca", &ca.to_string_lossy()]);
-    let printed_ca = kept.login.len() == 8 && kept.login[6..] == tlsca[..];
-    assert_eq!(
-        kept.login.len(),
-        if printed_ca { 8 } else { 6 },
+    let inbox = strings(&["--inbox-prefix", "_INBOX_observer"]);
+    let extra: Vec<&[String]> = kept.login.get(6..).unwrap_or_default().chunks(2).collect();
+    assert!(
+        kept.login.len() >= 6
+            && extra
+                .iter()
+                .all(|pair| *pair == &inbox[..] || *pair == &tlsca[..]),
         "the printed command: {printed:?}"
     );
+    let printed_inbox = extra.contains(&&inbox[..]);
+    let printed_ca = extra.contains(&&tlsca[..]);
     let mut login = kept.login.clone();
+    if !printed_inbox {
+        login.extend(inbox.iter().cloned());
+    }
     if tls {
         assert!(
             ca.is_file(),
@@ -455,10 +479,14 @@ fn kept_server_read_only(octet: u8, run: &str, tls: bool) {
     }
     still_up("nats sub --stream NETBENCH --all");
 
-    // The printed command (with --tls: plus --tlsca, if it lacks it), in a terminal.
+    // The printed command (plus what it lacks of --inbox-prefix and, with --tls, --tlsca), in a
+    // terminal.
     let command = [strings(&["nats"]), with(&["stream", "view", "NETBENCH"])].concat();
-    assert!(tls || command == printed, "{command:?} is not {printed:?}");
-    let stored = stream_view(&command, "stream view with the printed login");
+    assert!(
+        tls || !printed_inbox || command == printed,
+        "{command:?} is not {printed:?}"
+    );
+    let stored = stream_view(&command, "stream view with the printed login", true);
     still_up("nats stream view");
     assert_eq!(
         assert_results_match(&stored, run, &results, "stream view"),
@@ -490,6 +518,16 @@ fn kept_server_read_only(octet: u8, run: &str, tls: bool) {
     );
     assert_eq!(count(), before, "a forged result was stored");
 
+    observer_reads_nothing_else(&kept, &login, run, nodes, tls.then_some(&ca));
+    still_up("the observer's refused reads and deletes");
+
+    assert!(
+        printed_inbox,
+        "the printed command lacks `--inbox-prefix _INBOX_observer`; as printed, every request of \
+         the CLI fails (\"Permissions Violation for Subscription to _INBOX.…\"). It should read: \
+         nats {}",
+        command[1..].join(" ")
+    );
     if tls {
         assert!(
             printed_ca,
@@ -522,4 +560,165 @@ fn keep_nats_observer_login_reads_everything_and_writes_nothing() {
 #[test]
 fn keep_nats_with_tls_observer_login_and_the_runs_ca() {
     kept_server_read_only(52, "nc3cli01", true);
+}
+
+/// The orchestrator's login of a kept server, from the `auth.conf` in its store.
+fn orchestrator_login(kept: &KeptNats, tail: &[String]) -> Vec<String> {
+    let auth = std::fs::read_to_string(kept.store.join("auth.conf")).expect("auth.conf");
+    let line = auth
+        .lines()
+        .find(|l| l.contains(r#"user: "orchestrator""#))
+        .expect("an orchestrator user in auth.conf");
+    let password = line
+        .split(r#"password: ""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("its password");
+    let mut login = strings(&[
+        "--server",
+        &kept.url,
+        "--user",
+        "orchestrator",
+        "--password",
+        password,
+        "--inbox-prefix",
+        "_INBOX_orchestrator",
+    ]);
+    login.extend(tail.iter().cloned());
+    login
+}
+
+/// With the observer's login (`login`, which has its inbox prefix and, with TLS, the CA):
+/// `netbench watch` replays the run; the default `_INBOX.` (where other clients' replies go) is not
+/// the observer's to read, so without `--inbox-prefix` the CLI gets no answers; the durable API
+/// and deleting a consumer (here: a dashboard's, made with the orchestrator's login) are refused.
+fn observer_reads_nothing_else(
+    kept: &KeptNats,
+    login: &[String],
+    run: &str,
+    nodes: usize,
+    ca: Option<&PathBuf>,
+) {
+    let with = |words: &[&str]| [login.to_vec(), strings(words)].concat();
+    let tls_tail: Vec<String> = ca
+        .map(|c| strings(&["--tlsca", &c.to_string_lossy()]))
+        .unwrap_or_default();
+    let orchestrator =
+        |words: &[&str]| [orchestrator_login(kept, &tls_tail), strings(words)].concat();
+    let password = &login[5];
+
+    // `netbench watch` as the observer: the whole run from the stream.
+    let mut watch = netbench();
+    watch
+        .args(["watch", "--nats-url", &kept.url, "--nats-user", "observer"])
+        .args(["--nats-password", password, "--run", run, "--no-follow"]);
+    if let Some(ca) = ca {
+        watch.arg("--nats-ca").arg(ca);
+    }
+    let out = support::run(&mut watch);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "netbench watch as the observer");
+    let pairs = nodes * (nodes - 1);
+    let messages = pairs + 2 * pairs + nodes + 3;
+    assert!(
+        said.contains(&format!(
+            "replayed {messages} message(s) from stream NETBENCH"
+        )),
+        "netbench watch did not replay the run's {messages} messages: {said}"
+    );
+
+    // Without its own inbox prefix the CLI subscribes to `_INBOX.…`, which is refused.
+    let out = nats(
+        &[
+            login[..6].to_vec(),
+            tls_tail.clone(),
+            strings(&["kv", "get", "NETBENCH_RUNS", run]),
+        ]
+        .concat(),
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "kv get without --inbox-prefix: {said}"
+    );
+    assert!(
+        said.contains("Permissions Violation for Subscription to \"_INBOX."),
+        "{said}"
+    );
+    // Nor may it listen on all default inboxes (other clients' request-reply answers).
+    let dir = tempfile::tempdir().unwrap();
+    let spy = Running::start(dir.path(), "spy", &with(&["sub", "_INBOX.>"]));
+    let start = Instant::now();
+    while !spy.said().contains("Violation") && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let said = spy.said();
+    spy.stop();
+    assert!(
+        said.contains("Permissions Violation for Subscription to \"_INBOX.>\""),
+        "the observer's nats sub _INBOX.> was not refused: {said}"
+    );
+
+    // No durable consumer API...
+    let out = nats(&with(&[
+        "req",
+        "--timeout",
+        "2s",
+        "$JS.API.CONSUMER.DURABLE.CREATE.NETBENCH.spy",
+        r#"{"stream_name":"NETBENCH","config":{"durable_name":"spy","ack_policy":"none"}}"#,
+    ]));
+    let said = String::from_utf8_lossy(&out.stderr);
+    // (`nats req` exits 0 even so: the refusal is an asynchronous server error.)
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !answer.contains("consumer_create_response"),
+        "DURABLE.CREATE answered: {answer}"
+    );
+    assert!(
+        said.contains(
+            "Permissions Violation for Publish to \"$JS.API.CONSUMER.DURABLE.CREATE.NETBENCH.spy\""
+        ),
+        "{said}"
+    );
+    let out = nats(&orchestrator(&["consumer", "info", "NETBENCH", "spy"]));
+    assert!(
+        !out.status.success(),
+        "the observer made a durable consumer"
+    );
+
+    // ... and no deleting another client's consumer.
+    let out = nats(&orchestrator(&[
+        "consumer",
+        "add",
+        "NETBENCH",
+        "dashboard",
+        "--pull",
+        "--defaults",
+    ]));
+    assert!(out.status.success(), "the orchestrator adds a consumer");
+    let out = nats(&with(&[
+        "consumer",
+        "rm",
+        "NETBENCH",
+        "dashboard",
+        "--force",
+    ]));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the observer deleted a consumer: {said}"
+    );
+    assert!(
+        said.contains(
+            "Permissions Violation for Publish to \"$JS.API.CONSUMER.DELETE.NETBENCH.dashboard\""
+        ),
+        "{said}"
+    );
+    let out = nats(&orchestrator(&[
+        "consumer",
+        "info",
+        "NETBENCH",
+        "dashboard",
+    ]));
+    assert!(out.status.success(), "the dashboard's consumer is gone");
 }
