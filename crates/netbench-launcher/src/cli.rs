@@ -129,6 +129,14 @@ pub struct LaunchArgs {
     /// it appears in the orchestrator's pod spec, so put no password in it).
     #[arg(long, env = "NETBENCH_PUSHGATEWAY")]
     pub pushgateway: Option<String>,
+    #[command(flatten)]
+    pub plan: netbench_orchestrator::flags::PlanFlags,
+    /// Only nodes that also match this label selector are clients (e.g. zone=a).
+    #[arg(long, value_name = "SELECTOR")]
+    pub clients: Option<String>,
+    /// Only nodes that also match this label selector are servers.
+    #[arg(long, value_name = "SELECTOR")]
+    pub servers: Option<String>,
 }
 
 /// How the binary prints progress lines and the summary (from `netbench`'s `show` module).
@@ -176,6 +184,9 @@ impl LaunchArgs {
             connect,
             run,
             pushgateway,
+            plan,
+            clients,
+            servers,
         } = self.clone();
         LaunchConfig {
             bench: benchmark,
@@ -193,6 +204,9 @@ impl LaunchArgs {
             deadline_grace: Duration::from_secs(60),
             cleanup_timeout: timeout,
             pushgateway,
+            plan,
+            clients,
+            servers,
             output_dir: output_file_directory,
             keep,
             nats_url,
@@ -214,6 +228,13 @@ impl LaunchArgs {
         cfg.check()?;
         let run = cfg.run.clone().unwrap_or_else(RunId::generate);
         let mut spec = crate::launch::make_spec(&cfg, run, self.dry_run_nodes.clone());
+        // The plan on the dry-run nodes (on stderr: stdout is the YAML). Label selectors need a
+        // cluster: they are resolved by a real launch.
+        if cfg.clients.is_some() || cfg.servers.is_some() {
+            eprintln!("note: --clients/--servers are label selectors, resolved against the cluster by a real launch; the plan below ignores them");
+        }
+        let planned = crate::launch::plan_launch(&cfg, &mut spec, None, None)?;
+        eprintln!("{planned}");
         spec.tls = match cfg.nats_ca {
             Some(_) => crate::launch::tls_plan(&cfg, &spec.namespace, None)?,
             None => cfg.tls.then(|| {

@@ -338,6 +338,9 @@ pub async fn apply_run(client: &Client, m: &Manifests, created: &mut Created) ->
     for w in &m.workers {
         put::<Pod>(client, &ns_name, w, created).await?;
     }
+    if let Some(c) = &m.plan_config {
+        put::<ConfigMap>(client, &ns_name, c, created).await?;
+    }
     put::<Job>(client, &ns_name, &m.orchestrator, created).await?;
     Ok(())
 }

@@ -45,6 +45,11 @@ pub struct LaunchConfig {
     pub duration_seconds: u32,
     /// PushGateway URL for the orchestrator.
     pub pushgateway: Option<String>,
+    /// Which pairs, how many at once (checked against the deadline before anything is made).
+    pub plan: netbench_orchestrator::flags::PlanFlags,
+    /// Label selectors: who may be client, who may be server (within `node_labels`).
+    pub clients: Option<String>,
+    pub servers: Option<String>,
     /// Worker registration, pods becoming ready.
     pub timeout: Duration,
     /// How long to wait for the namespace to be gone (deletion takes 8-15 s on a small cluster).
@@ -173,7 +178,107 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
         pushgateway: cfg.pushgateway.clone(),
         timeout: cfg.timeout,
         deadline: cfg.deadline,
+        plan: cfg.plan.clone(),
+        plan_files: Default::default(),
     }
+}
+
+/// Where the orchestrator finds the plan's files (the `netbench-plan` ConfigMap).
+pub const PLAN_DIR: &str = "/etc/netbench/plan";
+
+/// The plan of a launch on `nodes`, checked before anything is created: a plan that cannot run
+/// or cannot fit the deadline is a usage error (exit 2). `clients`/`servers` are the nodes the
+/// role selectors chose. Fills in the spec's plan flags (with the seed) and the files the
+/// orchestrator reads; returns the line that describes the plan.
+pub fn plan_launch(
+    cfg: &LaunchConfig,
+    spec: &mut LaunchSpec,
+    clients: Option<Vec<String>>,
+    servers: Option<Vec<String>>,
+) -> Result<String> {
+    use netbench_orchestrator::flags::{fits, PlanConfig, RoleFlags};
+    use netbench_orchestrator::plan::{NamePatterns, PlanNode, PlanSpec};
+    let mut names = |role: &str, list: Option<Vec<String>>| -> Result<Option<NamePatterns>> {
+        let Some(list) = list else { return Ok(None) };
+        if list.is_empty() {
+            return Err(LaunchError::Usage(format!(
+                "--{role} {:?} matches none of the {} selected nodes ({}); give a label selector that some of them carry",
+                if role == "clients" { &cfg.clients } else { &cfg.servers }.clone().unwrap_or_default(),
+                spec.nodes.len(),
+                spec.nodes.iter().map(|n| n.name.as_str()).take(8).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        spec.plan_files.insert(role.into(), list.join("\n") + "\n");
+        list.join(",")
+            .parse()
+            .map(Some)
+            .map_err(|e: netbench_orchestrator::plan::PlanError| LaunchError::Usage(e.to_string()))
+    };
+    let roles = RoleFlags {
+        clients: names("clients", clients)?,
+        servers: names("servers", servers)?,
+    };
+    let mut pc = PlanConfig {
+        flags: cfg.plan.clone(),
+        roles,
+    };
+    let seed = pc.seed();
+    pc.flags.seed = Some(seed);
+    let nodes: Vec<PlanNode> = spec
+        .nodes
+        .iter()
+        .map(|n| PlanNode::new(n.name.clone(), n.zone.clone()))
+        .collect();
+    let plan = pc.plan(&nodes, seed).map_err(LaunchError::Usage)?;
+    let est = fits(&plan, &pc, cfg.duration_seconds, cfg.deadline).map_err(LaunchError::Usage)?;
+    if let PlanSpec::Pairs { pairs, .. } = &cfg.plan.plan {
+        let text: String = pairs.iter().map(|(c, s)| format!("{c},{s}\n")).collect();
+        spec.plan_files.insert("pairs".into(), text);
+    }
+    spec.plan = pc.flags;
+    Ok(
+        netbench_proto::plan_line(&netbench_proto::EventKind::RunPlanned {
+            plan: cfg.plan.plan.to_string(),
+            seed,
+            pairs: est.pairs,
+            rounds: est.rounds,
+            concurrency: cfg.plan.concurrency,
+            estimate_seconds: est.time.as_secs_f64(),
+        })
+        .unwrap_or_default(),
+    )
+}
+
+/// The selected nodes that also match a role's label selector.
+async fn role_nodes(
+    client: &Client,
+    cfg: &LaunchConfig,
+    spec: &LaunchSpec,
+    selector: Option<&str>,
+) -> Result<Option<Vec<String>>> {
+    let Some(sel) = selector else { return Ok(None) };
+    let both = [cfg.node_labels.as_str(), sel]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(",");
+    let api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    let list = api
+        .list(&kube::api::ListParams::default().labels(&both))
+        .await
+        .map_err(|e| LaunchError::kube(format!("cannot list nodes (selector {both:?})"), e))?;
+    let chosen: std::collections::BTreeSet<String> = cluster::nodes_from(&list.items)
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    Ok(Some(
+        spec.nodes
+            .iter()
+            .filter(|n| chosen.contains(&n.name))
+            .map(|n| n.name.clone())
+            .collect(),
+    ))
 }
 
 struct JobProbe {
@@ -200,6 +305,10 @@ pub async fn launch(
     let nodes = cluster::select_nodes(&client, &cfg.node_labels).await?;
     let run = cfg.run.clone().unwrap_or_else(RunId::generate);
     let mut spec = make_spec(&cfg, run.clone(), nodes);
+    let clients = role_nodes(&client, &cfg, &spec, cfg.clients.as_deref()).await?;
+    let servers = role_nodes(&client, &cfg, &spec, cfg.servers.as_deref()).await?;
+    let planned = plan_launch(&cfg, &mut spec, clients, servers)?;
+    report.status(&planned);
     if cfg.existing_namespace {
         cluster::check_existing_namespace(&client, &spec.namespace, &run.to_string()).await?;
     } else {

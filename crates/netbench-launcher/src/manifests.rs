@@ -19,6 +19,7 @@
 //! saturate a link: worker 100m/128Mi .. 2 CPU/512Mi; orchestrator 50m/32Mi .. 500m/128Mi;
 //! NATS 50m/64Mi .. 500m/256Mi.
 
+use crate::launch::PLAN_DIR;
 use crate::spec::*;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::Affinity;
@@ -38,6 +39,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use netbench_bus::tls::RunTls;
+use netbench_orchestrator::plan::PlanSpec;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -81,6 +83,8 @@ pub struct Manifests {
     pub nats_pod: Option<Pod>,
     pub nats_service: Option<Service>,
     pub workers: Vec<Pod>,
+    /// The plan's files, applied before the orchestrator.
+    pub plan_config: Option<ConfigMap>,
     pub orchestrator: Job,
 }
 
@@ -98,6 +102,7 @@ pub fn mk_all(spec: &LaunchSpec) -> Manifests {
         nats_pod: deploy.then(|| mk_nats_pod(spec)),
         nats_service: deploy.then(|| mk_nats_service(spec)),
         workers: spec.nodes.iter().map(|n| mk_worker_pod(spec, n)).collect(),
+        plan_config: mk_plan_configmap(spec),
         orchestrator: mk_orchestrator_job(spec),
     }
 }
@@ -752,7 +757,53 @@ pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
     if let Some(url) = &spec.pushgateway {
         args.extend(["--pushgateway".into(), url.clone()]);
     }
+    let plan = &spec.plan;
+    let plan_arg = match &plan.plan {
+        PlanSpec::Pairs { .. } => format!("pairs:{PLAN_DIR}/pairs"),
+        other => other.to_string(),
+    };
+    if plan_arg != "mesh" || plan.concurrency != 1 || !spec.plan_files.is_empty() {
+        args.extend(["--plan".into(), plan_arg]);
+        if let Some(seed) = plan.seed {
+            args.extend(["--seed".into(), seed.to_string()]);
+        }
+        args.extend(["--concurrency".into(), plan.concurrency.to_string()]);
+        // The launcher checked the plan against the deadline before it made anything.
+        args.push("--allow-partial".into());
+        for role in ["clients", "servers"] {
+            if spec.plan_files.contains_key(role) {
+                args.extend([format!("--{role}"), format!("@{PLAN_DIR}/{role}")]);
+            }
+        }
+    }
     args
+}
+
+/// The files of the plan (`pairs:FILE`, the nodes `--clients`/`--servers` chose), for the
+/// orchestrator; none for a plain mesh.
+pub fn mk_plan_configmap(spec: &LaunchSpec) -> Option<ConfigMap> {
+    (!spec.plan_files.is_empty()).then(|| ConfigMap {
+        metadata: meta(spec, PLAN_CONFIG_NAME, Some("orchestrator")),
+        data: Some(spec.plan_files.clone()),
+        ..Default::default()
+    })
+}
+
+/// The plan ConfigMap's volume and mount, when there is one.
+fn plan_volume(spec: &LaunchSpec) -> Option<(Volume, VolumeMount)> {
+    (!spec.plan_files.is_empty()).then(|| {
+        (
+            Volume {
+                name: "plan".into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: PLAN_CONFIG_NAME.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            mount("plan", PLAN_DIR, true),
+        )
+    })
 }
 
 pub fn mk_orchestrator_job(spec: &LaunchSpec) -> Job {
@@ -761,7 +812,10 @@ pub fn mk_orchestrator_job(spec: &LaunchSpec) -> Job {
         ..Default::default()
     };
     template_meta.annotations = no_sidecar(spec);
-    let ca = ca_volume(spec);
+    let (volumes, mounts): (Vec<Volume>, Vec<VolumeMount>) = [ca_volume(spec), plan_volume(spec)]
+        .into_iter()
+        .flatten()
+        .unzip();
     Job {
         metadata: meta(spec, ORCHESTRATOR_NAME, Some("orchestrator")),
         spec: Some(JobSpec {
@@ -782,10 +836,10 @@ pub fn mk_orchestrator_job(spec: &LaunchSpec) -> Job {
                         env: Some(nats_env(spec, "orchestrator")),
                         resources: Some(resources(("50m", "32Mi"), ("500m", "128Mi"))),
                         security_context: Some(container_security()),
-                        volume_mounts: ca.clone().map(|(_, m)| vec![m]),
+                        volume_mounts: (!mounts.is_empty()).then_some(mounts),
                         ..Default::default()
                     }],
-                    volumes: ca.map(|(v, _)| vec![v]),
+                    volumes: (!volumes.is_empty()).then_some(volumes),
                     ..Default::default()
                 }),
             },
@@ -852,6 +906,9 @@ pub fn render_yaml(m: &Manifests) -> Result<String, serde_norway::Error> {
     }
     for w in &m.workers {
         push(to_yaml(w))?;
+    }
+    if let Some(c) = &m.plan_config {
+        push(to_yaml(c))?;
     }
     push(to_yaml(&m.orchestrator))?;
     Ok(docs

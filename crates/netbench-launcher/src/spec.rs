@@ -28,6 +28,8 @@ pub const NATS_TLS_SECRET_NAME: &str = "nats-tls";
 /// `--tls`: the CA certificate (public) the orchestrator and the workers verify NATS against.
 pub const NATS_CA_NAME: &str = "nats-ca";
 pub const ORCHESTRATOR_NAME: &str = "orchestrator";
+/// The ConfigMap with the plan's files (pairs, clients, servers).
+pub const PLAN_CONFIG_NAME: &str = "netbench-plan";
 pub const NATS_CLIENT_PORT: u16 = 4222;
 pub const NATS_MONITOR_PORT: u16 = 8222;
 /// uid the netbench and NATS containers run as (the worker image creates this user).
@@ -116,6 +118,11 @@ pub struct LaunchSpec {
     /// Worker registration timeout, passed to the orchestrator.
     pub timeout: Duration,
     pub deadline: Duration,
+    /// The plan flags passed to the orchestrator (the seed resolved).
+    pub plan: netbench_orchestrator::flags::PlanFlags,
+    /// The files the plan reads (`pairs`, `clients`, `servers`): the `netbench-plan`
+    /// ConfigMap, mounted into the orchestrator at [`crate::launch::PLAN_DIR`].
+    pub plan_files: std::collections::BTreeMap<String, String>,
 }
 
 impl LaunchSpec {

@@ -52,12 +52,34 @@ fn concurrency(s: &str) -> Result<u32, String> {
 /// Who may be client, who may be server, by node name (`local`, `orchestrator`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RoleFlags {
-    /// Only these nodes are clients: comma-separated names or patterns with * and ?.
-    #[arg(long, env = "NETBENCH_CLIENTS")]
+    /// Only these nodes are clients: comma-separated names or patterns with * and ?
+    /// (or @FILE: one a line).
+    #[arg(long, env = "NETBENCH_CLIENTS", value_parser = name_patterns)]
     pub clients: Option<NamePatterns>,
-    /// Only these nodes are servers: comma-separated names or patterns with * and ?.
-    #[arg(long, env = "NETBENCH_SERVERS")]
+    /// Only these nodes are servers: comma-separated names or patterns with * and ?
+    /// (or @FILE: one a line).
+    #[arg(long, env = "NETBENCH_SERVERS", value_parser = name_patterns)]
     pub servers: Option<NamePatterns>,
+}
+
+/// `node-1,node-[23]` or `@FILE` with one name or pattern a line (how `launch` passes the
+/// nodes its label selectors chose).
+pub fn name_patterns(s: &str) -> Result<NamePatterns, String> {
+    match s.strip_prefix('@') {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the node list {path}: {e}"))?;
+            let list: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect();
+            list.join(",")
+                .parse()
+                .map_err(|e: plan::PlanError| e.to_string())
+        }
+        None => s.parse().map_err(|e: plan::PlanError| e.to_string()),
+    }
 }
 
 /// Everything the orchestrator needs to plan a run.
