@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service, Ser
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use netbench_launcher::launch::{Connect, LaunchConfig, Report};
+use netbench_launcher::launch::{LaunchConfig, Report};
 use netbench_launcher::{cluster, LaunchError};
 use netbench_proto::Event;
 use std::collections::BTreeSet;
@@ -100,31 +100,40 @@ async fn cluster_with_nodes() -> (ControlPlane, Kubelet) {
     (cp, kubelet)
 }
 
+/// The launch's configuration, from the flags as a user gives them.
 fn config(out: &Path) -> LaunchConfig {
-    LaunchConfig {
-        bench: netbench_bench::find("iperf3-tcp").unwrap(),
-        run: None,
-        namespace: None,
-        existing_namespace: false,
-        node_labels: "node-lifecycle=on-demand".into(),
-        orch_image: "netbench:test".into(),
-        worker_image: "netbench-worker:test".into(),
-        nats_image: "nats:2.10.22-alpine".into(),
-        inject: false,
-        duration_seconds: 1,
-        pushgateway: None,
-        timeout: Duration::from_secs(60),
-        deadline: Duration::from_secs(120),
-        deadline_grace: Duration::from_secs(5),
-        cleanup_timeout: Duration::from_secs(120),
-        output_dir: out.to_path_buf(),
-        keep: false,
-        nats_url: None,
-        tls: false,
-        nats_ca: None,
-        // There is no kubelet to forward to: the launch gets as far as that.
-        connect: Connect::PortForward,
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        launch: netbench_launcher::cli::LaunchArgs,
     }
+    let mut cfg = Cli::try_parse_from([
+        "launch",
+        "--benchmark",
+        "iperf3-tcp",
+        "--duration",
+        "1s",
+        "--timeout",
+        "60s",
+        "--deadline",
+        "120s",
+        "--orch-image",
+        "netbench:test",
+        "--worker-image",
+        "netbench-worker:test",
+        // There is no kubelet to forward to: the launch gets as far as that.
+        "--connect",
+        "port-forward",
+        "--output-file-directory",
+        out.to_str().unwrap(),
+    ])
+    .unwrap()
+    .launch
+    .config();
+    cfg.deadline_grace = Duration::from_secs(5);
+    cfg.cleanup_timeout = Duration::from_secs(120);
+    cfg
 }
 
 fn pod(name: &str, labelled: bool) -> Pod {
@@ -366,6 +375,76 @@ async fn cluster_wide_mode_is_confined_to_netbench_namespaces_and_objects() {
             .await,
     );
     assert!(m.contains("objects labelled"), "{m}");
+
+    // Nothing of the node's own for its pods, even where no Pod Security level is enforced
+    // (netbench-mine has none): the second policy, not Pod Security, refuses. (Privileged
+    // containers it refuses too, but this API server runs without --allow-privileged, whose
+    // validation refuses them before any admission policy sees them.)
+    let node_pod = |name: &str, spec: serde_json::Value| -> Pod {
+        let mut spec = spec;
+        spec["containers"][0]["name"] = "c".into();
+        spec["containers"][0]["image"] = "i".into();
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "netbench"}},
+            "spec": spec
+        }))
+        .unwrap()
+    };
+    let mine_pods: Api<Pod> = Api::namespaced(launcher.clone(), "netbench-mine");
+    for (p, says) in [
+        (
+            node_pod(
+                "host-path",
+                serde_json::json!({"containers": [{}], "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}),
+            ),
+            "hostPath",
+        ),
+        (
+            node_pod(
+                "host-net",
+                serde_json::json!({"hostNetwork": true, "containers": [{}]}),
+            ),
+            "network, PID or IPC",
+        ),
+        (
+            node_pod(
+                "host-port",
+                serde_json::json!({"containers": [{"ports": [{"containerPort": 80, "hostPort": 80}]}]}),
+            ),
+            "host ports",
+        ),
+    ] {
+        let name = p.metadata.name.clone().unwrap();
+        let m = forbidden(
+            &format!("create pod {name} in its own namespace"),
+            mine_pods.create(&PostParams::default(), &p).await,
+        );
+        assert!(
+            m.contains("ValidatingAdmissionPolicy 'netbench-launcher-pods'") && m.contains(says),
+            "{m}"
+        );
+    }
+    let job: Job = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "host-job", "labels": {"app.kubernetes.io/managed-by": "netbench"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "hostPID": true,
+                 "containers": [{"name": "c", "image": "i"}]}}}
+    }))
+    .unwrap();
+    let m = forbidden(
+        "create a Job with a host-PID pod in its own namespace",
+        Api::<Job>::namespaced(launcher.clone(), "netbench-mine")
+            .create(&PostParams::default(), &job)
+            .await,
+    );
+    assert!(m.contains("network, PID or IPC"), "{m}");
+    // A plain pod there it may create (what a launch does).
+    mine_pods
+        .create(
+            &PostParams::default(),
+            &node_pod("plain", serde_json::json!({"containers": [{}]})),
+        )
+        .await
+        .unwrap();
 
     // Namespaces it did not create: not deleted, not labelled into its reach.
     let nss: Api<Namespace> = Api::all(launcher.clone());
