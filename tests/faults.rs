@@ -365,6 +365,62 @@ async fn orchestrator_killed_and_restarted_with_pairs_side_by_side_runs_each_pai
     assert_eq!(by_pair(&stored).len(), 30);
 }
 
+/// A worker that died while its orchestrator was down does not hold the restarted one up: it
+/// waits a few seconds for the roll call, then records that worker's pairs as lost and runs
+/// the rest. Before, it waited the whole --timeout and then failed the run.
+#[tokio::test]
+async fn a_restarted_orchestrator_goes_on_without_a_worker_that_died_meanwhile() {
+    let bed = Bed::new("faultgone1", 36, 3).await;
+    let (_c, mut events) = bed.events().await;
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let first = bed.orchestrator(3, 1, &results);
+    let first_pid = first.id();
+    // node-1 -> node-2 and node-1 -> node-3 are stored: node-3 is known to the run.
+    wait_event(&mut events, "pair_finished", Some(2)).await;
+    kill9(first_pid);
+    assert_eq!(wait_child(first).await, -1);
+    let (_, pid) = bed
+        .workers
+        .pids()
+        .into_iter()
+        .find(|(n, _)| n == "node-3")
+        .unwrap();
+    kill9(pid);
+
+    let started = std::time::Instant::now();
+    let second = bed.orchestrator(3, 1, &results);
+    assert_eq!(
+        wait_child(second).await,
+        1,
+        "the run ends with failed pairs"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "the restarted orchestrator waited {:?} (its --timeout is 60 s)",
+        started.elapsed()
+    );
+    let file = read_json(&results);
+    let entries = file["results"].as_array().unwrap();
+    let pairs = by_pair(entries);
+    assert_eq!(entries.len(), 6);
+    assert_eq!(pairs.len(), 6, "each pair once");
+    for ok in [pair(1, 2), pair(1, 3), pair(2, 1)] {
+        assert_eq!(
+            pairs[&ok]["task"]["status"], 0,
+            "{ok:?}: {}",
+            pairs[&ok]["error"]
+        );
+    }
+    for lost in [pair(2, 3), pair(3, 1), pair(3, 2)] {
+        assert_eq!(
+            pairs[&lost]["task"]["status"], 3,
+            "{lost:?}: {}",
+            pairs[&lost]
+        );
+    }
+}
+
 #[tokio::test]
 async fn nats_restarted_mid_run_loses_nothing() {
     let mut bed = Bed::new("faultnats1", 32, 3).await;

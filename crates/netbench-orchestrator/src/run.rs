@@ -11,7 +11,7 @@ use netbench_bench::Benchmark;
 use netbench_bus::{jetstream::Store, BusError, ConnectionStats, NatsArgs};
 use netbench_proto::{
     subjects, Event, EventKind, PairResult, ResultsFile, RollCall, RunId, RunPhase, RunState,
-    Status, WorkerInfo,
+    Status, WorkerId, WorkerInfo,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -143,20 +143,48 @@ pub async fn run(
         tracing::warn!("roll call not sent: {e}");
     }
 
-    let wait_limit = Instant::now() + cfg.registration_timeout;
+    // A restarted orchestrator's workers answer the roll call at once; one that does not in
+    // RESUME_WAIT has died since, and the run goes on without it.
+    let resumed = !results.is_empty();
+    let wait = if resumed {
+        cfg.registration_timeout.min(RESUME_WAIT)
+    } else {
+        cfg.registration_timeout
+    };
     let wait_started = Instant::now();
-    let waited = wait_for_workers(&cfg, &shared, wait_limit.min(deadline), &shutdown).await;
+    let waited = wait_for_workers(&cfg, &shared, wait, deadline, &shutdown).await;
     if let Some(h) = &cfg.harness {
         h.registration_wait(wait_started.elapsed().as_secs_f64());
     }
     let mut workers = shared.registry.lock().expect("not poisoned").workers();
+    let mut gone = Vec::new();
     if let Err(why) = waited {
-        let code = if shutdown.is_cancelled() {
-            ExitCode::Interrupted
-        } else {
-            ExitCode::RunFailed
-        };
-        return finish(&cfg, &store, &events, state, results, code, Some(why)).await;
+        let lacking = !shared
+            .registry
+            .lock()
+            .expect("not poisoned")
+            .lacking()
+            .is_empty();
+        match (resumed && !lacking && !shutdown.is_cancelled())
+            .then(|| known_missing(&results, &workers, cfg.workers))
+            .flatten()
+        {
+            Some(missing) => {
+                tracing::warn!(
+                    "{why}; going on without them: their pairs are recorded as worker_lost"
+                );
+                gone = missing.iter().map(|w| w.id.clone()).collect();
+                workers.extend(missing);
+            }
+            None => {
+                let code = if shutdown.is_cancelled() {
+                    ExitCode::Interrupted
+                } else {
+                    ExitCode::RunFailed
+                };
+                return finish(&cfg, &store, &events, state, results, code, Some(why)).await;
+            }
+        }
     }
 
     // The plan: which pairs, how many at once, and whether that fits the deadline.
@@ -209,8 +237,15 @@ pub async fn run(
         duration_seconds: cfg.duration_seconds,
     };
     let pair_id = |j: &Job| format!("{}--{}", workers[j.client].id, workers[j.server].id);
-    let jobs = plan
-        .pairs_for_concurrency()
+    // One at a time: the plan's own order (for a mesh, exactly the serial runs' order); side by
+    // side: an order whose neighbours share no worker.
+    let order_of_pairs: Box<dyn Iterator<Item = crate::plan::PlanPair> + '_> =
+        if cfg.plan.flags.concurrency <= 1 {
+            Box::new(plan.pairs())
+        } else {
+            Box::new(plan.pairs_for_concurrency())
+        };
+    let jobs = order_of_pairs
         .map(|p| Job {
             index: p.index,
             client: order[p.client],
@@ -219,6 +254,9 @@ pub async fn run(
         .filter(|j| !done.contains(&pair_id(j)));
     let mut sched = Scheduler::new(jobs, workers.len(), cfg.plan.flags.concurrency as usize);
     let mut lost = Lost::default();
+    for id in &gone {
+        lost.mark(id, &shared.registry.lock().expect("not poisoned"));
+    }
     let mut stopped: Option<String> = None;
     let mut recorder = Recorder::new(&store, &events, cfg.bench, metrics, &client);
     recorder.pace = Some((Instant::now(), finished));
@@ -560,6 +598,40 @@ async fn attempt_pair(
     }
 }
 
+/// How long a restarted orchestrator waits for its workers to answer the roll call.
+const RESUME_WAIT: Duration = Duration::from_secs(10);
+
+/// The workers of a resumed run that did not come back, as the stored results know them, when
+/// together with those registered they are the whole run (else `None`: the run cannot go on).
+fn known_missing(
+    results: &[PairResult],
+    registered: &[WorkerInfo],
+    expected: usize,
+) -> Option<Vec<WorkerInfo>> {
+    let here: HashSet<&WorkerId> = registered.iter().map(|w| &w.id).collect();
+    let mut missing: HashMap<WorkerId, WorkerInfo> = HashMap::new();
+    for e in results
+        .iter()
+        .flat_map(|r| [&r.task.client, &r.task.server])
+    {
+        let Some(id) = &e.id else { continue };
+        if here.contains(id) || missing.contains_key(id) {
+            continue;
+        }
+        missing.insert(
+            id.clone(),
+            WorkerInfo {
+                id: id.clone(),
+                name: e.worker.clone(),
+                ip: e.ip.parse().ok()?,
+                hostname: e.vm.hostname.clone(),
+                zone: e.vm.availability_zone.clone(),
+            },
+        );
+    }
+    (registered.len() + missing.len() == expected).then(|| missing.into_values().collect())
+}
+
 /// How often a pair is tried when NATS itself failed during it.
 const MAX_PAIR_ATTEMPTS: u32 = 3;
 
@@ -577,9 +649,11 @@ async fn wait_connected(client: &async_nats::Client, limit: Instant, shutdown: &
 async fn wait_for_workers(
     cfg: &OrchestratorConfig,
     shared: &Shared,
-    limit: Instant,
+    wait: Duration,
+    deadline: Instant,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
+    let limit = (Instant::now() + wait).min(deadline);
     loop {
         let notified = shared.joined.notified();
         {
@@ -607,12 +681,12 @@ async fn wait_for_workers(
     Err(if missing.is_empty() {
         format!(
             "only {} of {} workers registered within {:?} (joined: {}); check that the worker pods run and reach NATS",
-            reg.len(), cfg.workers, cfg.registration_timeout, if joined.is_empty() { "none" } else { &joined }
+            reg.len(), cfg.workers, wait, if joined.is_empty() { "none" } else { &joined }
         )
     } else {
         format!(
             "workers {} did not register within {:?} (joined: {}); check that they run and reach NATS",
-            missing.join(", "), cfg.registration_timeout, if joined.is_empty() { "none" } else { &joined }
+            missing.join(", "), wait, if joined.is_empty() { "none" } else { &joined }
         )
     })
 }
