@@ -100,34 +100,38 @@ async fn cluster_with_nodes() -> (ControlPlane, Kubelet) {
     (cp, kubelet)
 }
 
-/// The launch's configuration, from the flags as a user gives them.
-fn config(out: &Path) -> LaunchConfig {
+/// The launch's configuration, from the flags as a user gives them (plus `extra`).
+fn config(out: &Path, extra: &[&str]) -> LaunchConfig {
     use clap::Parser;
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
         launch: netbench_launcher::cli::LaunchArgs,
     }
-    let mut cfg = Cli::try_parse_from([
-        "launch",
-        "--benchmark",
-        "iperf3-tcp",
-        "--duration",
-        "1s",
-        "--timeout",
-        "60s",
-        "--deadline",
-        "120s",
-        "--orch-image",
-        "netbench:test",
-        "--worker-image",
-        "netbench-worker:test",
-        // There is no kubelet to forward to: the launch gets as far as that.
-        "--connect",
-        "port-forward",
-        "--output-file-directory",
-        out.to_str().unwrap(),
-    ])
+    let mut cfg = Cli::try_parse_from(
+        [
+            "launch",
+            "--benchmark",
+            "iperf3-tcp",
+            "--duration",
+            "1s",
+            "--timeout",
+            "60s",
+            "--deadline",
+            "120s",
+            "--orch-image",
+            "netbench:test",
+            "--worker-image",
+            "netbench-worker:test",
+            // There is no kubelet to forward to: the launch gets as far as that.
+            "--connect",
+            "port-forward",
+            "--output-file-directory",
+            out.to_str().unwrap(),
+        ]
+        .into_iter()
+        .chain(extra.iter().copied()),
+    )
     .unwrap()
     .launch
     .config();
@@ -530,7 +534,7 @@ async fn cluster_wide_mode_is_confined_to_netbench_namespaces_and_objects() {
     let mut rec = Recorder::default();
     let e = netbench_launcher::launch(
         launcher.clone(),
-        config(out.path()),
+        config(out.path(), &[]),
         CancellationToken::new(),
         &mut rec,
     )
@@ -615,10 +619,20 @@ async fn namespaced_mode_touches_only_its_own_objects_in_the_admins_namespace() 
 
     // A whole launch with --existing-namespace.
     let out = tempfile::tempdir().unwrap();
-    let mut cfg = config(out.path());
+    // --clients: the plan's node list goes into a ConfigMap of its own (netbench-plan), which
+    // the Role must let it delete too.
+    let mut cfg = config(out.path(), &["--clients", "node-lifecycle=on-demand"]);
     cfg.namespace = Some(NS.into());
     cfg.existing_namespace = true;
     let policies = watch_policies(admin.clone(), Some(NS.into()));
+    let plan_seen = {
+        let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), NS);
+        tokio::spawn(async move {
+            while cms.get_opt("netbench-plan").await.unwrap().is_none() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
     let mut rec = Recorder::default();
     let e = netbench_launcher::launch(
         launcher.clone(),
@@ -636,6 +650,10 @@ async fn namespaced_mode_touches_only_its_own_objects_in_the_admins_namespace() 
             .unwrap(),
         ["netbench-default-deny", "netbench-nats", "netbench-workers"]
     );
+    tokio::time::timeout(Duration::from_secs(5), plan_seen)
+        .await
+        .expect("the netbench-plan ConfigMap was created")
+        .unwrap();
     assert!(
         rec.status
             .iter()
