@@ -12,6 +12,11 @@
 //! - P4 scale ([`scale`]): many workers as processes on 127.x addresses, the `perf-noop`
 //!   catalogue entry (only in builds with the `netbench-bench/perf-harness` feature):
 //!   registration time, memory, pairs dispatched per second.
+//! - P5 simulated scale ([`sim`]): thousands of real worker loops in ONE process
+//!   (`netbench-perf-workers`), one NATS connection and one 127.2.X.Y address each, against the
+//!   real orchestrator process: registration of 1,000 and 5,000 workers, the first pair after
+//!   registration, the dispatch rate at concurrency 1 and 64, the orchestrator's memory through
+//!   many pairs, the results file's write time and peak memory.
 //!
 //! Modules: [`stats`] (pure figures), [`sys`] (`/proc`), [`procs`] (pinned child processes),
 //! [`runner`] (one netbench run as processes), [`profile`] (where a pair's time goes, from a
@@ -24,6 +29,7 @@ pub mod profile;
 pub mod report;
 pub mod runner;
 pub mod scale;
+pub mod sim;
 pub mod stats;
 pub mod sys;
 
@@ -69,6 +75,7 @@ pub enum Part {
     P2,
     P3,
     P4,
+    P5,
 }
 
 /// The harness settings (the CLI fills them; `--quick` shrinks them).
@@ -93,6 +100,7 @@ pub struct Options {
     pub p3_benchmark: String,
     pub p4_workers: usize,
     pub p4_pairs: usize,
+    pub p5: sim::SimOptions,
 }
 
 /// Whether this process runs as root.

@@ -14,10 +14,11 @@ use std::path::PathBuf;
 #[command(
     name = "netbench-perf",
     about = "Measure what netbench adds to the bare tools: fidelity (P1), overhead per pair (P2), \
-             efficiency (P3), scale (P4). Needs root."
+             efficiency (P3), scale (P4), scale with simulated workers (P5). Needs root."
 )]
 struct Cli {
-    /// Smoke mode for CI: 1 round, 2 nodes × 1 s, 20 workers. Figures are not meaningful.
+    /// Smoke mode for CI: 1 round, 2 nodes × 1 s, 20 workers, 50 simulated workers × 100 pairs.
+    /// Figures are not meaningful.
     #[arg(long)]
     quick: bool,
     /// Which parts to run (default: all).
@@ -73,6 +74,26 @@ struct Cli {
     /// P4: pairs to time before stopping the run.
     #[arg(long)]
     p4_pairs: Option<usize>,
+    /// P5: simulated workers per session at concurrency 1, e.g. `1000,5000` (the largest is
+    /// also used for the other concurrencies and the long session). Default 1000,5000; quick 50.
+    #[arg(long, value_delimiter = ',')]
+    p5_workers: Vec<usize>,
+    /// P5: pairs timed per session. Default 1000; quick 100.
+    #[arg(long)]
+    p5_pairs: Option<usize>,
+    /// P5: concurrencies tried at the largest size besides 1 (needs the orchestrator's
+    /// --concurrency; skipped with a note without it). Default 64; quick 8.
+    #[arg(long, value_delimiter = ',')]
+    p5_concurrency: Vec<u32>,
+    /// P5: one long session at the largest size and concurrency, for the orchestrator's RSS
+    /// through this many pairs and the results file of as many (0: none). Default 20000;
+    /// quick 0. The goal's figure: --p5-long-pairs 100000.
+    #[arg(long)]
+    p5_long_pairs: Option<usize>,
+    /// P5: the orchestrator's --plan (when it has the flag), e.g. `ring`, `sample:20`.
+    /// Default: its own default (mesh).
+    #[arg(long)]
+    p5_plan: Option<String>,
 }
 
 impl Cli {
@@ -119,7 +140,7 @@ impl Cli {
         }
         let mut parts = self.only;
         if parts.is_empty() {
-            parts = vec![Part::P1, Part::P2, Part::P3, Part::P4];
+            parts = vec![Part::P1, Part::P2, Part::P3, Part::P4, Part::P5];
         }
         parts.sort();
         parts.dedup();
@@ -141,7 +162,33 @@ impl Cli {
             p3_benchmark: self.p3_benchmark,
             p4_workers: self.p4_workers.unwrap_or(if q { 20 } else { 200 }),
             p4_pairs: self.p4_pairs.unwrap_or(if q { 40 } else { 500 }),
+            p5: netbench_perf::sim::SimOptions {
+                sizes: match self.p5_workers {
+                    v if !v.is_empty() => v,
+                    _ if q => vec![50],
+                    _ => vec![1000, 5000],
+                },
+                pairs: self.p5_pairs.unwrap_or(if q { 100 } else { 1000 }),
+                concurrency: match self.p5_concurrency {
+                    v if !v.is_empty() => v,
+                    _ if q => vec![8],
+                    _ => vec![64],
+                },
+                long_pairs: self.p5_long_pairs.unwrap_or(if q { 0 } else { 20_000 }),
+                plan: self.p5_plan,
+            },
         };
+        if let Some(&n) = opts.p5.sizes.iter().find(|n| !(2..=60_000).contains(*n)) {
+            return Err(format!(
+                "--p5-workers takes 2 to 60000 workers per session, not {n}"
+            ));
+        }
+        if opts.p5.pairs < 2 {
+            return Err("--p5-pairs must be at least 2".into());
+        }
+        if opts.p5.concurrency.contains(&0) {
+            return Err("--p5-concurrency takes whole numbers of pairs at once, at least 1".into());
+        }
         for (what, n) in [("--p2-nodes", opts.p2_nodes), ("--p3-nodes", opts.p3_nodes)] {
             if !(2..=250).contains(&n) {
                 return Err(format!("{what} must be between 2 and 250, not {n}"));
@@ -162,6 +209,10 @@ fn checks(o: &Options) -> Result<(), PerfError> {
         return Err(PerfError::NoBinary(o.netbench.clone()));
     }
     let mut programs = vec!["iperf3", "taskset", "ip"];
+    if o.parts.contains(&Part::P5) {
+        programs.push("unshare");
+        netbench_perf::sim::workers_program()?;
+    }
     for b in o.p1_benchmarks.iter().chain(&o.p2_benchmarks) {
         programs.extend(
             netbench_bench::find(b)
@@ -174,7 +225,7 @@ fn checks(o: &Options) -> Result<(), PerfError> {
             return Err(PerfError::MissingTool {
                 program,
                 hint: match program {
-                    "taskset" => "apt-get install util-linux",
+                    "taskset" | "unshare" => "apt-get install util-linux",
                     "ip" => "apt-get install iproute2",
                     p => netbench_worker::tools::install_hint(p),
                 },
@@ -226,6 +277,10 @@ async fn measure(o: &Options, report: &mut Report) -> Result<(), PerfError> {
             .await?,
         );
     }
+    if wants(Part::P5) {
+        report.p5 =
+            Some(netbench_perf::sim::measure(&o.netbench, o.nats_server.as_deref(), &o.p5).await?);
+    }
     Ok(())
 }
 
@@ -257,6 +312,7 @@ fn main() -> std::process::ExitCode {
         p2: None,
         p3: None,
         p4: None,
+        p5: None,
         rows: Vec::new(),
     };
     let outcome = rt.block_on(async {
@@ -282,6 +338,9 @@ fn main() -> std::process::ExitCode {
         report.p3.as_ref(),
         report.p4.as_ref(),
     );
+    if let Some(sim) = &report.p5 {
+        report.rows.extend(netbench_perf::sim::rows(sim));
+    }
     let m = &report.machine;
     println!(
         "\n{} vCPU {}, kernel {}, {:.0} GiB; load {:.2} {:.2} {:.2} at start, {:.2} {:.2} {:.2} at end{}\n",

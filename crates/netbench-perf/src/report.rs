@@ -3,6 +3,7 @@
 use crate::fidelity::Fidelity;
 use crate::overhead::{Efficiency, Overhead};
 use crate::scale::Scale;
+use crate::sim::Sim;
 use crate::sys::Machine;
 use serde::Serialize;
 
@@ -19,6 +20,7 @@ pub struct Report {
     pub p2: Option<Overhead>,
     pub p3: Option<Efficiency>,
     pub p4: Option<Scale>,
+    pub p5: Option<Sim>,
     /// The table rows, as printed.
     pub rows: Vec<Row>,
 }
@@ -35,7 +37,7 @@ pub struct Row {
     pub load1: f64,
 }
 
-fn row(
+pub(crate) fn row(
     figure: String,
     value: Option<f64>,
     fmt: impl Fn(f64) -> String,

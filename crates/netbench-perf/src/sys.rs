@@ -67,6 +67,27 @@ pub fn rss_mib(pid: u32) -> Option<(f64, f64)> {
     Some((mib("VmRSS:")?, mib("VmHWM:")?))
 }
 
+/// Raise this process's soft limit on open files to its hard limit (children inherit it: the
+/// nats-server the harness starts, the simulated workers). Returns (soft, hard) afterwards.
+pub fn raise_nofile() -> (u64, u64) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return (0, 0);
+    };
+    // An unlimited hard limit: the kernel's own cap on a soft one is fs.nr_open.
+    let target = match hard {
+        nix::sys::resource::RLIM_INFINITY => std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(soft),
+        h => h,
+    };
+    if soft < target && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() {
+        return (target, hard);
+    }
+    (soft, hard)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +113,20 @@ mod tests {
         let (rss, hwm) = rss_mib(std::process::id()).unwrap();
         assert!(rss > 0.0 && hwm >= rss);
         assert!(Machine::read().vcpus >= 1);
+    }
+
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_limit() {
+        use nix::sys::resource::{getrlimit, Resource};
+        let before = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let (soft, hard) = raise_nofile();
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (soft, hard));
+        assert!(
+            soft >= before.0 && hard == before.1,
+            "{before:?} -> {soft} {hard}"
+        );
+        // Only an unlimited hard limit (which a soft limit on files cannot take) stays above.
+        assert!(soft == hard || hard == nix::sys::resource::RLIM_INFINITY);
+        assert!(soft > 0);
     }
 }
