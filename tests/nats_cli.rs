@@ -607,17 +607,38 @@ fn observer_reads_nothing_else(
         |words: &[&str]| [orchestrator_login(kept, &tls_tail), strings(words)].concat();
     let password = &login[5];
 
-    // `netbench watch` as the observer: the whole run from the stream.
+    // `netbench watch` as the observer: the whole run from the stream (the server holds only
+    // this run). Bounded in time: it must not follow live with --no-follow.
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("watch.out"), dir.path().join("watch.err"));
     let mut watch = netbench();
     watch
         .args(["watch", "--nats-url", &kept.url, "--nats-user", "observer"])
-        .args(["--nats-password", password, "--run", run, "--no-follow"]);
+        .args(["--nats-password", password, "--no-follow"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
     if let Some(ca) = ca {
         watch.arg("--nats-ca").arg(ca);
     }
-    let out = support::run(&mut watch);
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "netbench watch as the observer");
+    let mut child = Reaped(watch.spawn().expect("netbench watch runs"));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let said = std::fs::read_to_string(&err_path).unwrap_or_default();
+    eprintln!(
+        "--- netbench watch as observer:\n{}\n{said}",
+        std::fs::read_to_string(&out_path).unwrap_or_default()
+    );
+    let status = status.unwrap_or_else(|| panic!("netbench watch --no-follow ran on: {said}"));
+    assert_eq!(status.code(), Some(0), "netbench watch as the observer");
     let pairs = nodes * (nodes - 1);
     let messages = pairs + 2 * pairs + nodes + 3;
     assert!(
@@ -626,6 +647,7 @@ fn observer_reads_nothing_else(
         )),
         "netbench watch did not replay the run's {messages} messages: {said}"
     );
+    drop(child);
 
     // Without its own inbox prefix the CLI subscribes to `_INBOX.…`, which is refused.
     let out = nats(
