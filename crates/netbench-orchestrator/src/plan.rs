@@ -1104,6 +1104,18 @@ impl Plan {
         it
     }
 
+    /// The order a run takes the pairs in: the canonical [`Plan::pairs`] one at a time
+    /// (`concurrency` ≤ 1, so serial runs keep the old order), else
+    /// [`Plan::pairs_for_concurrency`].
+    pub fn run_order(&self, concurrency: u32) -> impl Iterator<Item = PlanPair> + '_ {
+        let it: Box<dyn Iterator<Item = PlanPair> + '_> = if concurrency <= 1 {
+            Box::new(self.pairs())
+        } else {
+            Box::new(self.pairs_for_concurrency())
+        };
+        it
+    }
+
     fn bounds(&self) -> Bounds {
         *self.bounds.get_or_init(|| match &self.kind {
             Kind::Mesh(m) => Bounds {
@@ -1221,30 +1233,21 @@ fn zone_pairs(
     client_ok: &[bool],
     server_ok: &[bool],
 ) -> Vec<(usize, usize)> {
-    let mut zones: Vec<&str> = nodes.iter().map(|v| v.zone.as_str()).collect();
-    zones.sort_unstable();
-    zones.dedup();
-    let members = |z: &str, ok: &[bool]| -> Vec<usize> {
-        (0..nodes.len())
-            .filter(|&i| nodes[i].zone == z && ok[i])
-            .collect()
-    };
     let n = nodes.len();
-    // Uses as client, as server, in all.
-    let mut use_ = [vec![0u32; n], vec![0u32; n], vec![0u32; n]];
-    let mut out = Vec::new();
-    fn take(c: usize, s: usize, out: &mut Vec<(usize, usize)>, use_: &mut [Vec<u32>; 3]) {
-        use_[0][c] += 1;
-        use_[1][s] += 1;
-        use_[2][c] += 1;
-        use_[2][s] += 1;
-        out.push((c, s));
+    // Zones by name, their nodes by name.
+    let mut by_zone: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, v) in nodes.iter().enumerate() {
+        by_zone.entry(v.zone.as_str()).or_default().push(i);
     }
-    for &za in &zones {
-        for &zb in &zones {
-            let mut cl = members(za, client_ok);
-            let mut sv = members(zb, server_ok);
-            let both = if za == zb {
+    // Uses as client, as server, in all.
+    let (mut as_client, mut as_server, mut total) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
+    let mut out = Vec::new();
+    for (za, in_a) in &by_zone {
+        for (zb, in_b) in &by_zone {
+            let same = za == zb;
+            let cl: Vec<usize> = in_a.iter().copied().filter(|&c| client_ok[c]).collect();
+            let sv: Vec<usize> = in_b.iter().copied().filter(|&s| server_ok[s]).collect();
+            let both = if same {
                 cl.iter().filter(|&&c| server_ok[c]).count()
             } else {
                 0
@@ -1257,24 +1260,53 @@ fn zone_pairs(
                 for &c in &cl {
                     for &s in &sv {
                         if c != s {
-                            take(c, s, &mut out, &mut use_);
+                            as_client[c] += 1;
+                            as_server[s] += 1;
+                            total[c] += 1;
+                            total[s] += 1;
+                            out.push((c, s));
                         }
                     }
                 }
                 continue;
             }
+            // Clients and servers ordered by use; a pick changes the keys of its two nodes
+            // (in both sets when the zones are the same).
+            let in_cl = |v: usize| client_ok[v] && (same || nodes[v].zone == **za);
+            let in_sv = |v: usize| server_ok[v] && (same || nodes[v].zone == **zb);
+            let mut cset: std::collections::BTreeSet<(u32, u32, usize)> =
+                cl.iter().map(|&c| (as_client[c], total[c], c)).collect();
+            let mut sset: std::collections::BTreeSet<(u32, u32, usize)> =
+                sv.iter().map(|&s| (as_server[s], total[s], s)).collect();
             let mut chosen = HashSet::new();
             for _ in 0..k {
-                let [uc, us, ut] = &use_;
-                cl.sort_by_key(|&c| (uc[c], ut[c], c));
-                sv.sort_by_key(|&s| (us[s], ut[s], s));
-                let pick = cl
+                let (c, s) = cset
                     .iter()
-                    .flat_map(|&c| sv.iter().map(move |&s| (c, s)))
+                    .flat_map(|&(_, _, c)| sset.iter().map(move |&(_, _, s)| (c, s)))
                     .find(|&(c, s)| c != s && !chosen.contains(&(c, s)))
                     .expect("fewer pairs taken than possible");
-                chosen.insert(pick);
-                take(pick.0, pick.1, &mut out, &mut use_);
+                chosen.insert((c, s));
+                for v in [c, s] {
+                    if in_cl(v) {
+                        cset.remove(&(as_client[v], total[v], v));
+                    }
+                    if in_sv(v) {
+                        sset.remove(&(as_server[v], total[v], v));
+                    }
+                }
+                as_client[c] += 1;
+                as_server[s] += 1;
+                total[c] += 1;
+                total[s] += 1;
+                for v in [c, s] {
+                    if in_cl(v) {
+                        cset.insert((as_client[v], total[v], v));
+                    }
+                    if in_sv(v) {
+                        sset.insert((as_server[v], total[v], v));
+                    }
+                }
+                out.push((c, s));
             }
         }
     }
@@ -1291,7 +1323,7 @@ pub fn estimate(pairs: u64, rounds: u64, duration_s: f64, overhead_s: f64) -> Du
     Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }
 
-/// A duration for people, rounded up: `45 s`, `3 m`, `2 h 27 m`.
+/// A duration for people, rounded up: `45 s`, `3 m`, `2 h 27 m`, `3 d 4 h`.
 pub fn human(d: Duration) -> String {
     let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     if secs < 60 {
@@ -1300,6 +1332,13 @@ pub fn human(d: Duration) -> String {
     let mins = secs.div_ceil(60);
     if mins < 60 {
         return format!("{mins} m");
+    }
+    if mins / 60 >= 48 {
+        let hours = mins.div_ceil(60);
+        return match (hours / 24, hours % 24) {
+            (d, 0) => format!("{d} d"),
+            (d, h) => format!("{d} d {h} h"),
+        };
     }
     match (mins / 60, mins % 60) {
         (h, 0) => format!("{h} h"),
@@ -1382,17 +1421,55 @@ pub fn refusal(plan: &Plan, budget: &Budget) -> Option<String> {
     let mut tries: Vec<String> = Vec::new();
     // A smaller plan.
     if plan.nodes.iter().any(|v| !v.zone.is_empty()) {
-        let mut best: Option<Plan> = None;
-        let mut last_len = 0;
-        for k in 1..=1024u32 {
-            let Some(p) = rebuild(PlanSpec::Zones(k)) else {
-                break;
-            };
-            if p.len() >= plan.len() || p.len() == last_len || !fits(&p, c) || p.spec == *spec {
-                break;
+        // The largest K that fits, by doubling then halving (a plan grows with K).
+        let good = |k: u32| {
+            rebuild(PlanSpec::Zones(k))
+                .filter(|p| p.len() < plan.len() && p.spec != *spec && fits(p, c))
+        };
+        let biggest_zone = {
+            let mut count: std::collections::HashMap<&str, u32> = Default::default();
+            for v in nodes {
+                *count.entry(v.zone.as_str()).or_default() += 1;
             }
-            last_len = p.len();
+            count.into_values().max().unwrap_or(1)
+        };
+        let most = biggest_zone.saturating_mul(biggest_zone).clamp(1, 1 << 20);
+        let mut best: Option<Plan> = None;
+        if let Some(p) = good(1) {
             best = Some(p);
+            let (mut lo, mut hi) = (1u32, 2u32);
+            // Invariant: lo fits; find a hi that does not (or reach `most`).
+            loop {
+                if hi >= most {
+                    hi = most;
+                    if let Some(p) = good(hi) {
+                        best = Some(p);
+                        lo = hi;
+                    }
+                    break;
+                }
+                match good(hi) {
+                    Some(p) => {
+                        best = Some(p);
+                        lo = hi;
+                        hi = hi.saturating_mul(2);
+                    }
+                    None => break,
+                }
+            }
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                match good(mid) {
+                    Some(p) => {
+                        best = Some(p);
+                        lo = mid;
+                    }
+                    None => hi = mid,
+                }
+            }
+            if best.as_ref().map(|p| p.spec.clone()) != Some(PlanSpec::Zones(lo)) {
+                best = good(lo);
+            }
         }
         if let Some(p) = best {
             tries.push(format!("--plan {} (≈ {})", p.spec, about(&p, c)));
@@ -2345,6 +2422,9 @@ mod tests {
         assert_eq!(human(Duration::from_secs(170)), "3 m");
         assert_eq!(human(Duration::from_secs(8787)), "2 h 27 m");
         assert_eq!(human(Duration::from_secs(7200)), "2 h");
+        assert_eq!(human(Duration::from_secs(47 * 3600 + 1)), "47 h 1 m");
+        assert_eq!(human(Duration::from_secs(48 * 3600)), "2 d");
+        assert_eq!(human(Duration::from_secs(75 * 3600 - 1)), "3 d 3 h");
         assert_eq!(deadline_flag(Duration::from_secs(8787)), "3h");
         assert_eq!(deadline_flag(Duration::from_secs(41)), "50s");
         assert_eq!(deadline_flag(Duration::from_secs(1130)), "20m");
@@ -2413,5 +2493,40 @@ mod tests {
             msg,
             "58 pairs in 58 rounds of up to 4 × ~10.1 s ≈ 10 m > deadline 5 s: try --deadline 10m; or --allow-partial to run anyway and keep what is measured by the deadline"
         );
+    }
+
+    #[test]
+    fn refusal_on_5000_nodes_is_quick_and_right() {
+        let zoned: Vec<PlanNode> = (0..5000)
+            .map(|i| PlanNode::new(format!("n{i:04}"), format!("z{}", i % 3)))
+            .collect();
+        let mesh = Plan::new(&PlanSpec::Mesh, &zoned, None, None, 0).unwrap();
+        let msg = refusal(&mesh, &budget(1, 3600)).unwrap();
+        assert_eq!(
+            msg,
+            "24995000 pairs × ~10.1 s ≈ 2921 d 21 h > deadline 1 h: try --plan zones:39 (≈ 1 h) or --deadline 70125h; or --allow-partial to run anyway and keep what is measured by the deadline"
+        );
+        let z = |k| Plan::new(&PlanSpec::Zones(k), &zoned, None, None, 0).unwrap();
+        assert_eq!(z(39).len(), 351);
+        assert!(refusal(&z(39), &budget(1, 3600)).is_none());
+        assert!(refusal(&z(40), &budget(1, 3600)).is_some());
+
+        let bare = nodes(5000, 0);
+        let mesh = Plan::new(&PlanSpec::Mesh, &bare, None, None, 0).unwrap();
+        let msg = refusal(&mesh, &budget(64, 24 * 3600)).unwrap();
+        assert!(msg.starts_with("24995000 pairs in 390547 rounds of up to 64 × ~10.1 s ≈ 45 d 16 h > deadline 24 h: try --plan sample:"), "{msg}");
+        assert!(msg.contains("--plan ring (≈ 14 m)"), "{msg}");
+        assert!(
+            !msg.contains("--concurrency"),
+            "not even 2,500 at once fit: {msg}"
+        );
+    }
+
+    #[test]
+    fn run_order_is_canonical_when_serial() {
+        let p = mk("mesh", 6);
+        assert!(p.run_order(1).eq(p.pairs()));
+        assert!(p.run_order(3).eq(p.pairs_for_concurrency()));
+        assert!(!p.pairs().eq(p.pairs_for_concurrency()));
     }
 }
