@@ -1,9 +1,17 @@
 """Assertions of tests/cluster/e2e on what the real cluster produced. Pure file checks.
 
-  check.py results FILE BENCH [--min N] [--partial]   a results file of a launch
+  check.py results FILE BENCH [--min N] [--pairs N] [--partial]   a results file of a launch
+                                        (--pairs: exactly N results, N distinct node pairs)
+  check.py nodes NODES.json NODE=ZONE...               the cluster's nodes and their zones
+  check.py zones FILE K NODE=ZONE...                   a --plan zones:K run: the planned pairs
+  check.py concurrency FILE C [--plan P]               a --concurrency C run: no worker in two
+                                                       pairs at once, concurrent_pairs honest
   check.py safety LOG                                  every address seen is ours
 """
+import collections
+import datetime
 import ipaddress
+import itertools
 import json
 import re
 import sys
@@ -18,11 +26,15 @@ def fail(msg):
     sys.exit(1)
 
 
-def results(path, bench, minimum=1, partial=False):
+def results(path, bench, minimum=1, partial=False, pairs=None):
     doc = json.load(open(path))
     rs = doc["results"]
     if len(rs) < minimum:
         fail(f"{path}: {len(rs)} results, want at least {minimum}")
+    if pairs is not None:
+        nodes = [(r["task"]["client"]["vm"]["hostname"], r["task"]["server"]["vm"]["hostname"]) for r in rs]
+        if len(rs) != pairs or len(set(nodes)) != pairs:
+            fail(f"{path}: {len(rs)} results for {len(set(nodes))} distinct node pairs, want {pairs}: {nodes}")
     for r in rs:
         if r.get("benchmark") != bench:
             fail(f"benchmark {r.get('benchmark')}, want {bench}")
@@ -55,6 +67,106 @@ def results(path, bench, minimum=1, partial=False):
     return rs
 
 
+def node_zones(args):
+    """NODE=ZONE arguments as a dict."""
+    return dict(a.split("=", 1) for a in args)
+
+
+def nodes(path, want):
+    """`kubectl get nodes -o json`: exactly the nodes of lib.sh, Ready, each with its zone."""
+    items = json.load(open(path))["items"]
+    got = {n["metadata"]["name"]: n["metadata"].get("labels", {}).get("topology.kubernetes.io/zone") for n in items}
+    if got != want:
+        fail(f"nodes and zones {got}, want {want}")
+    for n in items:
+        ready = [c for c in n["status"].get("conditions", []) if c["type"] == "Ready"]
+        if not ready or ready[0]["status"] != "True":
+            fail(f"node {n['metadata']['name']} is not Ready: {ready}")
+    print(f"    {len(got)} nodes Ready in {len(set(want.values()))} zones: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(got.items())))
+
+
+def zones(path, k, zone_of):
+    """A `--plan zones:K` run on these nodes: for every ordered pair of zones (same zone
+    included) min(K, possible) pairs, possible being the ordered pairs of distinct nodes; every
+    result's client and server zone as the nodes are labelled; the run state says the plan."""
+    doc = json.load(open(path))
+    rs = doc["results"]
+    plan = (doc.get("run") or {}).get("plan")
+    if plan != f"zones:{k}":
+        fail(f"run state says plan {plan!r}, want 'zones:{k}'")
+    members = collections.defaultdict(list)
+    for n, z in zone_of.items():
+        members[z].append(n)
+    want = {}
+    for za, zb in itertools.product(sorted(members), repeat=2):
+        possible = sum(1 for c in members[za] for s in members[zb] if c != s)
+        if possible:
+            want[(za, zb)] = min(k, possible)
+    got = collections.Counter()
+    seen = set()
+    for r in rs:
+        c, s = r["task"]["client"], r["task"]["server"]
+        ch, sh = c["vm"]["hostname"], s["vm"]["hostname"]
+        for side, host in ((c, ch), (s, sh)):
+            if host not in zone_of:
+                fail(f"a result names node {host!r}, not one of {sorted(zone_of)}")
+            if side["vm"]["availability_zone"] != zone_of[host]:
+                fail(f"{host}: zone {side['vm']['availability_zone']!r} in the results, labelled {zone_of[host]!r}")
+        if (ch, sh) in seen:
+            fail(f"pair {ch} -> {sh} measured twice")
+        seen.add((ch, sh))
+        got[(zone_of[ch], zone_of[sh])] += 1
+    if dict(got) != want:
+        fail(f"pairs per zone pair {dict(got)}, want {want}")
+    if len(rs) != sum(want.values()):
+        fail(f"{len(rs)} results, want {sum(want.values())}")
+    print(f"    plan zones:{k}: {len(rs)} pairs, "
+          + ", ".join(f"{a}->{b} {n}" for (a, b), n in sorted(got.items())))
+
+
+def when(t):
+    """An RFC 3339 time of the results file (nanoseconds are cut to microseconds)."""
+    t = re.sub(r"(\.\d{6})\d+", r"\1", t)
+    return datetime.datetime.fromisoformat(t.replace("Z", "+00:00"))
+
+
+def concurrency(path, c, plan=None):
+    """A `--concurrency C` run: the run state says C; no worker is in two pairs at the same
+    time; every result's concurrent_pairs is between 1 and C, at least the number of pairs its
+    own interval overlaps, and 1 when every other pair shares a worker with it."""
+    doc = json.load(open(path))
+    rs = doc["results"]
+    got = (doc.get("run") or {}).get("concurrency")
+    if got != c:
+        fail(f"run state says concurrency {got!r}, want {c}")
+    if plan is not None and (doc.get("run") or {}).get("plan") != plan:
+        fail(f"run state says plan {(doc.get('run') or {}).get('plan')!r}, want {plan!r}")
+    spans = []
+    for r in rs:
+        t = r["task"]
+        a, b = when(r["started_at"]), when(r["finished_at"])
+        if b < a:
+            fail(f"{r['pair']}: finished_at {r['finished_at']} before started_at {r['started_at']}")
+        spans.append((a, b, {t["client"]["worker"], t["server"]["worker"]}, r))
+    for (a1, b1, w1, r1), (a2, b2, w2, r2) in itertools.combinations(spans, 2):
+        if a1 < b2 and a2 < b1 and w1 & w2:
+            fail(f"worker {sorted(w1 & w2)} in two pairs at once: {r1['pair']} "
+                 f"{r1['started_at']}..{r1['finished_at']} and {r2['pair']} {r2['started_at']}..{r2['finished_at']}")
+    for a, b, w, r in spans:
+        n = r.get("concurrent_pairs")
+        overlapping = sum(1 for a2, b2, _, _ in spans if a2 < b and a < b2)
+        if not isinstance(n, int) or not 1 <= n <= c:
+            fail(f"{r['pair']}: concurrent_pairs {n!r}, want 1..{c}")
+        if n < overlapping:
+            fail(f"{r['pair']}: concurrent_pairs {n}, but {overlapping} pairs (itself included) overlap it")
+        # A pair that shares a worker with every other pair of the run can only run alone.
+        if n != 1 and all(w & w2 for _, _, w2, _ in spans):
+            fail(f"{r['pair']}: concurrent_pairs {n}, but every other pair shares a worker with it")
+    print(f"    concurrency {c}: {len(rs)} pairs, no worker in two at once, concurrent_pairs "
+          + ", ".join(str(r.get("concurrent_pairs")) for r in rs))
+
+
 def safety(path):
     seen, bad = set(), set()
     for line in open(path):
@@ -83,7 +195,15 @@ if __name__ == "__main__":
     if cmd == "results":
         args = sys.argv[2:]
         minimum = int(args[args.index("--min") + 1]) if "--min" in args else 1
-        results(args[0], args[1], minimum, "--partial" in args)
+        pairs = int(args[args.index("--pairs") + 1]) if "--pairs" in args else None
+        results(args[0], args[1], minimum, "--partial" in args, pairs)
+    elif cmd == "nodes":
+        nodes(sys.argv[2], node_zones(sys.argv[3:]))
+    elif cmd == "zones":
+        zones(sys.argv[2], int(sys.argv[3]), node_zones(sys.argv[4:]))
+    elif cmd == "concurrency":
+        args = sys.argv[2:]
+        concurrency(args[0], int(args[1]), args[args.index("--plan") + 1] if "--plan" in args else None)
     elif cmd == "safety":
         safety(sys.argv[2])
     else:

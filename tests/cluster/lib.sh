@@ -6,8 +6,11 @@
 #   host bridge nbc0        198.18.0.254/24   the apiserver binds here only
 #   node-N (netns nbc-node-N, veth)  198.18.0.N/24, pods 198.18.N.0/24 (CNI bridge in the node)
 #   Services                198.19.0.0/16     (kubernetes = 198.19.0.1)
-# A node's only routes are 198.18.0.0/24 on its veth, the other node's pod subnet via that
+# A node's only routes are 198.18.0.0/24 on its veth, each other node's pod subnet via that
 # node, and 198.18.0.0/15 via the host: nothing it or a pod sends can go anywhere else.
+#
+# Three nodes in two zones (label topology.kubernetes.io/zone): node-1 and node-2 in zone-a,
+# node-3 in zone-b, so a run sees pairs inside a zone and across zones.
 
 CLUSTER_STATE=${NETBENCH_CLUSTER_DIR:-/var/lib/netbench-cluster}
 # Kubernetes v1.36.3, unpacked from the shared directory by tests/kube/install-binaries.sh.
@@ -17,7 +20,10 @@ KUBE_BIN=${KUBE_BIN_DIR:-/var/cache/netbench/kube-1.36.3/bin}
 # checkout.
 SHARED_DIR=${NETBENCH_SHARED_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/../shared}
 IMAGE_CACHE=${NETBENCH_IMAGE_CACHE:-/var/cache/netbench/cluster-images}
-NODES=(node-1 node-2)
+NODES=(node-1 node-2 node-3)
+# The zone each node is labelled with (node_zone).  Runs pick zone-a alone with
+# --node-labels topology.kubernetes.io/zone=zone-a when two nodes are enough.
+declare -A NODE_ZONE=([node-1]=zone-a [node-2]=zone-a [node-3]=zone-b)
 BRIDGE=nbc0
 HOST_IP=198.18.0.254
 SERVICE_RANGE=198.19.0.0/16
@@ -42,6 +48,7 @@ node_ip() { echo "198.18.0.$(node_index "$1")"; }
 node_pod_subnet() { echo "198.18.$(node_index "$1").0/24"; }
 node_netns() { echo "nbc-$1"; }
 node_dir() { echo "$CLUSTER_STATE/$1"; }
+node_zone() { echo "${NODE_ZONE[$1]:?no zone for node $1 in lib.sh}"; }
 # Every cgroup hierarchy (v1 controllers, and the named systemd and unified ones the kubelet
 # also checks): a node's processes are put in its own cgroup in each.
 cgroup_hierarchies() {

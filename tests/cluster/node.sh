@@ -27,7 +27,7 @@ for _ in $(seq 200); do [ -S "$N/containerd.sock" ] && break; sleep 0.05; done
 "$KUBE_BIN/kubelet" \
   --config="$N/kubelet.yaml" --kubeconfig="$N/kubelet.kubeconfig" \
   --hostname-override="$node" --node-ip="$(node_ip "$node")" \
-  --node-labels="node-lifecycle=on-demand,topology.kubernetes.io/zone=zone-$(node_index "$node")" \
+  --node-labels="node-lifecycle=on-demand,topology.kubernetes.io/zone=$(node_zone "$node")" \
   --cert-dir="$N/kubelet-pki" \
   --v=1 >"$N/logs/kubelet.log" 2>&1 &
 "$KUBE_BIN/kube-proxy" --config="$N/kube-proxy.yaml" --v=1 >"$N/logs/kube-proxy.log" 2>&1 &
