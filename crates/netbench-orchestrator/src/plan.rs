@@ -690,7 +690,7 @@ impl Mesh {
     /// Rounds of disjoint pairs. Bipartite (clients and servers apart): round r pairs the i-th of
     /// the smaller side with the (i+r)-th of the larger (max(p, q) rounds, optimal). Otherwise the
     /// circle method on clients ∪ servers: each tournament round gives one round each way.
-    fn concurrent(&self) -> Box<dyn Iterator<Item = (usize, usize)> + '_> {
+    fn concurrent(&self) -> Box<dyn Iterator<Item = (usize, usize)> + Send + '_> {
         if self.bipartite {
             let (p, q) = (self.clients.len(), self.servers.len());
             if p == 0 || q == 0 {
@@ -1046,7 +1046,7 @@ impl Plan {
     /// node, `star` the middle to and from each other node by name, `zones` zone pair by zone
     /// pair, `sample` in the seeded random order, `pairs` in the file's order.
     pub fn pairs(&self) -> impl Iterator<Item = PlanPair> + '_ {
-        let it: Box<dyn Iterator<Item = (usize, usize)> + '_> = match &self.kind {
+        let it: Box<dyn Iterator<Item = (usize, usize)> + Send + '_> = match &self.kind {
             Kind::Mesh(m) => Box::new(m.canonical()),
             Kind::Sample { mesh, k, perm } => {
                 Box::new((0..*k).map(move |i| mesh.unrank(perm.forward(i))))
@@ -1062,7 +1062,7 @@ impl Plan {
 
     /// The same pairs as [`Plan::pairs`], in rounds of disjoint pairs (see the module doc).
     pub fn pairs_for_concurrency(&self) -> impl Iterator<Item = PlanPair> + '_ {
-        let it: Box<dyn Iterator<Item = PlanPair> + '_> = match &self.kind {
+        let it: Box<dyn Iterator<Item = PlanPair> + Send + '_> = match &self.kind {
             Kind::Mesh(m) => Box::new(m.concurrent().map(move |(client, server)| PlanPair {
                 index: m.rank(client, server),
                 client,
@@ -1108,7 +1108,7 @@ impl Plan {
     /// (`concurrency` ≤ 1, so serial runs keep the old order), else
     /// [`Plan::pairs_for_concurrency`].
     pub fn run_order(&self, concurrency: u32) -> impl Iterator<Item = PlanPair> + '_ {
-        let it: Box<dyn Iterator<Item = PlanPair> + '_> = if concurrency <= 1 {
+        let it: Box<dyn Iterator<Item = PlanPair> + Send + '_> = if concurrency <= 1 {
             Box::new(self.pairs())
         } else {
             Box::new(self.pairs_for_concurrency())
@@ -2520,6 +2520,20 @@ mod tests {
             !msg.contains("--concurrency"),
             "not even 2,500 at once fit: {msg}"
         );
+    }
+
+    #[test]
+    fn plans_and_their_iterators_cross_threads() {
+        fn send<T: Send>(_: &T) {}
+        fn sync<T: Sync>(_: &T) {}
+        for spec in ["mesh", "ring", "sample:5", "star:node-01"] {
+            let p = mk(spec, 5);
+            send(&p);
+            sync(&p);
+            send(&p.pairs());
+            send(&p.pairs_for_concurrency());
+            send(&p.run_order(2));
+        }
     }
 
     #[test]
