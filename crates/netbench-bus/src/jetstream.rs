@@ -167,6 +167,18 @@ impl Store {
     /// Every result of a run that the stream holds, in stream order. Undecodable entries (which
     /// only a foreign publisher could have put there) are skipped with a warning.
     pub async fn results(&self, run: &RunId) -> Result<Vec<PairResult>, BusError> {
+        let mut out = Vec::new();
+        self.each_result(run, |r| out.push(r)).await?;
+        Ok(out)
+    }
+
+    /// Every result of the run in the stream, one at a time (a resumed 100,000-pair run is
+    /// not held in memory).
+    pub async fn each_result(
+        &self,
+        run: &RunId,
+        mut each: impl FnMut(PairResult),
+    ) -> Result<(), BusError> {
         let err =
             |e: &dyn std::fmt::Display| BusError::JetStream(format!("cannot read results: {e}"));
         let stream = self
@@ -184,7 +196,6 @@ impl Store {
             })
             .await
             .map_err(|e| err(&e))?;
-        let mut out = Vec::new();
         loop {
             let mut batch = consumer
                 .fetch()
@@ -197,7 +208,7 @@ impl Store {
                 let msg = msg.map_err(|e| err(&e))?;
                 got += 1;
                 match serde_json::from_slice::<PairResult>(&msg.payload) {
-                    Ok(r) => out.push(r),
+                    Ok(r) => each(r),
                     Err(e) => {
                         tracing::warn!(subject = %msg.subject, "skipping undecodable result: {e}")
                     }
@@ -207,7 +218,7 @@ impl Store {
                 break;
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

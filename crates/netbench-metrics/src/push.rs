@@ -216,6 +216,11 @@ impl Pusher {
         self.put().await
     }
 
+    /// Add a pair's gauges without pushing (a resumed run's stored pairs, pushed once after).
+    pub fn add_pair(&self, result: &PairResult) -> Result<(), MetricsError> {
+        pair_gauges(&self.registry, result)
+    }
+
     /// Push the run's gauges as they are now (e.g. to retry after a failed push).
     pub async fn push(&self) -> Result<(), MetricsError> {
         let _serial = self.push_lock.lock().await;

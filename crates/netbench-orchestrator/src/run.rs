@@ -8,10 +8,11 @@ use crate::registry::{Lost, Registry};
 use crate::schedule::{Job, Scheduler};
 use futures::StreamExt;
 use netbench_bench::Benchmark;
+use netbench_bus::results_file::Spool;
 use netbench_bus::{jetstream::Store, BusError, ConnectionStats, NatsArgs};
 use netbench_proto::{
-    subjects, Event, EventKind, PairResult, ResultsFile, RollCall, RunId, RunPhase, RunState,
-    Status, WorkerId, WorkerInfo,
+    subjects, Event, EventKind, PairResult, RollCall, RunId, RunPhase, RunState, Status, WorkerId,
+    WorkerInfo,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -50,7 +51,6 @@ pub use netbench_proto::ExitCode;
 #[derive(Debug)]
 pub struct RunOutcome {
     pub code: ExitCode,
-    pub results: Vec<PairResult>,
     pub state: RunState,
     /// Why the run failed or stopped, when it did.
     pub error: Option<String>,
@@ -84,11 +84,18 @@ pub async fn run(
     let deadline = Instant::now() + cfg.deadline;
     let run = cfg.run.clone();
 
-    // Results already stored for this run: a restarted orchestrator keeps them.
-    let mut results: Vec<PairResult> = store.results(&run).await?;
+    // Results already stored for this run: a restarted orchestrator keeps them (on disk, not in
+    // memory: only their ids and workers stay).
     let metrics = Metrics::new(&cfg, &run, &stats);
-    for r in &results {
-        metrics.push(r).await;
+    let mut results = Collected::new(cfg.results.as_deref())?;
+    store
+        .each_result(&run, |r| {
+            metrics.add(&r);
+            results.add(&r);
+        })
+        .await?;
+    if !results.done.is_empty() {
+        metrics.push_all().await;
     }
     let mut state = store.state(&run).await?.unwrap_or(RunState {
         run: run.clone(),
@@ -145,7 +152,7 @@ pub async fn run(
 
     // A restarted orchestrator's workers answer the roll call at once; one that does not in
     // RESUME_WAIT has died since, and the run goes on without it.
-    let resumed = !results.is_empty();
+    let resumed = !results.done.is_empty();
     let wait = if resumed {
         cfg.registration_timeout.min(RESUME_WAIT)
     } else {
@@ -166,7 +173,7 @@ pub async fn run(
             .lacking()
             .is_empty();
         match (resumed && !lacking && !shutdown.is_cancelled())
-            .then(|| known_missing(&results, &workers, cfg.workers))
+            .then(|| results.missing(&workers, cfg.workers))
             .flatten()
         {
             Some(missing) => {
@@ -182,7 +189,7 @@ pub async fn run(
                 } else {
                     ExitCode::RunFailed
                 };
-                return finish(&cfg, &store, &events, state, results, code, Some(why)).await;
+                return finish(&store, &events, state, results, code, Some(why)).await;
             }
         }
     }
@@ -191,16 +198,7 @@ pub async fn run(
     let planned = match plan_run(&cfg, &mut workers, deadline) {
         Ok(p) => p,
         Err(why) => {
-            return finish(
-                &cfg,
-                &store,
-                &events,
-                state,
-                results,
-                ExitCode::Usage,
-                Some(why),
-            )
-            .await
+            return finish(&store, &events, state, results, ExitCode::Usage, Some(why)).await
         }
     };
     let Planned {
@@ -221,7 +219,7 @@ pub async fn run(
     if let Err(e) = store.put_state(&state).await {
         tracing::warn!("run state not stored: {e}");
     }
-    let done: HashSet<String> = results.iter().map(|r| r.pair.clone()).collect();
+    let done = std::mem::take(&mut results.done);
     if !done.is_empty() {
         tracing::info!(
             "{} pair(s) of run {run} already stored; skipping them",
@@ -274,7 +272,7 @@ pub async fn run(
             break;
         }
         refresh_returned(&shared, &mut lost, &mut current);
-        while let Some(job) = if late { None } else { sched.next() } {
+        while let Some(job) = if late { None } else { sched.start_next() } {
             let (c, s) = (current[job.client].clone(), current[job.server].clone());
             let id = pair_id(&job);
             events
@@ -310,7 +308,7 @@ pub async fn run(
                 r.concurrent_pairs = concurrent;
                 r.plan_index = Some(job.index);
                 finished += 1;
-                results.push(recorder.record(&mut state, r, finished, total, deadline).await);
+                results.add(&recorder.record(&mut state, r, finished, total, deadline).await);
             }
             _ = shutdown.cancelled() => {
                 stopped = Some("interrupted by a signal".into());
@@ -328,7 +326,7 @@ pub async fn run(
                     r.concurrent_pairs = concurrent;
                     r.plan_index = Some(job.index);
                     finished += 1;
-                    results.push(recorder.record(&mut state, r, finished, total, deadline).await);
+                    results.add(&recorder.record(&mut state, r, finished, total, deadline).await);
                 }
                 stopped = Some(why);
                 break;
@@ -342,16 +340,14 @@ pub async fn run(
         ));
     }
 
-    // Keep plan order in the file, whatever order the pairs ran or were stored in.
-    results.sort_by_key(|r| r.plan_index.unwrap_or(u64::MAX));
     let code = if stopped.is_some() {
         ExitCode::Interrupted
-    } else if results.iter().all(|r| r.task.status == Status::Ok) {
+    } else if results.failed == 0 {
         ExitCode::AllPairsOk
     } else {
         ExitCode::SomePairsFailed
     };
-    finish(&cfg, &store, &events, state, results, code, stopped).await
+    finish(&store, &events, state, results, code, stopped).await
 }
 
 /// A finished pair's way out: JetStream (trimmed to fit, retried until the deadline), the
@@ -601,35 +597,99 @@ async fn attempt_pair(
 /// How long a restarted orchestrator waits for its workers to answer the roll call.
 const RESUME_WAIT: Duration = Duration::from_secs(10);
 
-/// The workers of a resumed run that did not come back, as the stored results know them, when
-/// together with those registered they are the whole run (else `None`: the run cannot go on).
-fn known_missing(
-    results: &[PairResult],
-    registered: &[WorkerInfo],
-    expected: usize,
-) -> Option<Vec<WorkerInfo>> {
-    let here: HashSet<&WorkerId> = registered.iter().map(|w| &w.id).collect();
-    let mut missing: HashMap<WorkerId, WorkerInfo> = HashMap::new();
-    for e in results
-        .iter()
-        .flat_map(|r| [&r.task.client, &r.task.server])
-    {
-        let Some(id) = &e.id else { continue };
-        if here.contains(id) || missing.contains_key(id) {
-            continue;
-        }
-        missing.insert(
-            id.clone(),
-            WorkerInfo {
-                id: id.clone(),
-                name: e.worker.clone(),
-                ip: e.ip.parse().ok()?,
-                hostname: e.vm.hostname.clone(),
-                zone: e.vm.availability_zone.clone(),
-            },
-        );
+/// What the run recorded: counts, the workers the results name, and the results themselves
+/// on disk ([`Spool`]) when a results file is to be written. No tool output stays in memory.
+struct Collected {
+    count: usize,
+    failed: usize,
+    /// Pair ids already stored (a resumed run skips them).
+    done: HashSet<String>,
+    /// The workers the stored results name (a resumed run goes on without the dead ones).
+    seen: HashMap<WorkerId, WorkerInfo>,
+    spool: Option<(PathBuf, Spool)>,
+    /// Results that could not be spooled (the disk): the file lacks them, JetStream has them.
+    unspooled: usize,
+}
+
+impl Collected {
+    fn new(results: Option<&std::path::Path>) -> Result<Collected, OrchestratorError> {
+        let spool = match results {
+            Some(path) => Some((
+                path.to_path_buf(),
+                Spool::beside(path).map_err(|source| OrchestratorError::ResultsFile {
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+            )),
+            None => None,
+        };
+        Ok(Collected {
+            count: 0,
+            failed: 0,
+            done: HashSet::new(),
+            seen: HashMap::new(),
+            spool,
+            unspooled: 0,
+        })
     }
-    (registered.len() + missing.len() == expected).then(|| missing.into_values().collect())
+
+    fn add(&mut self, r: &PairResult) {
+        self.count += 1;
+        if r.task.status != Status::Ok {
+            self.failed += 1;
+        }
+        self.done.insert(r.pair.clone());
+        for e in [&r.task.client, &r.task.server] {
+            if let (Some(id), Ok(ip)) = (&e.id, e.ip.parse()) {
+                self.seen.entry(id.clone()).or_insert_with(|| WorkerInfo {
+                    id: id.clone(),
+                    name: e.worker.clone(),
+                    ip,
+                    hostname: e.vm.hostname.clone(),
+                    zone: e.vm.availability_zone.clone(),
+                });
+            }
+        }
+        if let Some((_, spool)) = &mut self.spool {
+            if let Err(e) = spool.push(r.plan_index.unwrap_or(u64::MAX), r) {
+                self.unspooled += 1;
+                tracing::error!(pair = %r.pair, "result not kept for the results file ({e}); it is in JetStream");
+            }
+        }
+    }
+
+    /// The workers of a resumed run that did not come back, as the stored results know them,
+    /// when together with those registered they are the whole run (else `None`).
+    fn missing(&self, registered: &[WorkerInfo], expected: usize) -> Option<Vec<WorkerInfo>> {
+        let here: HashSet<&WorkerId> = registered.iter().map(|w| &w.id).collect();
+        let missing: Vec<WorkerInfo> = self
+            .seen
+            .values()
+            .filter(|w| !here.contains(&w.id))
+            .cloned()
+            .collect();
+        (registered.len() + missing.len() == expected).then_some(missing)
+    }
+
+    /// Write the results file, in plan order.
+    fn write(&mut self, state: &RunState) -> Result<(), OrchestratorError> {
+        let Some((path, spool)) = &mut self.spool else {
+            return Ok(());
+        };
+        let err = |source| OrchestratorError::ResultsFile {
+            path: path.clone(),
+            source,
+        };
+        spool.write(path, Some(state)).map_err(err)?;
+        tracing::info!("results written to {}", path.display());
+        if self.unspooled > 0 {
+            return Err(err(std::io::Error::other(format!(
+                "{} result(s) could not be kept on disk and are missing from it; they are in JetStream",
+                self.unspooled
+            ))));
+        }
+        Ok(())
+    }
 }
 
 /// How often a pair is tried when NATS itself failed during it.
@@ -692,11 +752,10 @@ async fn wait_for_workers(
 }
 
 async fn finish(
-    cfg: &OrchestratorConfig,
     store: &Store,
     events: &Events,
     mut state: RunState,
-    results: Vec<PairResult>,
+    mut results: Collected,
     code: ExitCode,
     error: Option<String>,
 ) -> Result<RunOutcome, OrchestratorError> {
@@ -704,29 +763,12 @@ async fn finish(
         ExitCode::AllPairsOk | ExitCode::SomePairsFailed => RunPhase::Done,
         ExitCode::Usage | ExitCode::RunFailed | ExitCode::Interrupted => RunPhase::Failed,
     };
-    state.pairs_done = results.len();
-    state.pairs_failed = results
-        .iter()
-        .filter(|r| r.task.status != Status::Ok)
-        .count();
+    state.pairs_done = results.count;
+    state.pairs_failed = results.failed;
     state.error = error.clone();
     state.updated_at = OffsetDateTime::now_utc();
     // The results file first: the bookkeeping below may wait on a NATS that is gone.
-    let written = match &cfg.results {
-        Some(path) => {
-            let file = ResultsFile {
-                results: results.clone(),
-                run: Some(state.clone()),
-            };
-            netbench_bus::results_file::write(path, &file)
-                .map(|()| tracing::info!("results written to {}", path.display()))
-                .map_err(|source| OrchestratorError::ResultsFile {
-                    path: path.clone(),
-                    source,
-                })
-        }
-        None => Ok(()),
-    };
+    let written = results.write(&state);
     // Best effort from here on.
     if let Err(e) = store.put_state(&state).await {
         tracing::warn!("could not store the final run state: {e}");
@@ -740,12 +782,7 @@ async fn finish(
     };
     events.send(kind).await;
     written?;
-    Ok(RunOutcome {
-        code,
-        results,
-        state,
-        error,
-    })
+    Ok(RunOutcome { code, state, error })
 }
 
 #[derive(Clone)]
@@ -794,6 +831,23 @@ impl Metrics {
             harness: cfg.harness.clone(),
             stats: stats.clone(),
             reconnects_seen: Default::default(),
+        }
+    }
+
+    /// A stored pair's gauges, pushed with the next push.
+    fn add(&self, r: &PairResult) {
+        if let Some(p) = &self.pusher {
+            if let Err(e) = p.add_pair(r) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
+    async fn push_all(&self) {
+        if let Some(p) = &self.pusher {
+            if let Err(e) = p.push().await {
+                tracing::warn!("{e}");
+            }
         }
     }
 

@@ -1,5 +1,5 @@
 //! Which pair starts next: up to N pairs at once, never a worker in two pairs at the same time.
-//! Pure: the run loop asks [`Scheduler::next`] for a pair it may start now, and tells
+//! Pure: the run loop asks [`Scheduler::start_next`] for a pair it may start now, and tells
 //! [`Scheduler::finish`] when one is over.
 //!
 //! Pairs come from a lazy source (the plan, in an order where neighbours are disjoint as far as
@@ -49,7 +49,7 @@ impl<I: Iterator<Item = Job>> Scheduler<I> {
 
     /// A pair that may start now, if any: both workers free and fewer than `concurrency`
     /// running. The pair counts as running from here on.
-    pub fn next(&mut self) -> Option<Job> {
+    pub fn start_next(&mut self) -> Option<Job> {
         if self.running.len() >= self.limit {
             return None;
         }
@@ -139,7 +139,7 @@ mod tests {
         let mut peaks = Vec::new();
         let mut queue: VecDeque<Job> = VecDeque::new();
         loop {
-            while let Some(j) = s.next() {
+            while let Some(j) = s.start_next() {
                 let mut seen = std::collections::HashSet::new();
                 for r in s.running_jobs() {
                     assert!(seen.insert(r.client), "worker {} in two pairs", r.client);
@@ -207,13 +207,13 @@ mod tests {
             },
         ];
         let mut s = Scheduler::new(jobs.clone().into_iter(), 4, 3);
-        assert_eq!(s.next(), Some(jobs[0]));
-        assert_eq!(s.next(), Some(jobs[1]));
-        assert_eq!(s.next(), None, "0→2 needs workers that are busy");
+        assert_eq!(s.start_next(), Some(jobs[0]));
+        assert_eq!(s.start_next(), Some(jobs[1]));
+        assert_eq!(s.start_next(), None, "0→2 needs workers that are busy");
         assert_eq!(s.finish(&jobs[0]), 2);
-        assert_eq!(s.next(), None, "worker 2 is still busy");
+        assert_eq!(s.start_next(), None, "worker 2 is still busy");
         assert_eq!(s.finish(&jobs[1]), 2);
-        assert_eq!(s.next(), Some(jobs[2]));
+        assert_eq!(s.start_next(), Some(jobs[2]));
         assert_eq!(s.finish(&jobs[2]), 1);
         assert!(s.is_done());
     }
@@ -228,8 +228,8 @@ mod tests {
             server: 1 + (i as usize % 3),
         });
         let mut s = Scheduler::new(endless, 4, 8);
-        assert!(s.next().is_some());
-        assert_eq!(s.next(), None);
+        assert!(s.start_next().is_some());
+        assert_eq!(s.start_next(), None);
         assert!(s.waiting.len() <= s.window);
     }
 }

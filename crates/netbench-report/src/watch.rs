@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     Result(Box<PairResult>),
-    Event(Event),
+    Event(Box<Event>),
 }
 
 impl Item {
@@ -29,10 +29,7 @@ impl Item {
     pub fn ends_run(&self) -> bool {
         matches!(
             self,
-            Item::Event(Event {
-                kind: EventKind::RunFinished { .. } | EventKind::RunFailed { .. },
-                ..
-            })
+            Item::Event(e) if matches!(e.kind, EventKind::RunFinished { .. } | EventKind::RunFailed { .. })
         )
     }
 }
@@ -45,7 +42,7 @@ pub fn decode(subject: &str, payload: &[u8]) -> Result<Item, String> {
             .map(|r| Item::Result(Box::new(r)))
             .map_err(|e| format!("{subject}: not a pair result: {e}")),
         [subjects::ROOT, _, "event"] => serde_json::from_slice::<Event>(payload)
-            .map(Item::Event)
+            .map(|e| Item::Event(Box::new(e)))
             .map_err(|e| format!("{subject}: not an event: {e}")),
         _ => Err(format!("{subject}: not a netbench result or event subject")),
     }

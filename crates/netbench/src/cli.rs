@@ -401,7 +401,14 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         Ok(local) => {
             let o = &local.outcome;
             println!();
-            print!("{}", show::summary(&o.results, bench));
+            // The summary from the file itself: the orchestrator keeps no outputs in memory.
+            match std::fs::read(&a.results)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<netbench_proto::ResultsFile>(&b).ok())
+            {
+                Some(file) => print!("{}", netbench_report::summary_text(&file)),
+                None => eprintln!("(no results file to summarise)"),
+            }
             println!();
             println!("results: {}", a.results.display());
             if let Some(e) = &o.error {
@@ -411,7 +418,12 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
                 let login = local
                     .observer
                     .as_ref()
-                    .map(|l| format!(" --user {} --password {}", l.user, l.password))
+                    .map(|l| {
+                        format!(
+                            " --user {} --password {} --inbox-prefix _INBOX_{}",
+                            l.user, l.password, l.user
+                        )
+                    })
                     .unwrap_or_default();
                 // With --tls the server takes TLS only, from the run's CA (in the store).
                 let tlsca = if a.tls {
