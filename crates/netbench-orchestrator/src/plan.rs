@@ -2182,8 +2182,7 @@ mod tests {
         }
 
         #[test]
-        fn globs_match_like_a_reference(pattern in "[ab*?]{0,6}", name in "[ab]{0,6}") {
-            prop_assume!(!pattern.is_empty());
+        fn globs_match_like_a_reference(pattern in "[ab*?]{1,6}", name in "[ab]{0,6}") {
             let p: NamePatterns = pattern.parse().unwrap();
             let re = regex_like(&pattern);
             prop_assert_eq!(p.matches(&name), re(&name), "{} vs {}", pattern, name);
