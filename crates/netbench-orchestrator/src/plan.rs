@@ -9,7 +9,7 @@
 //! | `mesh`       | every ordered pair: n·(n−1) (the default)                                 |
 //! | `ring`       | each node to the next by name, the last to the first: n                  |
 //! | `star:NODE`  | NODE to and from every other node: 2·(n−1)                                |
-//! | `zones:K`    | for every ordered pair of zones (same zone included) K pairs, spread over the zone's nodes |
+//! | `zones:K`    | for every ordered pair of zones (same zone included) K pairs (all if fewer), spread evenly over the zones' nodes; nodes without a zone form one more zone |
 //! | `sample:K`   | K distinct ordered pairs drawn uniformly, reproducible with the seed      |
 //! | `pairs:FILE` | the pairs listed in FILE, one `client,server` a line (`#` comments)       |
 //!
