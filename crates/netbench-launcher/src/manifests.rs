@@ -965,6 +965,8 @@ mod tests {
             pushgateway: None,
             timeout: std::time::Duration::from_secs(90),
             deadline: std::time::Duration::from_secs(600),
+            plan: Default::default(),
+            plan_files: Default::default(),
         }
     }
     use netbench_proto::RunId;

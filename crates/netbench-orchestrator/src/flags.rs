@@ -12,7 +12,7 @@ pub struct PlanFlags {
     /// (K random pairs, see --seed), pairs:FILE (client,server node names, one pair a line).
     #[arg(long, default_value = "mesh", env = "NETBENCH_PLAN")]
     pub plan: PlanSpec,
-    /// Seed of sample:K and zones:K (default: a fresh one, printed, so a run can be repeated).
+    /// Seed of sample:K (default: a fresh one, printed, so a run can be repeated).
     #[arg(long, env = "NETBENCH_SEED")]
     pub seed: Option<u64>,
     /// Run up to N pairs at once, never a worker in two pairs at the same time. Each result
