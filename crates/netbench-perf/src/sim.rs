@@ -629,6 +629,14 @@ async fn session(
                 if arrivals.len() % s.sample_every == 0 {
                     samples.push((arrivals.len(), rss(orch_pid, "the orchestrator")?));
                 }
+                if want >= 5000 && arrivals.len() % (want / 10) == 0 {
+                    eprintln!(
+                        "P5:   {} of {want} pairs, {:.0} s, orchestrator RSS {:.1} MiB, {failed} failed",
+                        arrivals.len(),
+                        t1.elapsed().as_secs_f64(),
+                        samples.last().map_or(0.0, |s| s.1)
+                    );
+                }
             }
             // Read on after the first pair too, so the subscription never backs up.
             Some(m) = events.next() => {
