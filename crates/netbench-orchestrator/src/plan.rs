@@ -54,9 +54,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------------
-// The old interface, kept until run.rs moves to `Plan`.
+// The serial runs' pairing before plans, kept as the tests' reference for the mesh's order.
 
 /// One client/server pair, by index into the worker list.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pair {
     /// `<client-id>--<server-id>`: stable across orchestrator restarts, subject-safe.
@@ -68,6 +69,7 @@ pub struct Pair {
 /// Sort workers by name, then list every ordered pair (a→b and b→a), client-major.
 /// n workers give n·(n-1) pairs. (The old interface: [`Plan`] with [`PlanSpec::Mesh`] gives the
 /// same pairs in the same order without materialising them.)
+#[cfg(test)]
 pub fn plan(workers: &mut [WorkerInfo]) -> Vec<Pair> {
     workers.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     let n = workers.len();
