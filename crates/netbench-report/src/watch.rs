@@ -306,7 +306,21 @@ pub async fn watch(
     let client = netbench_bus::connect(&opts.nats, "netbench-watch", &stats_handle).await?;
     let filter = filter(opts.run.as_ref());
     let mut stats = WatchStats::default();
-    let (mut source, mut replaying) = match ordered(&client, &filter).await {
+    // nats-server before 2.10 takes a filter only when it is a subset of the stream's subjects,
+    // and `netbench.<run>.>` is not (`netbench.*.result.>`, `netbench.*.event`): there, replay
+    // the whole stream and keep the run's messages here.
+    let mut only: Option<String> = None;
+    let first = match (ordered(&client, &filter).await, &opts.run) {
+        (Err(e), Some(run)) => match ordered(&client, "").await {
+            Ok(o) => {
+                only = Some(format!("{}.{run}.", subjects::ROOT));
+                Ok(o)
+            }
+            Err(_) => Err(e),
+        },
+        (first, _) => first,
+    };
+    let (mut source, mut replaying) = match first {
         Ok((o, pending)) => {
             stats.from_stream = true;
             (Source::Ordered(Box::new(o)), pending > 0)
@@ -329,6 +343,9 @@ pub async fn watch(
                 "cannot replay stream {} ({e}); following live messages on {results} and {events} only",
                 subjects::STREAM
             )));
+            if opts.replay_only {
+                return Ok(stats);
+            }
             (Source::Plain(futures::stream::select(r, v)), false)
         }
     };
@@ -361,7 +378,11 @@ pub async fn watch(
                 ))
             }
         };
+        let theirs = only
+            .as_ref()
+            .is_some_and(|prefix| !msg.subject.starts_with(prefix.as_str()));
         match decode(&msg.subject, &msg.payload) {
+            _ if theirs => {}
             Ok(item) => {
                 out(Output::Row {
                     text: line(&item),

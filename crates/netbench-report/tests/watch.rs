@@ -297,3 +297,49 @@ async fn without_the_stream_it_says_so_and_follows_plain_subjects() {
     assert!(!stats.from_stream);
     assert!(stats.live >= 1);
 }
+
+/// `--run` replays from the stream on every nats-server the project runs on. Debian's 2.9.10
+/// refuses the filter `netbench.<run>.>` (not a subset of the stream's subjects): before, watch
+/// fell back to live messages only and, with --no-follow, never ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_is_replayed_from_the_stream_on_old_and_new_servers() {
+    let mut bins = vec![locate(None).expect("nats-server is installed")];
+    let debian = std::path::PathBuf::from("/usr/sbin/nats-server");
+    if debian.is_file() && !bins.contains(&debian) {
+        bins.push(debian);
+    }
+    for bin in bins {
+        let server = NatsServer::start(&bin).expect("nats-server starts");
+        let args = nats(&server);
+        let store = store(&args).await;
+        let (a, b) = (iperf3(), netperf_rr());
+        publish_run(&store, &a).await;
+        publish_run(&store, &b).await;
+        let opts = WatchOptions {
+            nats: args.clone(),
+            run: Some(run_of(&b)),
+            replay_only: true,
+            ..Default::default()
+        };
+        let (mut rx, task) = spawn_watch(opts, CancellationToken::new());
+        let stats = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .unwrap_or_else(|_| panic!("{}: --no-follow ends after the replay", bin.display()))
+            .unwrap();
+        let mut out = Vec::new();
+        while let Ok(o) = rx.try_recv() {
+            out.push(o);
+        }
+        let rows = rows(&out);
+        assert!(stats.from_stream, "{}: {out:#?}", bin.display());
+        assert_eq!(
+            rows.len(),
+            13,
+            "{}: only run b's 13 messages: {rows:#?}",
+            bin.display()
+        );
+        assert!(rows
+            .iter()
+            .all(|(t, replayed)| *replayed && !t.contains(run_of(&a).as_str())));
+    }
+}
