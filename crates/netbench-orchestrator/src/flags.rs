@@ -148,8 +148,12 @@ pub fn fits(
         rounds,
         time: plan::estimate(plan.len(), rounds, budget.duration_s, budget.overhead_s),
     };
+    // The refusal builds alternative plans: only when it is needed.
+    if cfg.flags.allow_partial || est.time <= deadline {
+        return Ok(est);
+    }
     match plan::refusal(plan, &budget) {
-        Some(why) if !cfg.flags.allow_partial => Err(why),
-        _ => Ok(est),
+        Some(why) => Err(why),
+        None => Ok(est),
     }
 }
