@@ -19,7 +19,7 @@ pub mod pair;
 pub mod plan;
 pub mod registration;
 pub mod registry;
-pub mod schedule;
 pub mod run;
+pub mod schedule;
 
 pub use run::{run, ExitCode, OrchestratorConfig, RunOutcome};
