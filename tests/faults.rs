@@ -72,6 +72,7 @@ impl Bed {
                 credentials: Some(&creds),
                 tls_ca: None,
                 zones: None,
+                user_auth: None,
             },
         )
         .unwrap();

@@ -28,9 +28,42 @@ pub struct NatsArgs {
     pub password: Option<String>,
     /// CA certificate that the server's TLS certificate must chain to.
     pub tls_ca: Option<PathBuf>,
+    /// A `.creds` file (user JWT and NKey seed, as `nsc generate creds` writes it), for a
+    /// NATS server in operator (decentralised JWT) mode.
+    pub creds: Option<PathBuf>,
+    /// A file holding a user NKey seed (`SU…`), for a server that lists `nkey` users.
+    pub nkey: Option<PathBuf>,
+    /// A token, for a server with `authorization { token: … }`.
+    pub token: Option<String>,
     /// How long to keep retrying the first connection (zero: fail fast, after one attempt).
     /// Pods use it: in Kubernetes the NATS Service may come up a moment after its clients.
     pub connect_wait: Duration,
+}
+
+impl NatsArgs {
+    /// Which login flags were given, for error messages (never their values).
+    fn login_flags(&self) -> String {
+        let mut given = Vec::new();
+        if self.user.is_some() {
+            given.push("--nats-user/--nats-password");
+        }
+        if self.creds.is_some() {
+            given.push("--nats-creds");
+        }
+        if self.nkey.is_some() {
+            given.push("--nats-nkey");
+        }
+        if self.token.is_some() {
+            given.push("--nats-token");
+        }
+        if given.is_empty() {
+            "none: the server wants a login, give one with --nats-creds, --nats-nkey, \
+             --nats-token or --nats-user/--nats-password"
+                .into()
+        } else {
+            given.join(", ")
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +74,16 @@ pub enum BusError {
     )]
     Connect {
         url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error(
+        "NATS at {url} refused the login ({source}): check the credentials you gave \
+         ({given}), that they are this server's and not expired or revoked"
+    )]
+    Refused {
+        url: String,
+        given: String,
         #[source]
         source: async_nats::ConnectError,
     },
@@ -60,6 +103,10 @@ pub enum BusError {
         #[source]
         source: DecodeError,
     },
+    /// A credentials file (`--nats-creds`, `--nats-nkey`) that cannot be used; checked before
+    /// anything connects.
+    #[error("{0}")]
+    Credentials(String),
     #[error("publish failed: {0}")]
     Publish(String),
     #[error("JetStream: {0}")]
@@ -111,6 +158,11 @@ pub async fn connect(
                     async_nats::Event::Disconnected => {
                         tracing::warn!("NATS disconnected; reconnecting")
                     }
+                    async_nats::Event::ServerError(e) => tracing::error!(
+                        "the NATS server refused: {e}. If it names a subject, the NATS user \
+                         lacks that permission: allow it for the user or its account (the \
+                         README lists what each role needs)"
+                    ),
                     other => tracing::debug!("NATS event: {other}"),
                 }
             }
@@ -121,6 +173,26 @@ pub async fn connect(
             .user_and_password(u.clone(), p.clone())
             .custom_inbox_prefix(format!("_INBOX_{u}"));
     }
+    if let Some(path) = &args.creds {
+        let contents = auth_file::read_creds(path)?;
+        opts = opts.credentials(&contents).map_err(|e| {
+            BusError::Credentials(format!(
+                "--nats-creds {}: {e}. Give the .creds file `nsc generate creds` writes",
+                path.display()
+            ))
+        })?;
+    }
+    if let Some(path) = &args.nkey {
+        opts = opts.nkey(auth_file::read_nkey(path)?);
+    }
+    if let Some(token) = &args.token {
+        if token.is_empty() {
+            return Err(BusError::Credentials(
+                "--nats-token is empty: give the token the NATS server expects".into(),
+            ));
+        }
+        opts = opts.token(token.clone());
+    }
     if let Some(ca) = &args.tls_ca {
         opts = opts.add_root_certificates(ca.clone()).require_tls(true);
     }
@@ -129,6 +201,20 @@ pub async fn connect(
     loop {
         match opts.clone().connect(args.url.as_str()).await {
             Ok(client) => return Ok(client),
+            // A refused login does not get better by waiting.
+            Err(source)
+                if matches!(
+                    source.kind(),
+                    async_nats::ConnectErrorKind::AuthorizationViolation
+                        | async_nats::ConnectErrorKind::Authentication
+                ) =>
+            {
+                return Err(BusError::Refused {
+                    url: args.url.clone(),
+                    given: args.login_flags(),
+                    source,
+                });
+            }
             Err(source) if started.elapsed() >= args.connect_wait => {
                 return Err(BusError::Connect {
                     url: args.url.clone(),
@@ -141,6 +227,179 @@ pub async fn connect(
                 tokio::time::sleep(Duration::from_millis((100u64 << attempt.min(4)).min(1000)))
                     .await;
             }
+        }
+    }
+}
+
+/// Reading and checking `--nats-creds` and `--nats-nkey` files before connecting, so that a
+/// bad file gets a message naming it and what is wrong with it.
+pub mod auth_file {
+    use super::BusError;
+    use std::path::Path;
+
+    const JWT_BEGIN: &str = "-----BEGIN NATS USER JWT-----";
+    const SEED_BEGIN: &str = "-----BEGIN USER NKEY SEED-----";
+
+    fn read(path: &Path, flag: &str, what: &str) -> Result<String, BusError> {
+        std::fs::read_to_string(path).map_err(|e| {
+            BusError::Credentials(format!(
+                "{flag} {}: cannot read it ({e}). Give the path of {what}",
+                path.display()
+            ))
+        })
+    }
+
+    /// The contents of a `.creds` file, checked: a user JWT block and a valid user seed.
+    pub fn read_creds(path: &Path) -> Result<String, BusError> {
+        const WHAT: &str = "the .creds file `nsc generate creds` writes";
+        let contents = read(path, "--nats-creds", WHAT)?;
+        let bad = |why: String| {
+            BusError::Credentials(format!(
+                "--nats-creds {}: {why}. Give {WHAT} (nsc generate creds -a ACCOUNT -n USER)",
+                path.display()
+            ))
+        };
+        let jwt = block_after(&contents, JWT_BEGIN)
+            .ok_or_else(|| bad(format!("no user JWT in it (no \"{JWT_BEGIN}\" line)")))?;
+        if jwt.split('.').count() != 3 {
+            return Err(bad(
+                "the user JWT in it is no JWT (not three dot-separated parts)".into(),
+            ));
+        }
+        let seed = block_after(&contents, SEED_BEGIN)
+            .ok_or_else(|| bad(format!("no NKey seed in it (no \"{SEED_BEGIN}\" line)")))?;
+        check_user_seed(seed).map_err(|why| bad(format!("its NKey seed {why}")))?;
+        Ok(contents)
+    }
+
+    /// The user NKey seed in an `--nats-nkey` file (its first non-empty, non-comment line).
+    pub fn read_nkey(path: &Path) -> Result<String, BusError> {
+        const WHAT: &str =
+            "a file holding a user NKey seed (SU…, as `nsc` or `nk -gen user` makes)";
+        let contents = read(path, "--nats-nkey", WHAT)?;
+        let seed = contents
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("//"))
+            .ok_or_else(|| {
+                BusError::Credentials(format!(
+                    "--nats-nkey {}: the file is empty. Give {WHAT}",
+                    path.display()
+                ))
+            })?;
+        check_user_seed(seed).map_err(|why| {
+            BusError::Credentials(format!(
+                "--nats-nkey {}: the seed {why}. Give {WHAT}",
+                path.display()
+            ))
+        })?;
+        Ok(seed.to_string())
+    }
+
+    /// The first non-empty line after the line `begin`.
+    fn block_after<'a>(contents: &'a str, begin: &str) -> Option<&'a str> {
+        let mut lines = contents.lines().map(str::trim);
+        lines.find(|l| *l == begin)?;
+        lines
+            .find(|l| !l.is_empty())
+            .filter(|l| !l.starts_with("---"))
+    }
+
+    /// Whether `seed` is a well-formed user NKey seed: `SU…`, base32, with a valid CRC-16.
+    pub fn check_user_seed(seed: &str) -> Result<(), String> {
+        let kind = |c: u8| match c {
+            b'U' => "a user",
+            b'A' => "an account",
+            b'O' => "an operator",
+            b'N' => "a server",
+            b'C' => "a cluster",
+            b'X' => "a curve (xkey)",
+            _ => "an unknown kind of",
+        };
+        let b = seed.as_bytes();
+        if b.first() != Some(&b'S') {
+            return Err(if b.first() == Some(&b'U') {
+                "is a user public key (U…), not a seed (SU…)".into()
+            } else {
+                "is no NKey seed (seeds start with S)".into()
+            });
+        }
+        if b.get(1) != Some(&b'U') {
+            return Err(format!(
+                "is {} seed (S{}…), not a user seed (SU…)",
+                kind(b.get(1).copied().unwrap_or(b'?')),
+                b.get(1).map(|c| *c as char).unwrap_or('?')
+            ));
+        }
+        let raw = base32_decode(seed).ok_or("is not valid base32")?;
+        if raw.len() != 36 {
+            return Err(format!(
+                "has the wrong length ({} characters, not 58)",
+                seed.len()
+            ));
+        }
+        let (body, crc) = raw.split_at(raw.len() - 2);
+        if crc16(body) != u16::from_le_bytes([crc[0], crc[1]]) {
+            return Err("has a wrong checksum (is it cut or mistyped?)".into());
+        }
+        Ok(())
+    }
+
+    fn base32_decode(s: &str) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(s.len() * 5 / 8);
+        let (mut buf, mut bits) = (0u32, 0u32);
+        for c in s.bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'2'..=b'7' => c - b'2' + 26,
+                _ => return None,
+            };
+            buf = (buf << 5) | u32::from(v);
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buf >> bits) as u8);
+                buf &= (1 << bits) - 1;
+            }
+        }
+        Some(out)
+    }
+
+    /// CRC-16/XMODEM, as NKeys use it.
+    fn crc16(data: &[u8]) -> u16 {
+        let mut crc = 0u16;
+        for &b in data {
+            crc ^= u16::from(b) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 {
+                    (crc << 1) ^ 0x1021
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        // From the NKeys documentation (a published example user seed).
+        const SEED: &str = "SUAIO3FHUX5PNV2LQIIP7TZ3N4L7TX3W53MQGEIVYFIGA635OZCKEYHFLM";
+
+        #[test]
+        fn seeds_are_checked() {
+            assert_eq!(check_user_seed(SEED), Ok(()));
+            let account = format!("SA{}", &SEED[2..]);
+            assert!(check_user_seed(&account)
+                .unwrap_err()
+                .contains("an account seed"));
+            let mut typo = SEED.to_string();
+            typo.replace_range(20..21, if &SEED[20..21] == "A" { "B" } else { "A" });
+            assert!(check_user_seed(&typo).unwrap_err().contains("checksum"));
+            assert!(check_user_seed(&SEED[..40]).is_err());
+            assert!(check_user_seed("UAXYZ").unwrap_err().contains("public key"));
         }
     }
 }

@@ -886,6 +886,7 @@ async fn launch_with_tls_deploys_a_nats_that_only_speaks_tls_verified_against_th
                     user: Some("observer".into()),
                     password: Some(password.clone()),
                     tls_ca,
+                    ..Default::default()
                 };
                 let got = netbench_bus::connect(&args, "tls probe", &Default::default()).await;
                 tries.push(got.map(|_| ()).map_err(|e| format!("{e:?}")));

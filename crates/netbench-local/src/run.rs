@@ -26,6 +26,11 @@ pub struct LocalConfig {
     pub subnet: Subnet,
     /// Use this NATS (JetStream on) instead of starting one.
     pub nats_url: Option<String>,
+    /// The login on that server (`--nats-creds`, `--nats-nkey`, `--nats-token`), for the
+    /// orchestrator, the progress watcher and every worker alike.
+    pub nats_creds: Option<PathBuf>,
+    pub nats_nkey: Option<PathBuf>,
+    pub nats_token: Option<String>,
     /// The nats-server binary to start (default: PATH, then /usr/sbin).
     pub nats_server: Option<PathBuf>,
     /// Leave our own nats-server running after the run.
@@ -208,6 +213,16 @@ pub async fn run(
         tls_ca: ca.clone(),
         ..Default::default()
     };
+    let base = match &cfg.nats_url {
+        Some(_) => NatsArgs {
+            creds: cfg.nats_creds.clone(),
+            nkey: cfg.nats_nkey.clone(),
+            token: cfg.nats_token.clone(),
+            ..base
+        },
+        None => base,
+    };
+    let base_user = base.clone();
     let (nats, observer) = match &credentials {
         Some(c) => (
             base.with_login(&c.orchestrator),
@@ -262,6 +277,7 @@ pub async fn run(
             credentials: credentials.as_ref(),
             tls_ca: ca.as_deref(),
             zones: cfg.zones,
+            user_auth: cfg.nats_url.as_ref().map(|_| &base_user),
         },
     )
     .map_err(|e| {

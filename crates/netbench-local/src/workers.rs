@@ -29,6 +29,9 @@ pub struct WorkerLaunch<'a> {
     pub tls_ca: Option<&'a Path>,
     /// Spread the nodes over this many zones ([`crate::run::zone_of`]); `None`: all `local`.
     pub zones: Option<u32>,
+    /// The user's own NATS login (`--nats-creds`, `--nats-nkey`, `--nats-token`), on the
+    /// user's NATS server.
+    pub user_auth: Option<&'a netbench_bus::NatsArgs>,
 }
 
 impl Workers {
@@ -43,6 +46,7 @@ impl Workers {
             credentials,
             tls_ca,
             zones,
+            user_auth,
         } = *launch;
         let mut workers = Workers {
             children: Vec::new(),
@@ -60,6 +64,21 @@ impl Workers {
             }
             if let Some(ca) = tls_ca {
                 cmd.env("NATS_CA", ca);
+            }
+            // Only the login given to this run, never one left in our environment.
+            cmd.env_remove("NATS_CREDS")
+                .env_remove("NATS_NKEY")
+                .env_remove("NATS_TOKEN");
+            if let Some(a) = user_auth {
+                if let Some(f) = &a.creds {
+                    cmd.env("NATS_CREDS", f);
+                }
+                if let Some(f) = &a.nkey {
+                    cmd.env("NATS_NKEY", f);
+                }
+                if let Some(t) = &a.token {
+                    cmd.env("NATS_TOKEN", t);
+                }
             }
             let child = cmd
                 .args(["netns", "exec", &node.netns])

@@ -34,6 +34,16 @@ pub struct NatsFlags {
     /// CA certificate the NATS server's TLS certificate must chain to (turns TLS on).
     #[arg(long, env = "NATS_CA")]
     pub nats_ca: Option<PathBuf>,
+    /// NATS credentials file (user JWT and NKey seed, from `nsc generate creds`), for a server
+    /// in operator mode.
+    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// File with a user NKey seed (SU…), for a server that lists nkey users.
+    #[arg(long, env = "NATS_NKEY", value_name = "FILE")]
+    pub nats_nkey: Option<PathBuf>,
+    /// NATS token, for a server with `authorization { token: … }`.
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
 }
 
 impl NatsFlags {
@@ -44,6 +54,9 @@ impl NatsFlags {
             user: self.nats_user.clone(),
             password: self.nats_password.clone(),
             tls_ca: self.nats_ca.clone(),
+            creds: self.nats_creds.clone(),
+            nkey: self.nats_nkey.clone(),
+            token: self.nats_token.clone(),
         }
     }
 }

@@ -55,6 +55,16 @@ struct NatsFlags {
     /// CA certificate the NATS server's TLS certificate must chain to (turns TLS on).
     #[arg(long, env = "NATS_CA")]
     nats_ca: Option<PathBuf>,
+    /// NATS credentials file (user JWT and NKey seed, from `nsc generate creds`), for a server
+    /// in operator mode.
+    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
+    nats_creds: Option<PathBuf>,
+    /// File with a user NKey seed (SU…), for a server that lists nkey users.
+    #[arg(long, env = "NATS_NKEY", value_name = "FILE")]
+    nats_nkey: Option<PathBuf>,
+    /// NATS token, for a server with `authorization { token: … }`.
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    nats_token: Option<String>,
     /// Keep retrying the first connection this long (e.g. 2m) instead of failing at once:
     /// `netbench launch` sets it in its pods, which may start before the NATS Service answers.
     #[arg(long, env = "NATS_WAIT", default_value = "0s", value_parser = duration)]
@@ -69,6 +79,9 @@ impl NatsFlags {
             password: self.nats_password.clone(),
             tls_ca: self.nats_ca.clone(),
             connect_wait: self.nats_wait,
+            creds: self.nats_creds.clone(),
+            nkey: self.nats_nkey.clone(),
+            token: self.nats_token.clone(),
         }
     }
 }
@@ -119,6 +132,16 @@ struct LocalArgs {
     /// Use this NATS server (JetStream on) instead of starting one; results stay there.
     #[arg(long)]
     nats_url: Option<String>,
+    /// With --nats-url: NATS credentials file (user JWT and NKey seed, from `nsc generate
+    /// creds`), for the orchestrator and every worker.
+    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
+    nats_creds: Option<PathBuf>,
+    /// With --nats-url: file with a user NKey seed (SU…).
+    #[arg(long, env = "NATS_NKEY", value_name = "FILE")]
+    nats_nkey: Option<PathBuf>,
+    /// With --nats-url: NATS token.
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    nats_token: Option<String>,
     /// nats-server binary to start (default: PATH, then /usr/sbin/nats-server).
     #[arg(long, env = "NETBENCH_NATS_SERVER")]
     nats_server: Option<PathBuf>,
@@ -377,6 +400,9 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         duration_seconds: a.duration,
         subnet,
         nats_url: a.nats_url,
+        nats_creds: a.nats_creds,
+        nats_nkey: a.nats_nkey,
+        nats_token: a.nats_token,
         nats_server: a.nats_server,
         keep_nats: a.keep_nats,
         results: a.results.clone(),
