@@ -26,6 +26,9 @@ pub struct Port {
     pub name: &'static str,
     /// True for the port that proves the server is ready (listening before any client comes).
     pub ready_probe: bool,
+    /// True if the same port number also carries UDP data (iperf3 -u, netperf UDP_*): Services
+    /// and NetworkPolicies then need it for UDP as well as TCP.
+    pub udp: bool,
 }
 
 /// Which way is better, for comparisons and reports.
@@ -99,6 +102,15 @@ const fn port(number: u16, name: &'static str, ready_probe: bool) -> Port {
         number,
         name,
         ready_probe,
+        udp: false,
+    }
+}
+
+/// A port that carries UDP data too (see [`Port::udp`]).
+const fn udp_port(number: u16, name: &'static str, ready_probe: bool) -> Port {
+    Port {
+        udp: true,
+        ..port(number, name, ready_probe)
     }
 }
 
@@ -113,6 +125,14 @@ const NETPERF_PORTS: &[Port] = &[
     port(12865, "netperf-ctl", true),
     port(12866, "netperf-data", false),
 ];
+/// netperf UDP_RR and UDP_STREAM: control on TCP 12865, data on UDP 12866.
+const NETPERF_UDP_PORTS: &[Port] = &[
+    port(12865, "netperf-ctl", true),
+    udp_port(12866, "netperf-data", false),
+];
+/// The `-k` output selectors of the netperf request/response tests (TCP_RR, TCP_CRR, UDP_RR).
+const NETPERF_RR_KEYS: &str =
+    "TRANSACTION_RATE,MIN_LATENCY,MEAN_LATENCY,P50_LATENCY,P90_LATENCY,P99_LATENCY,MAX_LATENCY";
 const FORTIO_SERVER: Template = Template {
     program: "fortio",
     args: &[
@@ -201,8 +221,7 @@ pub const CATALOGUE: &[Benchmark] = &[
             program: "netperf",
             args: &[
                 "-H", "{server_ip}", "-p", "12865", "-t", "TCP_RR", "-l", "{duration}", "-j", "-P", "0", "--",
-                "-P", ",12866", "-k",
-                "TRANSACTION_RATE,MIN_LATENCY,MEAN_LATENCY,P50_LATENCY,P90_LATENCY,P99_LATENCY,MAX_LATENCY",
+                "-P", ",12866", "-k", NETPERF_RR_KEYS,
             ],
         },
         ports: NETPERF_PORTS,
@@ -286,6 +305,101 @@ pub const CATALOGUE: &[Benchmark] = &[
         parse: parse::fortio::parse,
         metrics: FORTIO_METRICS,
         headline: "request_rate",
+    },
+    Benchmark {
+        name: "netperf-tcp-crr",
+        description: "TCP connect/request/response/close (1 byte each way, a new connection per transaction) with netperf TCP_CRR: rate and latency.",
+        server: NETPERF_SERVER,
+        client: Template {
+            program: "netperf",
+            args: &[
+                "-H", "{server_ip}", "-p", "12865", "-t", "TCP_CRR", "-l", "{duration}", "-j", "-P", "0", "--",
+                "-P", ",12866", "-k", NETPERF_RR_KEYS,
+            ],
+        },
+        ports: NETPERF_PORTS,
+        tests_per_run: 1,
+        parse: parse::netperf::parse_rr,
+        metrics: &[
+            metric("transaction_rate", PerSecond, Higher, "Transactions per second (for TCP_CRR each is connect, request, response, close)."),
+            metric("latency_min", Seconds, Lower, "Minimum latency of a transaction."),
+            metric("latency_mean", Seconds, Lower, "Mean latency of a transaction."),
+            metric("latency_p50", Seconds, Lower, "Median latency of a transaction."),
+            metric("latency_p90", Seconds, Lower, "90th percentile latency of a transaction."),
+            metric("latency_p99", Seconds, Lower, "99th percentile latency of a transaction."),
+            metric("latency_max", Seconds, Lower, "Maximum latency of a transaction."),
+        ],
+        headline: "transaction_rate",
+    },
+    Benchmark {
+        name: "iperf3-udp",
+        description: "UDP throughput, loss and jitter with iperf3 -u at a 1 Gbit/s target rate (one stream).",
+        server: Template { program: "iperf3", args: &["-s", "-p", "5201"] },
+        client: Template {
+            program: "iperf3",
+            args: &["-c", "{server_ip}", "-p", "5201", "-u", "-b", "1G", "-t", "{duration}", "-J"],
+        },
+        ports: &[udp_port(5201, "iperf3", true)],
+        tests_per_run: 1,
+        parse: parse::iperf3::parse_udp,
+        metrics: &[
+            metric("throughput_received", BytesPerSecond, Higher, "Bytes per second received by the server."),
+            metric("throughput_sent", BytesPerSecond, Higher, "Bytes per second sent by the client."),
+            metric("loss_percent", Count, Lower, "Datagrams lost, in percent of those sent (0 to 100)."),
+            metric("lost_datagrams", Count, Lower, "Datagrams the server did not receive."),
+            metric("datagrams", Count, Higher, "Datagrams sent by the client."),
+            metric("jitter", Seconds, Lower, "Mean deviation of the datagrams' transit time (RFC 1889), seen by the server."),
+        ],
+        headline: "throughput_received",
+    },
+    Benchmark {
+        name: "netperf-udp-rr",
+        description: "UDP request/response (1 byte each way) with netperf UDP_RR: transaction rate and latency.",
+        server: NETPERF_SERVER,
+        client: Template {
+            program: "netperf",
+            args: &[
+                "-H", "{server_ip}", "-p", "12865", "-t", "UDP_RR", "-l", "{duration}", "-j", "-P", "0", "--",
+                "-P", ",12866", "-k", NETPERF_RR_KEYS,
+            ],
+        },
+        ports: NETPERF_UDP_PORTS,
+        tests_per_run: 1,
+        parse: parse::netperf::parse_rr,
+        metrics: &[
+            metric("transaction_rate", PerSecond, Higher, "Request/response transactions per second."),
+            metric("latency_min", Seconds, Lower, "Minimum round-trip latency of a transaction."),
+            metric("latency_mean", Seconds, Lower, "Mean round-trip latency of a transaction."),
+            metric("latency_p50", Seconds, Lower, "Median round-trip latency of a transaction."),
+            metric("latency_p90", Seconds, Lower, "90th percentile round-trip latency."),
+            metric("latency_p99", Seconds, Lower, "99th percentile round-trip latency."),
+            metric("latency_max", Seconds, Lower, "Maximum round-trip latency of a transaction."),
+        ],
+        headline: "transaction_rate",
+    },
+    Benchmark {
+        name: "netperf-udp-stream",
+        description: "UDP bulk throughput with netperf UDP_STREAM, 1400-byte datagrams, unpaced: sent, received, loss.",
+        server: NETPERF_SERVER,
+        client: Template {
+            program: "netperf",
+            args: &[
+                "-H", "{server_ip}", "-p", "12865", "-t", "UDP_STREAM", "-l", "{duration}", "-P", "0", "--",
+                "-P", ",12866", "-m", "1400", "-k",
+                "THROUGHPUT_UNITS,LOCAL_SEND_THROUGHPUT,REMOTE_RECV_THROUGHPUT,LOCAL_SEND_CALLS,REMOTE_RECV_CALLS",
+            ],
+        },
+        ports: NETPERF_UDP_PORTS,
+        tests_per_run: 1,
+        parse: parse::netperf::parse_udp_stream,
+        metrics: &[
+            metric("throughput_received", BytesPerSecond, Higher, "Bytes per second received by netserver."),
+            metric("throughput_sent", BytesPerSecond, Higher, "Bytes per second sent by netperf."),
+            metric("loss_percent", Count, Lower, "Datagrams lost, in percent of those sent (0 to 100)."),
+            metric("lost_datagrams", Count, Lower, "Datagrams sent but not received (send calls minus receive calls)."),
+            metric("datagrams", Count, Higher, "Datagrams sent by netperf."),
+        ],
+        headline: "throughput_received",
     },
     // Only for the performance harness (crates/netbench-perf): compiled with the cargo feature
     // `perf-harness` alone, so no shipped binary can select it. An idle iperf3 server and a

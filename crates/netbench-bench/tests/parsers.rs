@@ -285,6 +285,143 @@ fn netperf_stream_refused() {
     check_tool_reported(b, &f, NETPERF_REFUSED);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Variants: TCP_CRR, iperf3 UDP, UDP_RR, UDP_STREAM
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn netperf_crr_ok() {
+    let b = bench("netperf-tcp-crr");
+    let f = fixture("netperf-tcp-crr", "ok");
+    check_cmd(b, &f);
+    // TRANSACTION_RATE=9330.473, latencies in microseconds (connect + request + response).
+    check_ok(
+        b,
+        &f,
+        &[
+            ("transaction_rate", Unit::PerSecond, 9330.473),
+            ("latency_min", Unit::Seconds, 59e-6),
+            ("latency_mean", Unit::Seconds, 107.08e-6),
+            ("latency_p50", Unit::Seconds, 99e-6),
+            ("latency_p90", Unit::Seconds, 125e-6),
+            ("latency_p99", Unit::Seconds, 233e-6),
+            ("latency_max", Unit::Seconds, 8870e-6),
+        ],
+    );
+}
+
+#[test]
+fn netperf_udp_rr_ok() {
+    let b = bench("netperf-udp-rr");
+    let f = fixture("netperf-udp-rr", "ok");
+    check_cmd(b, &f);
+    check_ok(
+        b,
+        &f,
+        &[
+            ("transaction_rate", Unit::PerSecond, 17237.285),
+            ("latency_min", Unit::Seconds, 11e-6),
+            ("latency_mean", Unit::Seconds, 57.93e-6),
+            ("latency_p50", Unit::Seconds, 66e-6),
+            ("latency_p90", Unit::Seconds, 80e-6),
+            ("latency_p99", Unit::Seconds, 111e-6),
+            ("latency_max", Unit::Seconds, 4910e-6),
+        ],
+    );
+}
+
+#[test]
+fn netperf_variants_refused() {
+    for name in ["netperf-tcp-crr", "netperf-udp-rr", "netperf-udp-stream"] {
+        let b = bench(name);
+        let f = fixture(name, "refused");
+        check_cmd(b, &f);
+        assert_eq!(f.exit_code, 255, "{name}");
+        check_tool_reported(b, &f, NETPERF_REFUSED);
+    }
+}
+
+#[test]
+fn iperf3_udp_ok() {
+    let b = bench("iperf3-udp");
+    let f = fixture("iperf3-udp", "ok");
+    check_cmd(b, &f);
+    // end.sum_received: bits_per_second 872596193.16140318, jitter_ms 0.00718598113240471,
+    // lost_packets 21865, packets 172602, lost_percent 12.665670327633347;
+    // end.sum_sent.bits_per_second 999879044.66525424 (the 1G target).
+    check_ok(
+        b,
+        &f,
+        &[
+            (
+                "throughput_received",
+                Unit::BytesPerSecond,
+                872596193.1614032 / 8.0,
+            ),
+            (
+                "throughput_sent",
+                Unit::BytesPerSecond,
+                999879044.6652542 / 8.0,
+            ),
+            ("loss_percent", Unit::Count, 12.665670327633347),
+            ("lost_datagrams", Unit::Count, 21865.0),
+            ("datagrams", Unit::Count, 172602.0),
+            ("jitter", Unit::Seconds, 0.00718598113240471e-3),
+        ],
+    );
+}
+
+#[test]
+fn iperf3_udp_refused() {
+    let b = bench("iperf3-udp");
+    let f = fixture("iperf3-udp", "refused");
+    check_cmd(b, &f);
+    assert_eq!(f.exit_code, 0);
+    assert!(f.stderr.is_empty());
+    check_tool_reported(b, &f, "unable to connect to server: Connection refused");
+}
+
+#[test]
+fn iperf3_udp_parser_refuses_a_tcp_run() {
+    // A TCP run has no loss or jitter: asking the UDP parser for them is an error, not a zero.
+    let f = fixture("iperf3-tcp", "ok");
+    match netbench_bench::parse::iperf3::parse_udp(&f.stdout) {
+        Err(ParseError::Unparsable(msg)) => assert!(msg.contains("not a UDP run"), "{msg}"),
+        other => panic!("want Unparsable, got {other:?}"),
+    }
+}
+
+#[test]
+fn netperf_udp_stream_ok() {
+    let b = bench("netperf-udp-stream");
+    let f = fixture("netperf-udp-stream", "ok");
+    check_cmd(b, &f);
+    // LOCAL_SEND_THROUGHPUT=2051.88, REMOTE_RECV_THROUGHPUT=1755.26 (10^6bits/s),
+    // LOCAL_SEND_CALLS=366443, REMOTE_RECV_CALLS=313470.
+    let lost = 366443.0 - 313470.0;
+    check_ok(
+        b,
+        &f,
+        &[
+            ("throughput_received", Unit::BytesPerSecond, 1755.26e6 / 8.0),
+            ("throughput_sent", Unit::BytesPerSecond, 2051.88e6 / 8.0),
+            ("loss_percent", Unit::Count, 100.0 * lost / 366443.0),
+            ("lost_datagrams", Unit::Count, lost),
+            ("datagrams", Unit::Count, 366443.0),
+        ],
+    );
+}
+
+#[test]
+fn netperf_udp_stream_with_nothing_sent_is_a_failure() {
+    let out = "THROUGHPUT_UNITS=10^6bits/s\nLOCAL_SEND_THROUGHPUT=0.00\n\
+               REMOTE_RECV_THROUGHPUT=0.00\nLOCAL_SEND_CALLS=0\nREMOTE_RECV_CALLS=0\n";
+    assert!(matches!(
+        netbench_bench::parse::netperf::parse_udp_stream(out),
+        Err(ParseError::ToolReported(_))
+    ));
+}
+
 #[test]
 fn netperf_stream_units() {
     let p = netbench_bench::parse::netperf::parse_stream;
@@ -563,6 +700,14 @@ fn all_fixtures() -> Vec<(&'static Benchmark, String, Fixture)> {
         ("qperf-tcp", "ok"),
         ("qperf-tcp", "refused"),
         ("qperf-tcp", "data-port-busy"),
+        ("netperf-tcp-crr", "ok"),
+        ("netperf-tcp-crr", "refused"),
+        ("iperf3-udp", "ok"),
+        ("iperf3-udp", "refused"),
+        ("netperf-udp-rr", "ok"),
+        ("netperf-udp-rr", "refused"),
+        ("netperf-udp-stream", "ok"),
+        ("netperf-udp-stream", "refused"),
     ] {
         all.push((bench(b), format!("{b}/{case}"), fixture(b, case)));
     }

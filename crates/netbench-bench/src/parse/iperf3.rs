@@ -3,6 +3,9 @@
 //! - `end.sum_received.bits_per_second` / `end.sum_sent.bits_per_second` -> bytes per second;
 //! - `end.sum_sent.retransmits`;
 //! - `end.streams[].sender.mean_rtt` (integer microseconds) -> seconds, averaged over streams;
+//! - with `-u` (UDP, [`parse_udp`]): `end.sum_received` has the server's view: `bytes`,
+//!   `bits_per_second`, `jitter_ms`, `lost_packets`, `packets` (sent), `lost_percent`;
+//!   `end.sum_sent.bits_per_second` is the client's sending rate;
 //! - a top-level `error` key means the test failed. With `-J`, iperf 3.12 exits 0 when the
 //!   connection is refused: `{"start": {...}, "intervals": [], "end": {}, "error": "unable to
 //!   connect to server: Connection refused"}` on stdout, nothing on stderr. So the `error` key,
@@ -11,25 +14,32 @@
 use super::{require_output, unparsable, ParseError};
 use serde_json::Value;
 
-pub fn parse(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
+/// The `end` section of a successful run, or what iperf3 said instead.
+fn end_section(stdout: &str) -> Result<Value, ParseError> {
     require_output(stdout)?;
-    let v: Value = serde_json::from_str(stdout.trim())
+    let mut v: Value = serde_json::from_str(stdout.trim())
         .map_err(|e| unparsable(format!("not iperf3 JSON: {e}")))?;
     if let Some(err) = v.get("error") {
         let msg = err.as_str().map_or_else(|| err.to_string(), str::to_string);
         return Err(ParseError::ToolReported(msg));
     }
-    let end = v
-        .get("end")
+    v.get_mut("end")
         .filter(|e| e.is_object())
-        .ok_or_else(|| unparsable("no \"end\" section"))?;
-    let num = |path: &[&str]| -> Option<f64> {
-        let mut cur = end;
-        for p in path {
-            cur = cur.get(p)?;
-        }
-        cur.as_f64()
-    };
+        .map(Value::take)
+        .ok_or_else(|| unparsable("no \"end\" section"))
+}
+
+fn number_at(end: &Value, path: &[&str]) -> Option<f64> {
+    let mut cur = end;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_f64()
+}
+
+pub fn parse(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
+    let end = &end_section(stdout)?;
+    let num = |path: &[&str]| number_at(end, path);
     let received = num(&["sum_received", "bits_per_second"])
         .ok_or_else(|| unparsable("no end.sum_received.bits_per_second"))?;
     let sent = num(&["sum_sent", "bits_per_second"])
@@ -56,4 +66,30 @@ pub fn parse(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
         out.push(("rtt_mean", mean_us / 1e6));
     }
     Ok(out)
+}
+
+/// iperf3 `-u -J`: throughput both ways, loss and jitter as the server saw them.
+pub fn parse_udp(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
+    let end = &end_section(stdout)?;
+    let received = |key: &str| {
+        number_at(end, &["sum_received", key])
+            .ok_or_else(|| unparsable(format!("no end.sum_received.{key} (not a UDP run?)")))
+    };
+    let sent = number_at(end, &["sum_sent", "bits_per_second"])
+        .ok_or_else(|| unparsable("no end.sum_sent.bits_per_second"))?;
+    let packets = received("packets")?;
+    if packets <= 0.0 {
+        return Err(ParseError::ToolReported(
+            "iperf3 sent no datagrams (end.sum_received.packets is 0)".into(),
+        ));
+    }
+    Ok(vec![
+        ("throughput_received", received("bits_per_second")? / 8.0),
+        ("throughput_sent", sent / 8.0),
+        ("loss_percent", received("lost_percent")?),
+        ("lost_datagrams", received("lost_packets")?),
+        ("datagrams", packets),
+        // Milliseconds -> seconds.
+        ("jitter", received("jitter_ms")? / 1e3),
+    ])
 }

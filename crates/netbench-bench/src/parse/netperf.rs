@@ -13,6 +13,10 @@
 //! with `THROUGHPUT_UNITS` (`10^6bits/s` by default; netperf's `KBytes`/`MBytes`/`GBytes` are
 //! powers of 1024).
 //!
+//! UDP_STREAM with `-k THROUGHPUT_UNITS,LOCAL_SEND_THROUGHPUT,REMOTE_RECV_THROUGHPUT,
+//! LOCAL_SEND_CALLS,REMOTE_RECV_CALLS` reports what netperf sent and what netserver received;
+//! with one datagram per call, the calls are datagrams, and their difference is the loss.
+//!
 //! When the control connection is refused netperf exits 255 and explains on stdout:
 //!
 //! ```text
@@ -101,9 +105,8 @@ pub fn parse_rr(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
     Ok(out)
 }
 
-pub fn parse_stream(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
-    let kv = keyword_output(stdout, "THROUGHPUT")?;
-    let value = number(&kv, "THROUGHPUT")?;
+/// Bytes per second in one of netperf's `THROUGHPUT_UNITS`.
+fn bytes_per_unit(kv: &HashMap<&str, &str>) -> Result<f64, ParseError> {
     let units = kv
         .get("THROUGHPUT_UNITS")
         .copied()
@@ -120,5 +123,38 @@ pub fn parse_stream(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError
         "GBytes/s" => 1024.0 * 1024.0 * 1024.0,
         other => return Err(unparsable(format!("unknown THROUGHPUT_UNITS={other}"))),
     };
-    Ok(vec![("throughput", value * bytes_per_unit)])
+    Ok(bytes_per_unit)
+}
+
+pub fn parse_stream(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
+    let kv = keyword_output(stdout, "THROUGHPUT")?;
+    let value = number(&kv, "THROUGHPUT")?;
+    Ok(vec![("throughput", value * bytes_per_unit(&kv)?)])
+}
+
+pub fn parse_udp_stream(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
+    let kv = keyword_output(stdout, "REMOTE_RECV_THROUGHPUT")?;
+    let unit = bytes_per_unit(&kv)?;
+    let sent = number(&kv, "LOCAL_SEND_CALLS")?;
+    let received = number(&kv, "REMOTE_RECV_CALLS")?;
+    if sent <= 0.0 {
+        return Err(ParseError::ToolReported(
+            "netperf sent no datagrams (LOCAL_SEND_CALLS=0)".into(),
+        ));
+    }
+    // Duplicates could make the server count more than was sent; that is no negative loss.
+    let lost = (sent - received).max(0.0);
+    Ok(vec![
+        (
+            "throughput_received",
+            number(&kv, "REMOTE_RECV_THROUGHPUT")? * unit,
+        ),
+        (
+            "throughput_sent",
+            number(&kv, "LOCAL_SEND_THROUGHPUT")? * unit,
+        ),
+        ("loss_percent", 100.0 * lost / sent),
+        ("lost_datagrams", lost),
+        ("datagrams", sent),
+    ])
 }
