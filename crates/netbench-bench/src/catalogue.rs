@@ -490,6 +490,32 @@ mod tests {
         }
     }
 
+    /// A benchmark sends UDP exactly when one of its ports is marked `udp` (so Services and
+    /// NetworkPolicies built from the ports open it for UDP), and never its control port.
+    #[test]
+    fn udp_ports_are_marked_exactly_for_udp_benchmarks() {
+        for b in CATALOGUE {
+            let sends_udp = b
+                .client
+                .args
+                .iter()
+                .any(|a| *a == "-u" || a.starts_with("UDP_"));
+            assert_eq!(
+                b.ports.iter().any(|p| p.udp),
+                sends_udp,
+                "{}: UDP data port marking",
+                b.name
+            );
+            if b.client.program == "netperf" {
+                assert!(
+                    b.ports.iter().all(|p| !p.udp || !p.ready_probe),
+                    "{}",
+                    b.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn timeout_leaves_room_beyond_the_tests() {
         let q = find("qperf-tcp").unwrap();
