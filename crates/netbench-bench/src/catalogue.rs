@@ -408,7 +408,8 @@ pub const CATALOGUE: &[Benchmark] = &[
     Benchmark {
         name: "perf-noop",
         description: "Harness dispatch only (perf-harness builds): idle iperf3 server, no-op client.",
-        server: Template { program: "iperf3", args: &["-s", "-p", "15299"] },
+        // Bound to the server's own address: many noop servers share one network namespace.
+        server: Template { program: "iperf3", args: &["-s", "-p", "15299", "-B", "{server_ip}"] },
         client: Template { program: "true", args: &[] },
         ports: &[port(15299, "perf-noop", true)],
         tests_per_run: 1,

@@ -558,9 +558,13 @@ fn selector(pairs: &[(&str, &str)]) -> LabelSelector {
 }
 
 fn policy_port(n: u16) -> NetworkPolicyPort {
+    policy_port_of(n, "TCP")
+}
+
+fn policy_port_of(n: u16, protocol: &str) -> NetworkPolicyPort {
     NetworkPolicyPort {
         port: Some(IntOrString::Int(n.into())),
-        protocol: Some("TCP".into()),
+        protocol: Some(protocol.into()),
         ..Default::default()
     }
 }
@@ -626,7 +630,11 @@ pub fn mk_network_policies(spec: &LaunchSpec) -> Vec<NetworkPolicy> {
                 spec.bench
                     .ports
                     .iter()
-                    .map(|p| policy_port(p.number))
+                    // A port that carries UDP data (iperf3-udp, netperf UDP_*) is open for both.
+                    .flat_map(|p| {
+                        std::iter::once(policy_port(p.number))
+                            .chain(p.udp.then(|| policy_port_of(p.number, "UDP")))
+                    })
                     .collect(),
             ),
         }]),
@@ -1558,6 +1566,41 @@ mod tests {
         }
         let job = m.orchestrator.spec.clone().unwrap().template.spec.unwrap();
         assert_eq!(image(&job), s.orch_image);
+    }
+
+    #[test]
+    fn udp_data_ports_are_open_for_udp_too() {
+        let mut sp = spec(false, None);
+        sp.bench = netbench_bench::find("iperf3-udp").unwrap();
+        let policies = mk_network_policies(&sp);
+        let workers = policies
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(POLICY_WORKERS))
+            .unwrap();
+        let ports: Vec<(i32, String)> = workers.spec.as_ref().unwrap().ingress.as_ref().unwrap()[0]
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| match (&p.port, &p.protocol) {
+                (Some(IntOrString::Int(n)), Some(proto)) => (*n, proto.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(ports.contains(&(5201, "TCP".into())), "{ports:?}");
+        assert!(ports.contains(&(5201, "UDP".into())), "{ports:?}");
+        sp.bench = netbench_bench::find("iperf3-tcp").unwrap();
+        let tcp_only = mk_network_policies(&sp);
+        let w = tcp_only
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(POLICY_WORKERS))
+            .unwrap();
+        assert!(w.spec.as_ref().unwrap().ingress.as_ref().unwrap()[0]
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .all(|p| p.protocol.as_deref() == Some("TCP")));
     }
 
     #[test]

@@ -129,10 +129,8 @@ async fn serve(cli: Cli) -> std::process::ExitCode {
         let cfg = netbench_worker::WorkerConfig {
             nats: NatsArgs {
                 url: cli.nats_url.clone(),
-                user: None,
-                password: None,
-                tls_ca: None,
                 connect_wait: Duration::from_secs(60),
+                ..Default::default()
             },
             run: cli.run.clone(),
             info: WorkerInfo {
