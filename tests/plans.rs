@@ -104,6 +104,9 @@ fn concurrency_three_on_six_nodes_never_puts_a_worker_in_two_pairs_at_once() {
     let first = spans.iter().map(|s| s.0).min().unwrap();
     let last = spans.iter().map(|s| s.1).max().unwrap();
     let wall = (last - first).as_seconds_f64();
+    eprintln!(
+        "30 pairs took {wall:.1} s at concurrency 3; one at a time they add up to {serial:.1} s"
+    );
     assert!(
         wall < serial * 0.6,
         "30 pairs took {wall:.1} s at concurrency 3; one at a time they add up to {serial:.1} s"
