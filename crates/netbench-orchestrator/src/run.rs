@@ -91,7 +91,7 @@ pub async fn run(
     store
         .each_result(&run, |r| {
             metrics.add(&r);
-            results.add(&r);
+            results.add_stored(&r);
         })
         .await?;
     if !results.done.is_empty() {
@@ -602,7 +602,7 @@ const RESUME_WAIT: Duration = Duration::from_secs(10);
 struct Collected {
     count: usize,
     failed: usize,
-    /// Pair ids already stored (a resumed run skips them).
+    /// Pair ids stored before this orchestrator started (a resumed run skips them).
     done: HashSet<String>,
     /// The workers the stored results name (a resumed run goes on without the dead ones).
     seen: HashMap<WorkerId, WorkerInfo>,
@@ -633,11 +633,9 @@ impl Collected {
         })
     }
 
-    fn add(&mut self, r: &PairResult) {
-        self.count += 1;
-        if r.task.status != Status::Ok {
-            self.failed += 1;
-        }
+    /// A result stored before this orchestrator started: also remember its pair (to skip it)
+    /// and its workers (to go on without those that do not come back).
+    fn add_stored(&mut self, r: &PairResult) {
         self.done.insert(r.pair.clone());
         for e in [&r.task.client, &r.task.server] {
             if let (Some(id), Ok(ip)) = (&e.id, e.ip.parse()) {
@@ -649,6 +647,14 @@ impl Collected {
                     zone: e.vm.availability_zone.clone(),
                 });
             }
+        }
+        self.add(r);
+    }
+
+    fn add(&mut self, r: &PairResult) {
+        self.count += 1;
+        if r.task.status != Status::Ok {
+            self.failed += 1;
         }
         if let Some((_, spool)) = &mut self.spool {
             if let Err(e) = spool.push(r.plan_index.unwrap_or(u64::MAX), r) {
