@@ -17,18 +17,153 @@ pub const KV_DEFINITION: &str = include_str!("../../../nats/kv-netbench-runs.jso
 /// How long an acked publish keeps retrying (NATS restarts take seconds).
 const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(60);
 
-/// The largest result message that can be stored: the stream's `max_msg_size` or the server's
-/// payload limit, whichever is smaller, less room for headers.
-pub fn message_size_limit(client: &async_nats::Client) -> usize {
-    let stream = definition(STREAM_DEFINITION).max_message_size;
-    let stream = if stream > 0 {
-        stream as usize
-    } else {
-        usize::MAX
-    };
-    stream
-        .min(client.server_info().max_payload)
-        .saturating_sub(4096)
+/// Which stream and bucket a run uses, and how many replicas they get when netbench creates
+/// them (`--stream`, `--kv-bucket`, `--stream-replicas`). An existing stream or bucket is used
+/// as it is when compatible, and refused with a clear error when not: never altered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub stream: String,
+    pub bucket: String,
+    /// Replicas of a stream or bucket that netbench creates (3 on a 3-server NATS cluster).
+    pub replicas: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            stream: subjects::STREAM.into(),
+            bucket: subjects::KV_BUCKET.into(),
+            replicas: 1,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Check the names and the replica count (JetStream names: no spaces, `.`, `*`, `>`,
+    /// path separators; replicas 1 to 5).
+    pub fn validate(&self) -> Result<(), String> {
+        for (flag, name) in [("--stream", &self.stream), ("--kv-bucket", &self.bucket)] {
+            let bad = name.is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if bad {
+                return Err(format!(
+                    "{flag} {name:?}: a JetStream name is 1 to 64 letters, digits, '_' or '-' \
+                     (e.g. TEAM_A_NETBENCH)"
+                ));
+            }
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return Err(format!(
+                "--stream-replicas {}: give 1 to 5 (3 on a three-server NATS cluster)",
+                self.replicas
+            ));
+        }
+        Ok(())
+    }
+
+    /// The stream definition netbench creates: `nats/stream-netbench.json` with this name
+    /// and replica count.
+    pub fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.stream.clone(),
+            num_replicas: self.replicas,
+            ..definition(STREAM_DEFINITION)
+        }
+    }
+
+    /// The bucket's stream: `nats/kv-netbench-runs.json` with this bucket's name, subjects and
+    /// replica count.
+    pub fn kv_config(&self) -> stream::Config {
+        stream::Config {
+            name: format!("KV_{}", self.bucket),
+            subjects: vec![format!("$KV.{}.>", self.bucket)],
+            num_replicas: self.replicas,
+            ..definition(KV_DEFINITION)
+        }
+    }
+}
+
+/// Why an existing stream cannot hold netbench's results, if it cannot: each a reason a run
+/// would lose or mangle results there.
+pub fn incompatible_stream(existing: &stream::Config) -> Vec<String> {
+    let run: RunId = "r".parse().expect("valid id");
+    let mut why = Vec::new();
+    for subject in [subjects::result(&run, "b"), subjects::event(&run)] {
+        if !existing
+            .subjects
+            .iter()
+            .any(|f| subject_matches(f, &subject))
+        {
+            why.push(format!(
+                "its subjects {:?} do not capture {}",
+                existing.subjects,
+                subject
+                    .replace(".r.", ".<run>.")
+                    .replace(".b", ".<benchmark>")
+            ));
+        }
+    }
+    if existing.retention != stream::RetentionPolicy::Limits {
+        why.push(format!(
+            "its retention is {:?}: results would be removed once read (netbench needs limits)",
+            existing.retention
+        ));
+    }
+    if existing.sealed {
+        why.push("it is sealed".into());
+    }
+    if existing.duplicate_window < Duration::from_secs(120) {
+        why.push(format!(
+            "its duplicate window is {:?}: a retried result could be stored twice (netbench \
+             needs at least 2 m)",
+            existing.duplicate_window
+        ));
+    }
+    if existing.max_message_size > 0 && existing.max_message_size < 1 << 20 {
+        why.push(format!(
+            "its max message size is {} bytes (netbench needs at least 1 MiB)",
+            existing.max_message_size
+        ));
+    }
+    why
+}
+
+/// Why an existing bucket stream cannot hold run state, if it cannot.
+pub fn incompatible_bucket(existing: &stream::Config) -> Vec<String> {
+    let mut why = Vec::new();
+    if existing.max_messages_per_subject == 0 {
+        why.push("it keeps no history per key (max_msgs_per_subject 0)".to_string());
+    }
+    if existing.retention != stream::RetentionPolicy::Limits {
+        why.push(format!("its retention is {:?}", existing.retention));
+    }
+    if existing.sealed {
+        why.push("it is sealed".into());
+    }
+    if existing.max_message_size > 0 && existing.max_message_size < 16 << 10 {
+        why.push(format!(
+            "its max value size is {} bytes (netbench needs at least 16 KiB)",
+            existing.max_message_size
+        ));
+    }
+    why
+}
+
+/// NATS subject matching for `*` and `>`.
+fn subject_matches(filter: &str, subject: &str) -> bool {
+    let (f, s): (Vec<_>, Vec<_>) = (filter.split('.').collect(), subject.split('.').collect());
+    for (i, tok) in f.iter().enumerate() {
+        match *tok {
+            ">" => return s.len() > i,
+            "*" if i < s.len() => {}
+            t if s.get(i) == Some(&t) => {}
+            _ => return false,
+        }
+    }
+    f.len() == s.len()
 }
 
 /// The run store: stream + bucket, opened once and reused for every pair.
@@ -36,48 +171,173 @@ pub fn message_size_limit(client: &async_nats::Client) -> usize {
 pub struct Store {
     js: jetstream::Context,
     runs: kv::Store,
+    stream: String,
+    /// The largest result message the stream takes, less room for headers.
+    limit: usize,
 }
 
 fn definition(text: &str) -> stream::Config {
     serde_json::from_str(text).expect("nats/ stream definitions are valid (tested)")
 }
 
+fn size_limit(stream_max: i32, max_payload: usize) -> usize {
+    let stream = if stream_max > 0 {
+        stream_max as usize
+    } else {
+        usize::MAX
+    };
+    stream.min(max_payload).saturating_sub(4096)
+}
+
+fn js_err(what: &str, e: &dyn std::fmt::Display) -> BusError {
+    BusError::JetStream(format!("{what}: {e}"))
+}
+
+/// Open the stream `want.name`, creating it when missing; an existing one is checked with
+/// `check` and refused (not altered) when incompatible.
+async fn open_stream(
+    js: &jetstream::Context,
+    want: stream::Config,
+    check: fn(&stream::Config) -> Vec<String>,
+    flag: &str,
+) -> Result<stream::Config, BusError> {
+    let name = want.name.clone();
+    match js.get_stream(&name).await {
+        Ok(mut existing) => {
+            let info = existing
+                .info()
+                .await
+                .map_err(|e| js_err(&format!("cannot read stream {name}"), &e))?;
+            let why = check(&info.config);
+            if !why.is_empty() {
+                return Err(BusError::Incompatible(format!(
+                    "stream {name} exists but cannot hold netbench's data: {}. netbench never \
+                     changes a stream it did not create: pass {flag} with another name, or \
+                     fix it with `nats stream edit {name}`",
+                    why.join("; ")
+                )));
+            }
+            if info.config.num_replicas < want.num_replicas {
+                tracing::warn!(
+                    "stream {name} exists with {} replica(s), fewer than the {} asked for; \
+                     using it as it is",
+                    info.config.num_replicas,
+                    want.num_replicas
+                );
+            }
+            Ok(info.config.clone())
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                jetstream::context::GetStreamErrorKind::JetStream(ref j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+            ) =>
+        {
+            let subjects = want.subjects.join(", ");
+            let replicas = want.num_replicas;
+            js.create_stream(want.clone()).await.map_err(|e| {
+                let text = e.to_string();
+                if text.contains("overlap") {
+                    BusError::Incompatible(format!(
+                        "cannot create stream {name}: its subjects ({subjects}) overlap a stream \
+                         that already exists in this account. Find it with `nats stream ls` \
+                         and pass {flag} with its name to share it (runs stay apart by run id)"
+                    ))
+                } else if text.contains("replicas") || text.contains("clustered") {
+                    BusError::JetStream(format!(
+                        "cannot create stream {name} with {replicas} replicas: {text}. A \
+                         single NATS server keeps 1: pass --stream-replicas 1, or use a NATS \
+                         cluster of at least {replicas} servers"
+                    ))
+                } else {
+                    js_err(
+                        &format!(
+                            "cannot create stream {name}. Is JetStream enabled on the server \
+                             (nats-server -js)?"
+                        ),
+                        &e,
+                    )
+                }
+            })?;
+            Ok(want)
+        }
+        Err(e) => Err(js_err(
+            &format!(
+                "cannot open stream {name}. Is JetStream enabled on the server (nats-server -js)?"
+            ),
+            &e,
+        )),
+    }
+}
+
 impl Store {
     /// Create the stream and bucket if missing (idempotent), then open them.
     pub async fn open(client: async_nats::Client) -> Result<Store, BusError> {
+        Self::open_with(client, &StoreConfig::default()).await
+    }
+
+    /// [`Store::open`] with the names and replicas of `cfg`. An existing stream or bucket is
+    /// checked and used as it is, never altered.
+    pub async fn open_with(
+        client: async_nats::Client,
+        cfg: &StoreConfig,
+    ) -> Result<Store, BusError> {
+        cfg.validate().map_err(BusError::Incompatible)?;
+        let max_payload = client.server_info().max_payload;
         let js = jetstream::new(client);
-        let js_err = |what: &str, e: &dyn std::fmt::Display| {
-            BusError::JetStream(format!(
-                "{what}: {e}. Is JetStream enabled on the server (nats-server -js)?"
-            ))
-        };
-        js.get_or_create_stream(definition(STREAM_DEFINITION))
-            .await
-            .map_err(|e| js_err("cannot open stream NETBENCH", &e))?;
-        js.get_or_create_stream(definition(KV_DEFINITION))
-            .await
-            .map_err(|e| js_err("cannot open stream KV_NETBENCH_RUNS", &e))?;
+        let stream = open_stream(&js, cfg.stream_config(), incompatible_stream, "--stream").await?;
+        open_stream(&js, cfg.kv_config(), incompatible_bucket, "--kv-bucket").await?;
         let runs = js
-            .get_key_value(subjects::KV_BUCKET)
+            .get_key_value(&cfg.bucket)
             .await
-            .map_err(|e| js_err("cannot open bucket NETBENCH_RUNS", &e))?;
-        Ok(Store { js, runs })
+            .map_err(|e| js_err(&format!("cannot open bucket {}", cfg.bucket), &e))?;
+        Ok(Store {
+            js,
+            runs,
+            stream: cfg.stream.clone(),
+            limit: size_limit(stream.max_message_size, max_payload),
+        })
     }
 
     /// Open the stream and bucket without creating anything: what a read-only login (the
     /// observer) can do. Fails at once while they do not exist yet.
     pub async fn open_existing(client: async_nats::Client) -> Result<Store, BusError> {
+        Self::open_existing_with(client, &StoreConfig::default()).await
+    }
+
+    /// [`Store::open_existing`] with the names of `cfg`.
+    pub async fn open_existing_with(
+        client: async_nats::Client,
+        cfg: &StoreConfig,
+    ) -> Result<Store, BusError> {
+        let max_payload = client.server_info().max_payload;
         let js = jetstream::new(client);
-        let err =
-            |what: &str, e: &dyn std::fmt::Display| BusError::JetStream(format!("{what}: {e}"));
-        js.get_stream(subjects::STREAM)
+        let mut stream = js
+            .get_stream(&cfg.stream)
             .await
-            .map_err(|e| err("no stream NETBENCH yet", &e))?;
+            .map_err(|e| js_err(&format!("no stream {} yet", cfg.stream), &e))?;
+        let max = stream
+            .info()
+            .await
+            .map(|i| i.config.max_message_size)
+            .unwrap_or(-1);
         let runs = js
-            .get_key_value(subjects::KV_BUCKET)
+            .get_key_value(&cfg.bucket)
             .await
-            .map_err(|e| err("no bucket NETBENCH_RUNS yet", &e))?;
-        Ok(Store { js, runs })
+            .map_err(|e| js_err(&format!("no bucket {} yet", cfg.bucket), &e))?;
+        Ok(Store {
+            js,
+            runs,
+            stream: cfg.stream.clone(),
+            limit: size_limit(max, max_payload),
+        })
+    }
+
+    /// The largest result message that can be stored: the stream's `max_msg_size` or the
+    /// server's payload limit, whichever is smaller, less room for headers.
+    pub fn message_size_limit(&self) -> usize {
+        self.limit
     }
 
     /// Publish JSON to a stream subject and wait for the ack. Retries (same `Nats-Msg-Id`, so a
@@ -183,7 +443,7 @@ impl Store {
             |e: &dyn std::fmt::Display| BusError::JetStream(format!("cannot read results: {e}"));
         let stream = self
             .js
-            .get_stream(subjects::STREAM)
+            .get_stream(&self.stream)
             .await
             .map_err(|e| err(&e))?;
         let consumer = stream
@@ -235,26 +495,12 @@ mod tests {
         // Both public subjects are captured by the stream's subject filters.
         for subj in [subjects::result(&run, "iperf3-tcp"), subjects::event(&run)] {
             assert!(
-                s.subjects.iter().any(|f| matches(f, &subj)),
+                s.subjects.iter().any(|f| subject_matches(f, &subj)),
                 "{subj} not in stream"
             );
         }
         let k = definition(KV_DEFINITION);
         assert_eq!(k.name, format!("KV_{}", subjects::KV_BUCKET));
         assert_eq!(k.max_messages_per_subject, 1);
-    }
-
-    /// NATS subject matching for `*` and `>`.
-    fn matches(filter: &str, subject: &str) -> bool {
-        let (f, s): (Vec<_>, Vec<_>) = (filter.split('.').collect(), subject.split('.').collect());
-        for (i, tok) in f.iter().enumerate() {
-            match *tok {
-                ">" => return s.len() > i,
-                "*" if i < s.len() => {}
-                t if s.get(i) == Some(&t) => {}
-                _ => return false,
-            }
-        }
-        f.len() == s.len()
     }
 }

@@ -8,6 +8,7 @@
 //!   shipped in `nats/`, and acked, deduplicated publishing.
 
 pub mod auth;
+pub mod cluster;
 pub mod jetstream;
 pub mod results_file;
 pub mod tls;
@@ -38,6 +39,9 @@ pub struct NatsArgs {
     /// How long to keep retrying the first connection (zero: fail fast, after one attempt).
     /// Pods use it: in Kubernetes the NATS Service may come up a moment after its clients.
     pub connect_wait: Duration,
+    /// The stream and bucket names (and replicas, when creating them) of the roles that store
+    /// (orchestrator, watch, launcher).
+    pub store: jetstream::StoreConfig,
 }
 
 impl NatsArgs {
@@ -111,6 +115,10 @@ pub enum BusError {
     Publish(String),
     #[error("JetStream: {0}")]
     JetStream(String),
+    /// An existing stream or bucket that cannot hold netbench's data, or bad `--stream` /
+    /// `--kv-bucket` / `--stream-replicas` values: nothing is changed.
+    #[error("{0}")]
+    Incompatible(String),
 }
 
 /// Counts connections (the first one and every reconnection), for logs and harness metrics.
@@ -199,7 +207,7 @@ pub async fn connect(
     let started = std::time::Instant::now();
     let mut attempt = 0u32;
     loop {
-        match opts.clone().connect(args.url.as_str()).await {
+        match opts.clone().connect(server_list(&args.url)).await {
             Ok(client) => return Ok(client),
             // A refused login does not get better by waiting.
             Err(source)
@@ -229,6 +237,12 @@ pub async fn connect(
             }
         }
     }
+}
+
+/// The servers of a URL list, `nats://a:4222,nats://b:4222` (every server of a NATS cluster, so
+/// that a client fails over to the others when its server goes).
+pub fn server_list(url: &str) -> Vec<&str> {
+    url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
 }
 
 /// Reading and checking `--nats-creds` and `--nats-nkey` files before connecting, so that a

@@ -416,6 +416,7 @@ pub fn mk_nats_pod(spec: &LaunchSpec) -> Pod {
                     ),
                     env("NETBENCH_NATS_HTTP", format!("0.0.0.0:{NATS_MONITOR_PORT}")),
                     env("NETBENCH_NATS_STORE", "/data/jetstream"),
+                    env("NETBENCH_NATS_NAME", "netbench"),
                 ]),
                 ports: Some(vec![
                     tcp_port("client", NATS_CLIENT_PORT),

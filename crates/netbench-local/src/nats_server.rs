@@ -71,6 +71,17 @@ impl NatsServer {
         listen: &str,
         auth: &str,
     ) -> Result<NatsServer, NatsServerError> {
+        Self::start_named(binary, dir, "netbench", listen, auth)
+    }
+
+    /// [`NatsServer::start_in`] with the server's name (unique within a NATS cluster).
+    pub fn start_named(
+        binary: &Path,
+        dir: tempfile::TempDir,
+        name: &str,
+        listen: &str,
+        auth: &str,
+    ) -> Result<NatsServer, NatsServerError> {
         let write = |name: &str, text: &str| {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
@@ -98,6 +109,7 @@ impl NatsServer {
             .env("NETBENCH_NATS_LISTEN", listen)
             .env("NETBENCH_NATS_HTTP", "127.0.0.1:-1")
             .env("NETBENCH_NATS_STORE", dir.path().join("store"))
+            .env("NETBENCH_NATS_NAME", name)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -176,6 +188,16 @@ impl NatsServer {
         self.dir.take().expect("present until drop")
     }
 
+    /// Kill the server with SIGKILL (no shutdown at all) and hand back its directory, store
+    /// kept: a crash, for the failover tests.
+    pub fn kill_keep_store(mut self) -> tempfile::TempDir {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.dir.take().expect("present until drop")
+    }
+
     /// Leave the server running after this process exits; returns (pid, directory).
     pub fn leak(mut self) -> (u32, PathBuf) {
         let pid = self.pid().unwrap_or(0);
@@ -199,6 +221,175 @@ impl NatsServer {
             let _ = child.wait();
         }
     }
+}
+
+/// Free loopback TCP ports (bound and released at once; the servers bind them right after).
+fn free_ports(n: usize) -> Result<Vec<u16>, NatsServerError> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .map_err(|e| NatsServerError::Start(format!("no free port: {e}")))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| NatsServerError::Start(format!("no free port: {e}")))
+}
+
+/// One member of a [`NatsCluster`]: what it takes to start it again on the same ports and store.
+struct Member {
+    name: String,
+    listen: String,
+    auth: String,
+}
+
+/// `netbench local --nats-cluster N`: N nats-server processes on loopback, clustered over
+/// authenticated routes, JetStream on each; the stream and bucket get N replicas.
+pub struct NatsCluster {
+    binary: PathBuf,
+    members: Vec<Member>,
+    /// `None` while a member is down (killed by a test).
+    servers: Vec<Option<NatsServer>>,
+    stopped: Vec<Option<tempfile::TempDir>>,
+}
+
+impl NatsCluster {
+    /// Start `n` servers, each with `auth` (the rendered per-run logins, TLS block and all)
+    /// plus the cluster's routes, and wait until JetStream has a meta leader on every one.
+    pub fn start(binary: &Path, n: usize, auth: &str) -> Result<NatsCluster, NatsServerError> {
+        let ports = free_ports(2 * n)?;
+        let routes: Vec<String> = (0..n)
+            .map(|i| format!("127.0.0.1:{}", ports[n + i]))
+            .collect();
+        let base = netbench_bus::cluster::ClusterRoutes::generate("", routes);
+        let members: Vec<Member> = (0..n)
+            .map(|i| {
+                let mut r = base.clone();
+                r.listen = format!("127.0.0.1:{}", ports[n + i]);
+                Member {
+                    name: format!("netbench-{}", i + 1),
+                    listen: format!("127.0.0.1:{}", ports[i]),
+                    auth: format!("{auth}{}", r.block()),
+                }
+            })
+            .collect();
+        let mut cluster = NatsCluster {
+            binary: binary.to_path_buf(),
+            servers: Vec::new(),
+            stopped: Vec::new(),
+            members,
+        };
+        for i in 0..n {
+            let dir = tempfile::Builder::new()
+                .prefix("netbench-nats-")
+                .tempdir()
+                .map_err(|e| NatsServerError::Start(format!("temp dir: {e}")))?;
+            let server = cluster.start_member(i, dir)?;
+            cluster.servers.push(Some(server));
+            cluster.stopped.push(None);
+        }
+        cluster.wait_healthy(Duration::from_secs(30))?;
+        Ok(cluster)
+    }
+
+    fn start_member(
+        &self,
+        i: usize,
+        dir: tempfile::TempDir,
+    ) -> Result<NatsServer, NatsServerError> {
+        let m = &self.members[i];
+        NatsServer::start_named(&self.binary, dir, &m.name, &m.listen, &m.auth)
+    }
+
+    /// Wait until every running server answers `/healthz` with 200 (JetStream current, meta
+    /// leader known).
+    pub fn wait_healthy(&self, within: Duration) -> Result<(), NatsServerError> {
+        let limit = Instant::now() + within;
+        for s in self.servers.iter().flatten() {
+            loop {
+                match http_status(&s.monitor, "/healthz") {
+                    Some(200) => break,
+                    other if Instant::now() >= limit => {
+                        return Err(NatsServerError::Start(format!(
+                            "NATS cluster not healthy within {within:?}: {} /healthz answered \
+                             {other:?}; its log: {}",
+                            s.monitor,
+                            s.dir().join("nats-server.log").display()
+                        )))
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every member's client URL, comma-separated (what clients take to fail over).
+    pub fn url(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("nats://{}", m.listen))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The running member `i` (`None` while it is down).
+    pub fn server(&self, i: usize) -> Option<&NatsServer> {
+        self.servers[i].as_ref()
+    }
+
+    /// Member `i`'s name (`netbench-1`, …).
+    pub fn name(&self, i: usize) -> &str {
+        &self.members[i].name
+    }
+
+    /// kill -9 member `i`, keeping its store for [`NatsCluster::restart`].
+    pub fn kill(&mut self, i: usize) {
+        if let Some(s) = self.servers[i].take() {
+            self.stopped[i] = Some(s.kill_keep_store());
+        }
+    }
+
+    /// Start member `i` again on its ports and its old store: it catches up from its peers.
+    pub fn restart(&mut self, i: usize) -> Result<(), NatsServerError> {
+        let dir = self.stopped[i]
+            .take()
+            .ok_or_else(|| NatsServerError::Start(format!("member {i} is not down")))?;
+        let server = self.start_member(i, dir)?;
+        self.servers[i] = Some(server);
+        Ok(())
+    }
+
+    /// Leave every running member running after this process exits: (name, pid, directory).
+    pub fn leak(mut self) -> Vec<(String, u32, PathBuf)> {
+        let names: Vec<String> = self.members.iter().map(|m| m.name.clone()).collect();
+        self.servers
+            .iter_mut()
+            .zip(names)
+            .filter_map(|(s, name)| s.take().map(|s| (name, s.leak())))
+            .map(|(name, (pid, dir))| (name, pid, dir))
+            .collect()
+    }
+}
+
+/// The HTTP status of `GET path` on `base` (`http://host:port`), if it answers.
+fn http_status(base: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let addr = base.strip_prefix("http://")?;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut head = [0u8; 16];
+    s.read_exact(&mut head[..12]).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 impl Drop for NatsServer {

@@ -1,6 +1,6 @@
 //! The whole local run: checks, NATS, testbed, workers, orchestrator, teardown.
 
-use crate::nats_server::{self, NatsServer};
+use crate::nats_server::{self, NatsCluster, NatsServer};
 use crate::testbed::{self, LinkRate, Subnet, Testbed};
 use crate::workers::{WorkerLaunch, Workers};
 use futures::StreamExt;
@@ -35,6 +35,11 @@ pub struct LocalConfig {
     pub nats_server: Option<PathBuf>,
     /// Leave our own nats-server running after the run.
     pub keep_nats: bool,
+    /// Start this many nats-servers clustered on loopback (1: one server). The stream and the
+    /// bucket then get as many replicas, and every client gets every server's URL.
+    pub nats_cluster: usize,
+    /// Stream and bucket names (`--stream`, `--kv-bucket`) and replicas.
+    pub store: netbench_bus::jetstream::StoreConfig,
     pub results: PathBuf,
     /// The netbench binary the workers run (this very program).
     pub netbench_exe: PathBuf,
@@ -133,8 +138,20 @@ pub struct LocalOutcome {
     pub nats_url: String,
     /// When `keep_nats`: the pid and directory of the server left running.
     pub kept_nats: Option<(u32, PathBuf)>,
+    /// When `keep_nats` with a NATS cluster: each server left running (name, pid, directory).
+    pub kept_cluster: Vec<(String, u32, PathBuf)>,
     /// The observer (read-only) login of our own server, for `nats sub` and `netbench watch`.
     pub observer: Option<Login>,
+}
+
+/// Every server of a NATS URL list (`nats://a:1,nats://b:2`), as `host:port`: the workers get
+/// one relay to each, so that they fail over as the orchestrator does.
+fn relay_targets(url: &str) -> Vec<String> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(relay_target)
+        .collect()
 }
 
 fn relay_target(url: &str) -> String {
@@ -145,6 +162,21 @@ fn relay_target(url: &str) -> String {
         host_port.to_string()
     } else {
         format!("{host_port}:4222")
+    }
+}
+
+/// The NATS `local` starts for itself: one server, or a cluster on loopback.
+enum OwnNats {
+    Single(NatsServer),
+    Cluster(NatsCluster, tempfile::TempDir),
+}
+
+impl OwnNats {
+    fn url(&self) -> String {
+        match self {
+            OwnNats::Single(s) => s.url.clone(),
+            OwnNats::Cluster(c, _) => c.url(),
+        }
     }
 }
 
@@ -199,18 +231,41 @@ pub async fn run(
             } else {
                 None
             };
-            let server = NatsServer::start_in(&bin, dir, "127.0.0.1:-1", &auth)?;
+            let server = if cfg.nats_cluster > 1 {
+                // `dir` holds the TLS files the servers' configs name: it lives as long as they do.
+                let cluster = NatsCluster::start(&bin, cfg.nats_cluster, &auth)?;
+                for i in 0..cluster.len() {
+                    if let Some(s) = cluster.server(i) {
+                        eprintln!(
+                            "NATS cluster: {} pid {} at {} (monitor {}, store {})",
+                            cluster.name(i),
+                            s.pid().unwrap_or(0),
+                            s.url,
+                            s.monitor,
+                            s.dir().display()
+                        );
+                    }
+                }
+                OwnNats::Cluster(cluster, dir)
+            } else {
+                OwnNats::Single(NatsServer::start_in(&bin, dir, "127.0.0.1:-1", &auth)?)
+            };
             (Some(server), Some(creds), ca)
         }
     };
     let nats_url = cfg
         .nats_url
         .clone()
-        .unwrap_or_else(|| server.as_ref().expect("started").url.clone());
+        .unwrap_or_else(|| server.as_ref().expect("started").url());
+    let mut store = cfg.store.clone();
+    if cfg.nats_cluster > 1 && store.replicas == 1 {
+        store.replicas = cfg.nats_cluster.min(5);
+    }
     let base = NatsArgs {
         connect_wait: Default::default(),
         url: nats_url.clone(),
         tls_ca: ca.clone(),
+        store,
         ..Default::default()
     };
     let base = match &cfg.nats_url {
@@ -248,24 +303,29 @@ pub async fn run(
     }
     let relay_stop = CancellationToken::new();
     let _relay_guard = relay_stop.clone().drop_guard();
-    let relay = crate::relay::start(
-        SocketAddr::new(cfg.subnet.gateway().into(), RELAY_PORT),
-        relay_target(&nats_url),
-        relay_stop.clone(),
-    )
-    .await
-    .map_err(|e| {
-        LocalError::Setup(format!(
-            "cannot listen on {}:{RELAY_PORT}: {e}",
-            cfg.subnet.gateway()
-        ))
-    })?;
+    let mut relays = Vec::new();
+    for (i, target) in relay_targets(&nats_url).into_iter().enumerate() {
+        let port = RELAY_PORT + i as u16;
+        let relay = crate::relay::start(
+            SocketAddr::new(cfg.subnet.gateway().into(), port),
+            target,
+            relay_stop.clone(),
+        )
+        .await
+        .map_err(|e| {
+            LocalError::Setup(format!(
+                "cannot listen on {}:{port}: {e}",
+                cfg.subnet.gateway()
+            ))
+        })?;
+        relays.push(format!("nats://{relay}"));
+    }
 
     let logs = tempfile::Builder::new()
         .prefix("netbench-local-")
         .tempdir()
         .map_err(|e| LocalError::Setup(format!("temp dir: {e}")))?;
-    let worker_url = format!("nats://{relay}");
+    let worker_url = relays.join(",");
     let workers = Workers::start(
         &testbed.nodes,
         &WorkerLaunch {
@@ -328,9 +388,15 @@ pub async fn run(
     relay_stop.cancel();
     drop(testbed);
     // Without a results file the store is the only copy of the results: keep it.
-    let kept_nats = match server {
-        Some(s) if cfg.keep_nats || outcome.is_err() => Some(s.leak()),
-        _ => None,
+    let keep = cfg.keep_nats || outcome.is_err();
+    let (kept_nats, kept_cluster) = match server {
+        Some(OwnNats::Single(s)) if keep => (Some(s.leak()), Vec::new()),
+        Some(OwnNats::Cluster(c, tls_dir)) if keep => {
+            let _ = tls_dir.keep();
+            let kept = c.leak();
+            (kept.first().map(|(_, pid, dir)| (*pid, dir.clone())), kept)
+        }
+        _ => (None, Vec::new()),
     };
     if let (Err(_), Some((pid, dir))) = (&outcome, &kept_nats) {
         eprintln!(
@@ -343,6 +409,7 @@ pub async fn run(
         run,
         nats_url,
         kept_nats,
+        kept_cluster,
         observer: credentials.map(|c| c.observer),
     })
 }
@@ -360,5 +427,9 @@ mod tests {
             "127.0.0.1:4333"
         );
         assert_eq!(super::relay_target("localhost"), "localhost:4222");
+        assert_eq!(
+            super::relay_targets("nats://127.0.0.1:1, nats://u:p@127.0.0.1:2,"),
+            vec!["127.0.0.1:1", "127.0.0.1:2"]
+        );
     }
 }

@@ -80,7 +80,7 @@ pub async fn run(
         &stats,
     )
     .await?;
-    let store = Store::open(client.clone()).await?;
+    let store = Store::open_with(client.clone(), &cfg.nats.store).await?;
     let deadline = Instant::now() + cfg.deadline;
     let run = cfg.run.clone();
 
@@ -256,7 +256,7 @@ pub async fn run(
         lost.mark(id, &shared.registry.lock().expect("not poisoned"));
     }
     let mut stopped: Option<String> = None;
-    let mut recorder = Recorder::new(&store, &events, cfg.bench, metrics, &client);
+    let mut recorder = Recorder::new(&store, &events, cfg.bench, metrics);
     recorder.pace = Some((Instant::now(), finished));
     let mut running = futures::stream::FuturesUnordered::new();
     let mut started: HashMap<u64, OffsetDateTime> = HashMap::new();
@@ -373,7 +373,6 @@ impl Recorder {
         events: &Events,
         bench: &'static Benchmark,
         metrics: Metrics,
-        client: &async_nats::Client,
     ) -> Recorder {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PairResult>();
         let pusher = tokio::spawn(async move {
@@ -385,7 +384,7 @@ impl Recorder {
             store: store.clone(),
             events: events.clone(),
             bench,
-            limit: netbench_bus::jetstream::message_size_limit(client),
+            limit: store.message_size_limit(),
             push: Some(tx),
             pusher,
             unstored: 0,

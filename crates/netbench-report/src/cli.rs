@@ -57,8 +57,46 @@ impl NatsFlags {
             creds: self.nats_creds.clone(),
             nkey: self.nats_nkey.clone(),
             token: self.nats_token.clone(),
+            store: Default::default(),
         }
     }
+}
+
+/// Which stream and bucket (the same flags on `orchestrator`, `local`, `watch`): several teams
+/// can keep their runs apart in one NATS account, or use a stream their NATS admin made.
+#[derive(Debug, Clone, Args)]
+pub struct StoreFlags {
+    /// JetStream stream of the results and events (created when missing; an existing one is
+    /// used as it is, or refused when it cannot hold the results: never changed).
+    #[arg(long, env = "NETBENCH_STREAM", default_value = "NETBENCH", value_parser = js_name)]
+    pub stream: String,
+    /// JetStream key-value bucket of the run states.
+    #[arg(long, env = "NETBENCH_KV_BUCKET", default_value = "NETBENCH_RUNS", value_parser = js_name)]
+    pub kv_bucket: String,
+    /// Replicas of the stream and bucket when they are created (3 on a NATS cluster of 3).
+    #[arg(long, env = "NETBENCH_STREAM_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub stream_replicas: u8,
+}
+
+impl StoreFlags {
+    pub fn config(&self) -> netbench_bus::jetstream::StoreConfig {
+        netbench_bus::jetstream::StoreConfig {
+            stream: self.stream.clone(),
+            bucket: self.kv_bucket.clone(),
+            replicas: self.stream_replicas.into(),
+        }
+    }
+}
+
+fn js_name(s: &str) -> Result<String, String> {
+    let cfg = netbench_bus::jetstream::StoreConfig {
+        stream: s.into(),
+        ..Default::default()
+    };
+    cfg.validate()
+        .map(|_| s.to_string())
+        .map_err(|e| e.trim_start_matches("--stream ").to_string())
 }
 
 fn run_id(s: &str) -> Result<RunId, String> {
@@ -71,6 +109,8 @@ fn run_id(s: &str) -> Result<RunId, String> {
 pub struct WatchArgs {
     #[command(flatten)]
     pub nats: NatsFlags,
+    #[command(flatten)]
+    pub store: StoreFlags,
     /// Only this run (default: every run).
     #[arg(long, env = "NETBENCH_RUN", value_parser = run_id)]
     pub run: Option<RunId>,
@@ -143,7 +183,10 @@ fn print(s: &str) {
 
 pub async fn run_watch(args: WatchArgs, shutdown: CancellationToken) -> u8 {
     let opts = watch::WatchOptions {
-        nats: args.nats.args(),
+        nats: NatsArgs {
+            store: args.store.config(),
+            ..args.nats.args()
+        },
         run: args.run,
         replay_only: args.no_follow,
         until_done: args.until_done,

@@ -275,11 +275,12 @@ pub fn live_subjects(run: Option<&RunId>) -> [String; 2] {
 /// how many messages it will replay.
 async fn ordered(
     client: &async_nats::Client,
+    stream: &str,
     filter: &str,
 ) -> Result<(consumer::pull::Ordered, u64), String> {
     let js = jetstream::new(client.clone());
     let stream = js
-        .get_stream_no_info(subjects::STREAM)
+        .get_stream_no_info(stream)
         .await
         .map_err(|e| e.to_string())?;
     let consumer = stream
@@ -310,8 +311,11 @@ pub async fn watch(
     // and `netbench.<run>.>` is not (`netbench.*.result.>`, `netbench.*.event`): there, replay
     // the whole stream and keep the run's messages here.
     let mut only: Option<String> = None;
-    let first = match (ordered(&client, &filter).await, &opts.run) {
-        (Err(e), Some(run)) => match ordered(&client, "").await {
+    let first = match (
+        ordered(&client, &opts.nats.store.stream, &filter).await,
+        &opts.run,
+    ) {
+        (Err(e), Some(run)) => match ordered(&client, &opts.nats.store.stream, "").await {
             Ok(o) => {
                 only = Some(format!("{}.{run}.", subjects::ROOT));
                 Ok(o)
@@ -341,7 +345,7 @@ pub async fn watch(
             );
             out(Output::Notice(format!(
                 "cannot replay stream {} ({e}); following live messages on {results} and {events} only",
-                subjects::STREAM
+                opts.nats.store.stream
             )));
             if opts.replay_only {
                 return Ok(stats);
@@ -353,7 +357,7 @@ pub async fn watch(
     if stats.from_stream && !replaying {
         out(Output::Notice(format!(
             "stream {} holds nothing on {filter} yet; following live",
-            subjects::STREAM
+            opts.nats.store.stream
         )));
         if opts.replay_only {
             return Ok(stats);
@@ -407,7 +411,7 @@ pub async fn watch(
             out(Output::Notice(format!(
                 "replayed {} message(s) from stream {}{}",
                 stats.replayed,
-                subjects::STREAM,
+                opts.nats.store.stream,
                 if opts.replay_only {
                     ""
                 } else {

@@ -82,6 +82,7 @@ impl NatsFlags {
             creds: self.nats_creds.clone(),
             nkey: self.nats_nkey.clone(),
             token: self.nats_token.clone(),
+            store: Default::default(),
         }
     }
 }
@@ -148,6 +149,13 @@ struct LocalArgs {
     /// Leave our own nats-server running afterwards (prints its URL and pid).
     #[arg(long)]
     keep_nats: bool,
+    /// Start N nats-servers clustered on loopback (1, 3 or 5) instead of one: the stream and
+    /// bucket get N replicas and every client every server's URL, so a run outlives a server.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = nats_cluster_size,
+          conflicts_with = "nats_url")]
+    nats_cluster: usize,
+    #[command(flatten)]
+    store: netbench_report::cli::StoreFlags,
     /// Where to write the results file.
     #[arg(long, default_value = "netbench-results.json")]
     results: PathBuf,
@@ -212,6 +220,8 @@ struct WorkerArgs {
 struct OrchestratorArgs {
     #[command(flatten)]
     nats: NatsFlags,
+    #[command(flatten)]
+    store: netbench_report::cli::StoreFlags,
     /// Benchmark to run.
     #[arg(long, env = "NETBENCH_BENCHMARK", value_parser = benchmark)]
     benchmark: &'static Benchmark,
@@ -245,6 +255,16 @@ struct OrchestratorArgs {
     plan: PlanFlags,
     #[command(flatten)]
     roles: RoleFlags,
+}
+
+fn nats_cluster_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ (1 | 3 | 5)) => Ok(n),
+        _ => Err(format!(
+            "{s}: a NATS cluster has 1, 3 or 5 servers (an odd number, so a majority survives \
+             the loss of one)"
+        )),
+    }
 }
 
 /// Cancelled on SIGINT or SIGTERM.
@@ -330,7 +350,10 @@ async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
         return exit::USAGE;
     }
     let cfg = netbench_orchestrator::OrchestratorConfig {
-        nats: a.nats.args(),
+        nats: NatsArgs {
+            store: a.store.config(),
+            ..a.nats.args()
+        },
         run: a.run,
         bench: a.benchmark,
         workers: a.workers,
@@ -375,6 +398,21 @@ async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
 }
 
 async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
+    // The NATS that `local` starts has its own logins: a login for another NATS would be
+    // silently unused.
+    let given = [
+        (a.nats_creds.is_some(), "--nats-creds (or NATS_CREDS)"),
+        (a.nats_nkey.is_some(), "--nats-nkey (or NATS_NKEY)"),
+        (a.nats_token.is_some(), "--nats-token (or NATS_TOKEN)"),
+    ];
+    if let (None, Some((_, flag))) = (&a.nats_url, given.iter().find(|(set, _)| *set)) {
+        eprintln!(
+            "error: {flag} is a login for an existing NATS and applies only with --nats-url; \
+             without --nats-url, netbench local starts its own NATS with logins of its own. Add \
+             --nats-url URL, or drop the flag (unset the variable)"
+        );
+        return exit::USAGE;
+    }
     if let Err(e) = netbench_bench::flags::deadline_fits(a.duration, a.deadline) {
         eprintln!("error: {e}");
         return exit::USAGE;
@@ -405,6 +443,8 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         nats_token: a.nats_token,
         nats_server: a.nats_server,
         keep_nats: a.keep_nats,
+        nats_cluster: a.nats_cluster,
+        store: a.store.config(),
         results: a.results.clone(),
         netbench_exe: exe,
         registration_timeout: a.timeout,
@@ -440,6 +480,12 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
             if let Some(e) = &o.error {
                 eprintln!("error: {e}");
             }
+            for (name, pid, dir) in &local.kept_cluster {
+                println!(
+                    "NATS cluster member {name} is still running (pid {pid}, store {})",
+                    dir.display()
+                );
+            }
             if let Some((pid, dir)) = &local.kept_nats {
                 let login = local
                     .observer
@@ -459,10 +505,11 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
                 };
                 println!(
                     "NATS is still running at {url} (pid {pid}, store {}). Read it (read-only login) with:\n  \
-                     nats --server {url}{login}{tlsca} stream view NETBENCH\nStop it with: kill {pid} && rm -r {}",
+                     nats --server {url}{login}{tlsca} stream view {stream}\nStop it with: kill {pid} && rm -r {}",
                     dir.display(),
                     dir.display(),
                     url = local.nats_url,
+                    stream = a.store.stream,
                 );
             }
             exit::from_outcome(o.code)
