@@ -193,9 +193,59 @@ fn js_err(what: &str, e: &dyn std::fmt::Display) -> BusError {
     BusError::JetStream(format!("{what}: {e}"))
 }
 
+/// How long opening the stream and bucket waits out a NATS cluster electing its leaders (a
+/// server of three just died: the JetStream API times out or says "temporarily unavailable"
+/// for a few seconds).
+const ELECTION_WAIT: Duration = Duration::from_secs(30);
+
+/// Whether a JetStream API error is one that a leader election explains (worth retrying).
+fn transient(e: &BusError) -> bool {
+    let BusError::JetStream(text) = e else {
+        return false;
+    };
+    let text = text.to_ascii_lowercase();
+    [
+        "timed out",
+        "temporarily unavailable",
+        "no responders",
+        "not available",
+        "no suitable peers",
+    ]
+    .iter()
+    .any(|t| text.contains(t))
+}
+
+/// Retry `attempt` while it fails with a [`transient`] error, up to [`ELECTION_WAIT`].
+async fn through_elections<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BusError>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        match attempt().await {
+            Err(e) if transient(&e) && started.elapsed() < ELECTION_WAIT => {
+                tracing::warn!("{what}: {e}; retrying (a NATS cluster may be electing a leader)");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Open the stream `want.name`, creating it when missing; an existing one is checked with
-/// `check` and refused (not altered) when incompatible.
+/// `check` and refused (not altered) when incompatible. Waits out leader elections.
 async fn open_stream(
+    js: &jetstream::Context,
+    want: stream::Config,
+    check: fn(&stream::Config) -> Vec<String>,
+    flag: &str,
+) -> Result<stream::Config, BusError> {
+    let what = format!("opening stream {}", want.name);
+    through_elections(&what, || open_stream_once(js, want.clone(), check, flag)).await
+}
+
+async fn open_stream_once(
     js: &jetstream::Context,
     want: stream::Config,
     check: fn(&stream::Config) -> Vec<String>,
@@ -288,10 +338,12 @@ impl Store {
         let js = jetstream::new(client);
         let stream = open_stream(&js, cfg.stream_config(), incompatible_stream, "--stream").await?;
         open_stream(&js, cfg.kv_config(), incompatible_bucket, "--kv-bucket").await?;
-        let runs = js
-            .get_key_value(&cfg.bucket)
-            .await
-            .map_err(|e| js_err(&format!("cannot open bucket {}", cfg.bucket), &e))?;
+        let runs = through_elections("opening the bucket", || async {
+            js.get_key_value(&cfg.bucket)
+                .await
+                .map_err(|e| js_err(&format!("cannot open bucket {}", cfg.bucket), &e))
+        })
+        .await?;
         Ok(Store {
             js,
             runs,
