@@ -417,6 +417,16 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         eprintln!("error: {e}");
         return exit::USAGE;
     }
+    let default_store = netbench_bus::jetstream::StoreConfig::default();
+    if a.nats_url.is_none()
+        && (a.store.stream != default_store.stream || a.store.kv_bucket != default_store.bucket)
+    {
+        eprintln!(
+            "error: --stream and --kv-bucket apply to --nats-url (a NATS shared with others); \
+             the nats-server netbench local starts for itself holds only this run"
+        );
+        return exit::USAGE;
+    }
     let subnet = match netbench_local::testbed::Subnet::parse(&a.subnet) {
         Ok(s) => s,
         Err(e) => {
