@@ -456,3 +456,334 @@ fn nkey_logins_work_with_a_user_seed_file() {
     let out = watch(&server.url, &["--nats-nkey", other.to_str().unwrap()]);
     assert_refused(&out, &["refused the login", "--nats-nkey"]);
 }
+
+/// A user of `op`'s account `acc` whose JWT expired long ago (`nsc add user --expiry
+/// 2020-01-01`), and its creds file.
+fn expired_user(op: &Operator) -> PathBuf {
+    op.nsc.nsc(&[
+        "add",
+        "user",
+        "--account",
+        "acc",
+        "--name",
+        "expired",
+        "--expiry",
+        "2020-01-01",
+    ]);
+    op.nsc.creds("acc", "expired")
+}
+
+#[test]
+fn expired_creds_get_exit_3_and_are_told_to_generate_new_ones() {
+    let op = operator_mode();
+    let expired = expired_user(&op);
+    let path = expired.to_str().unwrap();
+    let says = [
+        path,
+        "the credentials expired",
+        "expired at 2020-01-01 00:00:00 UTC",
+        "nsc generate creds",
+    ];
+    let out = worker(&op.server.url, &["--nats-creds", path]);
+    assert_refused(&out, &says);
+    let out = run(netbench()
+        .args([
+            "orchestrator",
+            "--nats-url",
+            &op.server.url,
+            "--run",
+            "credsrun1",
+        ])
+        .args([
+            "--benchmark",
+            "iperf3-tcp",
+            "--workers",
+            "2",
+            "--duration",
+            "1",
+        ])
+        .args(["--nats-creds", path])
+        .env_remove("NATS_NKEY")
+        .env_remove("NATS_TOKEN"));
+    assert_refused(&out, &says);
+    let out = watch(&op.server.url, &["--nats-creds", path]);
+    assert_refused(&out, &says);
+    // The check is netbench's own, before connecting: the server would only say
+    // "Authorization Violation".
+    assert!(!text(&out).contains("refused the login"), "{}", text(&out));
+}
+
+#[test]
+fn local_with_expired_creds_starts_nothing() {
+    if !is_root() {
+        panic!("this test needs root (network namespaces); CI runs as root");
+    }
+    let op = operator_mode();
+    let expired = expired_user(&op);
+    let out = run(netbench()
+        .args(["local", "--nats-url", &op.server.url, "--nats-creds"])
+        .arg(&expired)
+        .args([
+            "--benchmark",
+            "iperf3-tcp",
+            "--nodes",
+            "2",
+            "--duration",
+            "1",
+        ])
+        .args(["--subnet", "198.18.85.0/24"]));
+    assert_refused(&out, &["the credentials expired", "nsc generate creds"]);
+    assert!(leftover_namespaces("nb-").is_empty());
+}
+
+/// `local` starts its own NATS unless given `--nats-url`: a login for another NATS is refused
+/// (exit 2, saying why), from a flag or from its variable, before anything starts.
+#[test]
+fn login_flags_without_nats_url_are_refused_by_local() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("u.creds");
+    std::fs::write(&file, "whatever\n").unwrap();
+    let f = file.to_str().unwrap();
+    let local = || {
+        let mut c = netbench();
+        c.args(["local", "--benchmark", "iperf3-tcp", "--nodes", "2"])
+            .args(["--duration", "1", "--subnet", "198.18.86.0/24"])
+            .env_remove("NATS_CREDS")
+            .env_remove("NATS_NKEY")
+            .env_remove("NATS_TOKEN");
+        c
+    };
+    for (flag, value) in [
+        ("--nats-creds", f),
+        ("--nats-nkey", f),
+        ("--nats-token", "t0ken"),
+    ] {
+        let out = run(local().args([flag, value]));
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{t}");
+        assert!(
+            t.contains(flag) && t.contains("only with --nats-url"),
+            "{t}"
+        );
+        assert!(!t.contains("t0ken"), "the token shown: {t}");
+        assert!(!t.contains("worker logs"), "nothing started: {t}");
+    }
+    let out = run(local().env("NATS_TOKEN", "t0ken"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("NATS_TOKEN"), "{}", text(&out));
+    assert!(leftover_namespaces("nb-").is_empty());
+}
+
+/// One `nsc add user` command of the README's block: the user's name and its lists.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Permissions {
+    allow_pub: std::collections::BTreeSet<String>,
+    deny_pub: std::collections::BTreeSet<String>,
+    allow_sub: std::collections::BTreeSet<String>,
+    responses: bool,
+}
+
+/// The `nsc add user` commands of the README's "Using an existing NATS" section, as the
+/// argument lists a shell would pass (single quotes removed, continuation lines joined).
+fn readme_nsc_commands() -> Vec<Vec<String>> {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("## Using an existing NATS")
+        .nth(1)
+        .expect("README section about an existing NATS");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a sh block in that section");
+    let joined = block.replace("\\\n", " ");
+    joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("nsc add user"))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(|w| w.trim_matches('\'').to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn readme_permissions(args: &[String]) -> (String, Permissions) {
+    let mut p = Permissions::default();
+    let mut name = String::new();
+    let mut i = 0;
+    while i < args.len() {
+        let list = |v: &str| v.split(',').map(str::to_string).collect::<Vec<_>>();
+        match args[i].as_str() {
+            "--name" => name = args[i + 1].clone(),
+            "--allow-pub" => p.allow_pub.extend(list(&args[i + 1])),
+            "--deny-pub" => p.deny_pub.extend(list(&args[i + 1])),
+            "--allow-sub" => p.allow_sub.extend(list(&args[i + 1])),
+            "--allow-pub-response" => {
+                p.responses = true;
+                i += 1;
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    (name, p)
+}
+
+/// One user's lists in nats/auth.conf.template, for every run and worker (`*`), with the
+/// default reply prefix (`_INBOX.>`) instead of the per-role one (creds, NKeys and tokens use
+/// the default).
+fn template_permissions(user: &str) -> Permissions {
+    let template: String = include_str!("../nats/auth.conf.template")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let start = template
+        .find(&format!("{{ user: \"{user}\""))
+        .unwrap_or_else(|| panic!("user {user} in the template"));
+    let rest = &template[start + 1..];
+    let block = &rest[..rest.find("{ user: ").unwrap_or(rest.len())];
+    let (publish, subscribe) = block.split_at(block.find("subscribe").unwrap());
+    let list = |part: &str, key: &str| -> std::collections::BTreeSet<String> {
+        let Some(at) = part.find(key) else {
+            return Default::default();
+        };
+        let inside = &part[at..];
+        let inside = &inside[inside.find('[').unwrap() + 1..inside.find(']').unwrap()];
+        inside
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .map(|s| {
+                let s = s.replace("{{RUN}}", "*").replace("{{WORKER_ID}}", "*");
+                if s.starts_with("_INBOX_") {
+                    "_INBOX.>".to_string()
+                } else {
+                    s
+                }
+            })
+            .collect()
+    };
+    Permissions {
+        allow_pub: list(publish, "allow:"),
+        deny_pub: list(publish, "deny:"),
+        allow_sub: list(subscribe, "allow:"),
+        responses: block.contains("allow_responses: true"),
+    }
+}
+
+#[test]
+fn the_readmes_nsc_users_have_the_templates_lists() {
+    let commands = readme_nsc_commands();
+    let users: Vec<(String, Permissions)> =
+        commands.iter().map(|c| readme_permissions(c)).collect();
+    let names: Vec<&str> = users.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "netbench-orchestrator",
+            "netbench-worker",
+            "netbench-observer"
+        ]
+    );
+    for ((name, readme), role) in
+        users
+            .iter()
+            .zip(["orchestrator", "worker-{{WORKER_ID}}", "observer"])
+    {
+        assert_eq!(
+            readme,
+            &template_permissions(role),
+            "README's {name} against nats/auth.conf.template's {role}"
+        );
+    }
+}
+
+/// The README's three users, made by running its very `nsc` commands, run a real benchmark
+/// together, each role on its own login: an orchestrator and two workers (loopback, pairs one
+/// at a time), then `netbench watch` as the observer.
+#[test]
+fn the_readmes_nsc_users_run_a_benchmark_each_on_its_own_login() {
+    let op = operator_mode();
+    let mut creds = std::collections::BTreeMap::new();
+    for cmd in readme_nsc_commands() {
+        let args: Vec<&str> = cmd
+            .iter()
+            .map(|a| if a == "ACC" { "acc" } else { a.as_str() })
+            .collect();
+        op.nsc.nsc(&args);
+        let (name, _) = readme_permissions(&cmd);
+        creds.insert(name.clone(), op.nsc.creds("acc", &name));
+    }
+    let login = |user: &str| creds[user].to_str().unwrap().to_string();
+    let url = op.server.url.clone();
+    let run_id = "readmeroles1";
+    let worker_login = login("netbench-worker");
+    let workers: Vec<support::Reaped> = ["node-1", "node-2"]
+        .into_iter()
+        .map(|name| {
+            support::Reaped(
+                netbench()
+                    .args(["worker", "--nats-url", &url, "--run", run_id])
+                    .args(["--name", name, "--ip", "127.0.0.1", "--deadline", "2m"])
+                    .args(["--nats-creds", &worker_login])
+                    .env_remove("NATS_NKEY")
+                    .env_remove("NATS_TOKEN")
+                    .stdin(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.json");
+    let out = run(netbench()
+        .args(["orchestrator", "--nats-url", &url, "--run", run_id])
+        .args([
+            "--benchmark",
+            "iperf3-tcp",
+            "--workers",
+            "2",
+            "--duration",
+            "1",
+        ])
+        .args(["--timeout", "30s", "--deadline", "90s"])
+        .args(["--nats-creds", &login("netbench-orchestrator")])
+        .arg("--results")
+        .arg(&results)
+        .env_remove("NATS_NKEY")
+        .env_remove("NATS_TOKEN"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !text(&out).contains("Permissions Violation"),
+        "{}",
+        text(&out)
+    );
+    let doc = read_json(&results);
+    let entries = doc["results"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{doc}");
+    for e in entries {
+        assert_eq!(e["task"]["status"], 0, "{e}");
+    }
+    drop(workers);
+    // The observer reads what the stream holds.
+    let out = run(netbench()
+        .args(["watch", "--nats-url", &url, "--run", run_id, "--no-follow"])
+        .args(["--nats-creds", &login("netbench-observer")])
+        .env_remove("NATS_NKEY")
+        .env_remove("NATS_TOKEN"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !text(&out).contains("Permissions Violation"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("node-1"), "{}", text(&out));
+}

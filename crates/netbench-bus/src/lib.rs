@@ -166,6 +166,14 @@ pub async fn connect(
                     async_nats::Event::Disconnected => {
                         tracing::warn!("NATS disconnected; reconnecting")
                     }
+                    async_nats::Event::ServerError(e)
+                        if auth_file::says_expired(&e.to_string()) =>
+                    {
+                        tracing::error!(
+                            "the NATS server ended the login: {e}. {}",
+                            auth_file::EXPIRED_ADVICE
+                        )
+                    }
                     async_nats::Event::ServerError(e) => tracing::error!(
                         "the NATS server refused: {e}. If it names a subject, the NATS user \
                          lacks that permission: allow it for the user or its account (the \
@@ -222,6 +230,14 @@ pub async fn connect(
                     given: args.login_flags(),
                     source,
                 });
+            }
+            // The server ends a login whose JWT expired ("User Authentication Expired").
+            Err(source) if auth_file::says_expired(&source.to_string()) => {
+                return Err(BusError::Credentials(format!(
+                    "NATS at {} ended the login: {source}. {}",
+                    args.url,
+                    auth_file::EXPIRED_ADVICE
+                )));
             }
             Err(source) if started.elapsed() >= args.connect_wait => {
                 return Err(BusError::Connect {
@@ -280,10 +296,123 @@ pub mod auth_file {
                 "the user JWT in it is no JWT (not three dot-separated parts)".into(),
             ));
         }
+        let exp = jwt_expiry(jwt).map_err(|why| bad(format!("its user JWT {why}")))?;
+        check_not_expired(exp, now_unix()).map_err(|why| {
+            BusError::Credentials(format!(
+                "--nats-creds {}: {why}. Generate new creds for the user: extend its expiry \
+                 (nsc edit user -a ACCOUNT -n USER --expiry 0, or a later date; push the account \
+                 if the server uses a resolver) and write them again with \
+                 nsc generate creds -a ACCOUNT -n USER",
+                path.display()
+            ))
+        })?;
         let seed = block_after(&contents, SEED_BEGIN)
             .ok_or_else(|| bad(format!("no NKey seed in it (no \"{SEED_BEGIN}\" line)")))?;
         check_user_seed(seed).map_err(|why| bad(format!("its NKey seed {why}")))?;
         Ok(contents)
+    }
+
+    /// What to do about expired credentials.
+    pub const EXPIRED_ADVICE: &str = "The credentials expired: generate new creds for the \
+        user (extend its expiry with nsc edit user -a ACCOUNT -n USER --expiry, then \
+        nsc generate creds -a ACCOUNT -n USER) and give the new file";
+
+    /// Whether a server error says the user's authentication expired (the server sends
+    /// `-ERR 'User Authentication Expired'` when a connected user's JWT expires).
+    pub fn says_expired(error: &str) -> bool {
+        error
+            .to_ascii_lowercase()
+            .contains("authentication expired")
+    }
+
+    /// Seconds since the Unix epoch, now.
+    fn now_unix() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+
+    /// The `exp` claim (Unix seconds) of a JWT, if it has one: its payload decoded (base64url
+    /// JSON). The signature is the server's to check.
+    pub fn jwt_expiry(jwt: &str) -> Result<Option<i64>, String> {
+        let payload = jwt.split('.').nth(1).unwrap_or_default();
+        let raw = base64url_decode(payload).ok_or("has a payload that is not base64url")?;
+        let claims: serde_json::Value = serde_json::from_slice(&raw)
+            .map_err(|e| format!("has a payload that is not JSON ({e})"))?;
+        match claims.get("exp") {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .or_else(|| v.as_f64().map(|f| f as i64))
+                .map(Some)
+                .ok_or_else(|| format!("has an exp claim that is no number ({v})")),
+        }
+    }
+
+    /// An error saying when the JWT expired, if `exp` is not after `now`.
+    pub fn check_not_expired(exp: Option<i64>, now: i64) -> Result<(), String> {
+        match exp {
+            Some(exp) if exp <= now => Err(format!(
+                "the credentials expired: the user JWT expired at {} ({} ago)",
+                utc(exp),
+                ago(now - exp)
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (the way `nsc describe user` shows them).
+    fn utc(t: i64) -> String {
+        let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+        // Civil from days (H. Hinnant's algorithm), proleptic Gregorian.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )
+    }
+
+    fn ago(secs: i64) -> String {
+        match secs {
+            s if s < 120 => format!("{s} s"),
+            s if s < 7200 => format!("{} min", s / 60),
+            s if s < 172_800 => format!("{} h", s / 3600),
+            s => format!("{} days", s / 86_400),
+        }
+    }
+
+    /// base64url without padding (RFC 4648 §5), as JWTs use it; padding is tolerated.
+    fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(s.len() * 3 / 4);
+        let (mut buf, mut bits) = (0u32, 0u32);
+        for c in s.trim_end_matches('=').bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'-' | b'+' => 62,
+                b'_' | b'/' => 63,
+                _ => return None,
+            };
+            buf = (buf << 6) | u32::from(v);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buf >> bits) as u8);
+                buf &= (1 << bits) - 1;
+            }
+        }
+        Some(out)
     }
 
     /// The user NKey seed in an `--nats-nkey` file (its first non-empty, non-comment line).
@@ -414,6 +543,33 @@ pub mod auth_file {
             assert!(check_user_seed(&typo).unwrap_err().contains("checksum"));
             assert!(check_user_seed(&SEED[..40]).is_err());
             assert!(check_user_seed("UAXYZ").unwrap_err().contains("public key"));
+        }
+
+        #[test]
+        fn jwt_expiry_is_read_from_the_payload() {
+            // header.payload.signature, the payload {"exp":1577836800,"sub":"U"} in base64url.
+            let jwt = "eyJ0eXAiOiJKV1QifQ.eyJleHAiOjE1Nzc4MzY4MDAsInN1YiI6IlUifQ.c2ln";
+            assert_eq!(jwt_expiry(jwt), Ok(Some(1_577_836_800)));
+            let e = check_not_expired(Some(1_577_836_800), 1_577_836_800 + 3 * 86_400).unwrap_err();
+            assert!(
+                e.contains("expired at 2020-01-01 00:00:00 UTC (3 days ago)"),
+                "{e}"
+            );
+            assert_eq!(
+                check_not_expired(Some(1_577_836_800), 1_577_836_799),
+                Ok(())
+            );
+            // No exp: never expires.
+            assert_eq!(jwt_expiry("e30.eyJzdWIiOiJVIn0.c2ln"), Ok(None));
+            assert_eq!(check_not_expired(None, i64::MAX), Ok(()));
+            assert!(jwt_expiry("e30.!!!.c2ln")
+                .unwrap_err()
+                .contains("base64url"));
+            assert!(jwt_expiry("e30.bm90IGpzb24.c2ln")
+                .unwrap_err()
+                .contains("JSON"));
+            assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+            assert_eq!(utc(1_796_188_645), "2026-12-02 05:17:25 UTC");
         }
     }
 }
