@@ -372,3 +372,79 @@ async fn a_run_starts_with_one_server_of_three_down() {
     assert_eq!(entries.len(), 2);
     assert!(entries.iter().all(|e| e["status_name"] == "ok"));
 }
+
+/// A nats-server that tries to join the cluster through member 0's route port with `route`
+/// (`nats-route://…`); returns how many routes member 0 then has.
+fn routes_after_joining(cluster: &NatsCluster, route: &str) -> u64 {
+    let bin = nats_server::locate(None).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let mut joiner = Command::new(bin)
+        .args(["-a", "127.0.0.1", "-p", "-1", "--cluster_name", "netbench"])
+        .args(["--cluster", "nats://127.0.0.1:-1", "--routes", route])
+        .arg("--store_dir")
+        .arg(store.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let monitor = cluster.server(0).unwrap().monitor.clone();
+    let routes = || {
+        monitor_json(&monitor, "/routez")
+            .and_then(|v| v["num_routes"].as_u64())
+            .unwrap_or(0)
+    };
+    // Give it time to connect (a refused route is retried every second).
+    let limit = Instant::now() + Duration::from_secs(4);
+    let before = routes();
+    while routes() == before && Instant::now() < limit {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let n = routes();
+    let _ = joiner.kill();
+    let _ = joiner.wait();
+    n
+}
+
+#[test]
+fn routes_take_only_servers_with_the_runs_route_password() {
+    let bin = nats_server::locate(None).unwrap();
+    let cluster = NatsCluster::start(&bin, 3, "").unwrap();
+    let peers = monitor_json(&cluster.server(0).unwrap().monitor, "/routez").unwrap()["num_routes"]
+        .as_u64()
+        .unwrap();
+    assert!(peers >= 2, "member 0 routes to the two others: {peers}");
+    let addr = cluster.route(0).to_string();
+    let refused = routes_after_joining(&cluster, &format!("nats-route://{addr}"));
+    assert_eq!(refused, peers, "a server without the password did not join");
+    let wrong = routes_after_joining(&cluster, &format!("nats-route://route:guess@{addr}"));
+    assert_eq!(wrong, peers, "nor with a wrong one");
+    let (user, password) = cluster.route_login();
+    let joined = routes_after_joining(&cluster, &format!("nats-route://{user}:{password}@{addr}"));
+    assert!(
+        joined > peers,
+        "with the password it joins: {joined} routes"
+    );
+}
+
+#[test]
+fn per_role_logins_and_tls_work_on_the_cluster() {
+    assert!(is_root(), "needs root (network namespaces)");
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let out = run(netbench()
+        .args(["local", "--nats-cluster", "3", "--tls", "--nodes", "2"])
+        .args([
+            "--duration",
+            "1s",
+            "--subnet",
+            "198.18.92.0/24",
+            "--results",
+        ])
+        .arg(&results));
+    assert_eq!(out.status.code(), Some(0));
+    let file = read_json(&results);
+    let entries = file["results"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().all(|e| e["status_name"] == "ok"));
+}

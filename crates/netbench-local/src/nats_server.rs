@@ -240,12 +240,14 @@ fn free_ports(n: usize) -> Result<Vec<u16>, NatsServerError> {
 struct Member {
     name: String,
     listen: String,
+    route: String,
     auth: String,
 }
 
 /// `netbench local --nats-cluster N`: N nats-server processes on loopback, clustered over
 /// authenticated routes, JetStream on each; the stream and bucket get N replicas.
 pub struct NatsCluster {
+    routes: netbench_bus::cluster::ClusterRoutes,
     binary: PathBuf,
     members: Vec<Member>,
     /// `None` while a member is down (killed by a test).
@@ -269,11 +271,13 @@ impl NatsCluster {
                 Member {
                     name: format!("netbench-{}", i + 1),
                     listen: format!("127.0.0.1:{}", ports[i]),
+                    route: r.listen.clone(),
                     auth: format!("{auth}{}", r.block()),
                 }
             })
             .collect();
         let mut cluster = NatsCluster {
+            routes: base,
             binary: binary.to_path_buf(),
             servers: Vec::new(),
             stopped: Vec::new(),
@@ -344,6 +348,16 @@ impl NatsCluster {
     /// The running member `i` (`None` while it is down).
     pub fn server(&self, i: usize) -> Option<&NatsServer> {
         self.servers[i].as_ref()
+    }
+
+    /// Member `i`'s route address (`127.0.0.1:PORT`).
+    pub fn route(&self, i: usize) -> &str {
+        &self.members[i].route
+    }
+
+    /// The routes' login (user, password): a server without it cannot join.
+    pub fn route_login(&self) -> (&str, &str) {
+        (&self.routes.user, &self.routes.password)
     }
 
     /// Member `i`'s name (`netbench-1`, …).
