@@ -787,3 +787,43 @@ fn the_readmes_nsc_users_run_a_benchmark_each_on_its_own_login() {
     );
     assert!(text(&out).contains("node-1"), "{}", text(&out));
 }
+
+/// A JWT that expires while the worker is connected: the server ends the login ("User
+/// Authentication Expired") and the worker says the credentials expired and what to do. nsc's
+/// shortest expiry is a minute, so this test waits for one.
+#[test]
+fn a_login_that_expires_while_connected_is_told_to_generate_new_creds() {
+    let op = operator_mode();
+    op.nsc.nsc(&[
+        "add",
+        "user",
+        "--account",
+        "acc",
+        "--name",
+        "oneminute",
+        "--expiry",
+        "1m",
+    ]);
+    let creds = op.nsc.creds("acc", "oneminute");
+    let started = std::time::Instant::now();
+    let out = run(netbench()
+        .args(["worker", "--nats-url", &op.server.url, "--run", "credsrun1"])
+        .args(["--name", "node-1", "--ip", "127.0.0.1", "--deadline", "75s"])
+        .arg("--nats-creds")
+        .arg(&creds)
+        .env_remove("NATS_NKEY")
+        .env_remove("NATS_TOKEN")
+        .env("RUST_LOG", "info"));
+    let t = text(&out);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(50),
+        "{t}"
+    );
+    assert!(
+        t.contains("the NATS server ended the login")
+            && t.contains("User Authentication Expired")
+            && t.contains("The credentials expired")
+            && t.contains("nsc generate creds"),
+        "{t}"
+    );
+}
