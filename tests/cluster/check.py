@@ -7,6 +7,9 @@
   check.py concurrency FILE C [--plan P]               a --concurrency C run: no worker in two
                                                        pairs at once, concurrent_pairs honest
   check.py safety LOG                                  every address seen is ours
+  check.py stream INFO.json RESULTS.jsonl N R SERVER   a run's results read from one server of a
+                                                       NATS cluster: N pairs, each once; the
+                                                       stream has R replicas
 """
 import collections
 import datetime
@@ -190,6 +193,34 @@ def safety(path):
     print(f"    {len(seen)} distinct addresses observed, all in 127/8 or 198.18/15")
 
 
+def stream(info_path, results_path, pairs, replicas, server):
+    """`nats stream info NETBENCH --json` and `nats sub --stream NETBENCH --all --raw` of a
+    run's results, from one server of a NATS cluster."""
+    try:
+        info = json.load(open(info_path))
+    except (OSError, ValueError) as e:
+        fail(f"{server}: no stream info ({e}): {open(info_path.replace('.json', '.err')).read()[:300]}")
+    got = info["config"].get("num_replicas")
+    if got != replicas:
+        fail(f"{server}: stream NETBENCH has {got} replicas, want {replicas}")
+    cluster = info.get("cluster", {})
+    members = [cluster.get("leader")] + [r.get("name") for r in cluster.get("replicas", [])]
+    members = [m for m in members if m]
+    lines = [l for l in open(results_path).read().splitlines() if l.strip()]
+    seen = collections.Counter()
+    for l in lines:
+        r = json.loads(l)
+        t = r["task"]
+        seen[(r["pair"], t["client"]["worker"], t["server"]["worker"])] += 1
+    twice = {k: v for k, v in seen.items() if v != 1}
+    if twice:
+        fail(f"{server}: results stored more than once: {twice}")
+    if len(seen) != pairs:
+        fail(f"{server}: {len(seen)} results in the stream, want {pairs}")
+    print(f"    {server}: {len(seen)} results, each once; stream leader {cluster.get('leader')}, "
+          f"servers {sorted(members)}, {info['state']['messages']} messages")
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "results":
@@ -206,5 +237,7 @@ if __name__ == "__main__":
         concurrency(args[0], int(args[1]), args[args.index("--plan") + 1] if "--plan" in args else None)
     elif cmd == "safety":
         safety(sys.argv[2])
+    elif cmd == "stream":
+        stream(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     else:
         fail(f"unknown check {cmd}")

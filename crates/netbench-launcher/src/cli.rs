@@ -35,6 +35,14 @@ fn namespace(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--nats-replicas`: 1, 3 or 5 (clap exits 2 with the message otherwise).
+fn nats_replicas(s: &str) -> Result<u8, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number: give 1, 3 or 5"))?;
+    crate::spec::check_nats_replicas(n)
+}
+
 /// `name` or `name=zone`.
 fn dry_node(s: &str) -> Result<NodeInfo, String> {
     let (name, zone) = s.split_once('=').unwrap_or((s, ""));
@@ -111,6 +119,11 @@ pub struct LaunchArgs {
     /// Use this NATS (JetStream on, reachable from the pods and from here) instead of deploying one.
     #[arg(long)]
     pub nats_url: Option<String>,
+    /// How many NATS servers to deploy: 1 (one pod), or 3 or 5 clustered servers (a
+    /// StatefulSet, JetStream replicated on each, a PodDisruptionBudget): the run then
+    /// survives the loss of one NATS pod (two with 5). Not with --nats-url.
+    #[arg(long, value_name = "N", value_parser = nats_replicas)]
+    pub nats_replicas: Option<u8>,
     /// TLS to NATS: the deployed NATS gets a certificate from a CA generated for the run (for its
     /// Service names, its ClusterIP, 127.0.0.1), and the orchestrator, the workers and the
     /// launcher verify it against that CA. With --nats-url, give that server's CA (--nats-ca).
@@ -119,6 +132,18 @@ pub struct LaunchArgs {
     /// With --nats-url: the CA certificate (PEM) the server's certificate chains to; turns TLS on.
     #[arg(long, requires = "nats_url")]
     pub nats_ca: Option<PathBuf>,
+    /// With --nats-url: NATS credentials file (user JWT and NKey seed, from `nsc generate
+    /// creds`), for a server in operator mode. The launcher logs in with it; the orchestrator
+    /// and the workers get it from a Secret the launcher creates (and deletes with the run).
+    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// With --nats-url: file with a user NKey seed (SU…), for a server that lists nkey users.
+    #[arg(long, env = "NATS_NKEY", value_name = "FILE")]
+    pub nats_nkey: Option<PathBuf>,
+    /// With --nats-url: NATS token, for a server with `authorization { token: … }` (the pods
+    /// read it from a Secret, never from their spec).
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
     /// How the launcher reaches the NATS it deployed.
     #[arg(long, value_enum, default_value = "auto")]
     pub connect: ConnectArg,
@@ -179,8 +204,12 @@ impl LaunchArgs {
             dry_run: _,
             dry_run_nodes: _,
             nats_url,
+            nats_replicas,
             tls,
             nats_ca,
+            nats_creds,
+            nats_nkey,
+            nats_token,
             connect,
             run,
             pushgateway,
@@ -210,8 +239,14 @@ impl LaunchArgs {
             output_dir: output_file_directory,
             keep,
             nats_url,
+            nats_replicas,
             tls,
             nats_ca,
+            nats_login: crate::launch::LoginFlags {
+                creds: nats_creds,
+                nkey: nats_nkey,
+                token: nats_token,
+            },
             connect: match connect {
                 ConnectArg::Auto => Connect::Auto,
                 ConnectArg::Service => Connect::Service,
@@ -220,14 +255,24 @@ impl LaunchArgs {
         }
     }
 
-    /// The `--dry-run` output: every manifest for `--dry-run-nodes`. The NATS passwords and,
+    /// The `--dry-run` output: every manifest for `--dry-run-nodes`. The login files given with
+    /// `--nats-url` are read and checked (a bad one is an error, exit code 3) but their values,
+    /// like the token, are placeholders in the Secret. The NATS passwords and,
     /// with `--tls`, the run's CA, server certificate and key are placeholders (a real launch
     /// generates them, the certificate once the Service's ClusterIP is known).
     pub fn dry_run_yaml(&self) -> Result<String, LaunchError> {
         let cfg = self.config();
         cfg.check()?;
+        // Checked as a launch checks them; the values stay out of the output.
+        let login = cfg.nats_login.read()?;
         let run = cfg.run.clone().unwrap_or_else(RunId::generate);
         let mut spec = crate::launch::make_spec(&cfg, run, self.dry_run_nodes.clone());
+        let placeholder = |flag: &str| Some(format!("read at launch from {flag}\n"));
+        spec.nats_login = crate::spec::NatsLogin {
+            creds: login.creds.and(placeholder("--nats-creds")),
+            nkey: login.nkey.and(placeholder("--nats-nkey")),
+            token: login.token.and(placeholder("--nats-token")),
+        };
         // The plan on the dry-run nodes (on stderr: stdout is the YAML). Label selectors need a
         // cluster: they are resolved by a real launch.
         if cfg.clients.is_some() || cfg.servers.is_some() {
@@ -248,6 +293,25 @@ impl LaunchArgs {
                 })
             }),
         };
+        // A NATS cluster: the routes name each server's Service (a real launch puts their
+        // ClusterIPs there, once the Services exist).
+        if spec.nats_clustered() {
+            let mut routes = netbench_bus::cluster::ClusterRoutes::generate(
+                &format!("0.0.0.0:{}", crate::spec::NATS_ROUTE_PORT),
+                (0..spec.nats_replicas)
+                    .map(|i| {
+                        format!(
+                            "{}.{}.svc:{}",
+                            crate::spec::nats_pod_name(i),
+                            spec.namespace,
+                            crate::spec::NATS_ROUTE_PORT
+                        )
+                    })
+                    .collect(),
+            );
+            routes.password = "generated-at-launch".into();
+            spec.nats_cluster = Some(routes);
+        }
         if let crate::spec::NatsPlan::Deploy { creds, .. } = &mut spec.nats {
             for login in [&mut creds.orchestrator, &mut creds.observer]
                 .into_iter()

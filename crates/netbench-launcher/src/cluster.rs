@@ -4,9 +4,11 @@ use crate::manifests::Manifests;
 use crate::pods::{assess, Assessment, StuckPods, STUCK_GRACE};
 use crate::spec::{self, NodeInfo};
 use crate::{LaunchError, Result};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 use serde::{de::DeserializeOwned, Serialize};
@@ -288,10 +290,52 @@ where
     }
 }
 
+/// The ClusterIPs of the NATS Services, once they exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatsServiceIps {
+    /// The client Service `nats` (every NATS pod behind it).
+    pub client: Option<String>,
+    /// `--nats-replicas` above 1: each server's own Service (`nats-<i>`), in order.
+    pub servers: Vec<String>,
+}
+
+fn cluster_ip(svc: Service) -> Option<String> {
+    svc.spec
+        .and_then(|s| s.cluster_ip)
+        .filter(|ip| !ip.is_empty() && ip != "None")
+}
+
 /// Create the namespace (unless it exists already: `created` is then [`Created::Objects`]),
-/// the run's NetworkPolicies (before any pod exists) and, when we deploy NATS, its Service;
-/// returns the Service's ClusterIP. First, because the ClusterIP goes into the pods'
-/// `NATS_URL` and, with `--tls`, into the server certificate.
+/// the run's NetworkPolicies (before any pod exists) and, when we deploy NATS, its Services;
+/// returns their ClusterIPs. First, because the ClusterIP goes into the pods' `NATS_URL` and,
+/// with `--tls`, into the server certificate, and each server's into the routes of a NATS
+/// cluster.
+pub async fn apply_namespace_and_services(
+    client: &Client,
+    m: &Manifests,
+    created: &mut Created,
+) -> Result<NatsServiceIps> {
+    let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
+    let client_ip = apply_namespace_and_service(client, m, created).await?;
+    let mut servers = Vec::new();
+    for s in &m.nats_pod_services {
+        let name = s.metadata.name.clone().unwrap_or_default();
+        let ip = cluster_ip(put(client, &ns_name, s, created).await?).ok_or_else(|| {
+            LaunchError::Nats(format!(
+                "Service {name} got no ClusterIP: the NATS servers route to each other through \
+                 their Services' ClusterIPs; does this cluster hand them out?"
+            ))
+        })?;
+        servers.push(ip);
+    }
+    Ok(NatsServiceIps {
+        client: client_ip,
+        servers,
+    })
+}
+
+/// [`apply_namespace_and_services`] without the per-server Services: the client Service's
+/// ClusterIP.
 pub async fn apply_namespace_and_service(
     client: &Client,
     m: &Manifests,
@@ -308,19 +352,19 @@ pub async fn apply_namespace_and_service(
     }
     let mut cluster_ip = None;
     if let Some(s) = &m.nats_service {
-        let svc = put(client, &ns_name, s, created).await?;
-        cluster_ip = svc
-            .spec
-            .and_then(|s| s.cluster_ip)
-            .filter(|ip| !ip.is_empty() && ip != "None");
+        cluster_ip = self::cluster_ip(put(client, &ns_name, s, created).await?);
     }
     Ok(cluster_ip)
 }
 
-/// Apply the NATS Secrets and ConfigMaps (the CA one also for an external NATS) and the NATS pod.
+/// Apply the NATS Secrets and ConfigMaps (the CA one also for an external NATS) and the NATS pod
+/// (or, `--nats-replicas` above 1, the StatefulSet and its PodDisruptionBudget).
 pub async fn apply_nats(client: &Client, m: &Manifests, created: &mut Created) -> Result<()> {
     let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
-    for s in [&m.nats_secret, &m.nats_tls_secret].into_iter().flatten() {
+    for s in [&m.nats_secret, &m.nats_tls_secret, &m.nats_login_secret]
+        .into_iter()
+        .flatten()
+    {
         put::<Secret>(client, &ns_name, s, created).await?;
     }
     for c in [&m.nats_config, &m.nats_ca].into_iter().flatten() {
@@ -328,6 +372,12 @@ pub async fn apply_nats(client: &Client, m: &Manifests, created: &mut Created) -
     }
     if let Some(p) = &m.nats_pod {
         put::<Pod>(client, &ns_name, p, created).await?;
+    }
+    if let Some(p) = &m.nats_pdb {
+        put::<PodDisruptionBudget>(client, &ns_name, p, created).await?;
+    }
+    if let Some(s) = &m.nats_statefulset {
+        put::<StatefulSet>(client, &ns_name, s, created).await?;
     }
     Ok(())
 }
@@ -359,9 +409,10 @@ pub async fn delete_objects(
 ) -> Result<()> {
     let started = Instant::now();
     let mut failed = Vec::new();
-    // The Job first (or its controller replaces its pod), then the pods, then the rest.
+    // The Job and the StatefulSet first (or their controllers replace their pods), then the
+    // pods, then the rest.
     let rank = |k: &str| match k {
-        "Job" => 0,
+        "Job" | "StatefulSet" => 0,
         "Pod" => 1,
         _ => 2,
     };
@@ -376,6 +427,10 @@ pub async fn delete_objects(
         let r = match o.kind.as_str() {
             "Job" => delete_one::<Job>(client, namespace, &o.name, &dp).await,
             "Pod" => delete_one::<Pod>(client, namespace, &o.name, &dp).await,
+            "StatefulSet" => delete_one::<StatefulSet>(client, namespace, &o.name, &dp).await,
+            "PodDisruptionBudget" => {
+                delete_one::<PodDisruptionBudget>(client, namespace, &o.name, &dp).await
+            }
             "Service" => delete_one::<Service>(client, namespace, &o.name, &dp).await,
             "Secret" => delete_one::<Secret>(client, namespace, &o.name, &dp).await,
             "ConfigMap" => delete_one::<ConfigMap>(client, namespace, &o.name, &dp).await,
@@ -617,6 +672,24 @@ pub async fn delete_namespace_of(
             }
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `--nats-replicas` above 1, in the run's own namespace: delete the NATS StatefulSet before the
+/// namespace is emptied (or its controller would replace the NATS pods being deleted). Gone
+/// already is fine.
+pub async fn delete_nats_statefulset(client: &Client, namespace: &str) -> Result<()> {
+    let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    match api
+        .delete(spec::NATS_NAME, &DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(LaunchError::kube(
+            format!("cannot delete the NATS StatefulSet in {namespace}"),
+            e,
+        )),
     }
 }
 

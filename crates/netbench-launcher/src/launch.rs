@@ -9,6 +9,7 @@ use crate::{LaunchError, Result};
 use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, Client};
 use netbench_bench::Benchmark;
+use netbench_bus::cluster::ClusterRoutes;
 use netbench_bus::tls::RunTls;
 use netbench_bus::{auth::RunCredentials, jetstream::Store, ConnectionStats, NatsArgs};
 use netbench_proto::{Event, PairResult, RunId};
@@ -61,12 +62,77 @@ pub struct LaunchConfig {
     pub keep: bool,
     /// Use this NATS instead of deploying one.
     pub nats_url: Option<String>,
+    /// With `nats_url`: how the launcher, the orchestrator and the workers log in to it.
+    pub nats_login: LoginFlags,
+    /// `--nats-replicas`: how many NATS servers to deploy (None: 1). Refused with `nats_url`.
+    pub nats_replicas: Option<u8>,
     /// TLS to NATS: for the NATS we deploy, a CA generated for the run signs its certificate;
     /// for `nats_url`, `nats_ca` is the CA its certificate chains to.
     pub tls: bool,
     /// The CA of the `nats_url` server's certificate (implies `tls`).
     pub nats_ca: Option<PathBuf>,
     pub connect: Connect,
+}
+
+/// `--nats-creds`, `--nats-nkey`, `--nats-token`: the login for an existing NATS (`--nats-url`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct LoginFlags {
+    pub creds: Option<PathBuf>,
+    pub nkey: Option<PathBuf>,
+    pub token: Option<String>,
+}
+
+/// Never the token.
+impl std::fmt::Debug for LoginFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginFlags")
+            .field("creds", &self.creds)
+            .field("nkey", &self.nkey)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl LoginFlags {
+    /// The flags given, for messages (never their values).
+    fn given(&self) -> Vec<&'static str> {
+        [
+            (self.creds.is_some(), "--nats-creds (or NATS_CREDS)"),
+            (self.nkey.is_some(), "--nats-nkey (or NATS_NKEY)"),
+            (self.token.is_some(), "--nats-token (or NATS_TOKEN)"),
+        ]
+        .into_iter()
+        .filter_map(|(set, flag)| set.then_some(flag))
+        .collect()
+    }
+
+    /// Read and check the login's files, as every other subcommand does before it connects:
+    /// a file that cannot be used is an error naming it and what to fix (exit code 3), before
+    /// anything is created in the cluster.
+    pub fn read(&self) -> Result<spec::NatsLogin> {
+        use netbench_bus::auth_file;
+        let token = match &self.token {
+            Some(t) if t.is_empty() => {
+                return Err(LaunchError::Bus(netbench_bus::BusError::Credentials(
+                    "--nats-token is empty: give the token the NATS server expects".into(),
+                )))
+            }
+            t => t.clone(),
+        };
+        Ok(spec::NatsLogin {
+            creds: self
+                .creds
+                .as_deref()
+                .map(auth_file::read_creds)
+                .transpose()?,
+            nkey: self
+                .nkey
+                .as_deref()
+                .map(|p| auth_file::read_nkey(p).map(|seed| format!("{seed}\n")))
+                .transpose()?,
+            token,
+        })
+    }
 }
 
 impl LaunchConfig {
@@ -79,6 +145,23 @@ impl LaunchConfig {
     pub fn check(&self) -> Result<()> {
         netbench_bench::flags::deadline_fits(self.duration_seconds, self.deadline)
             .map_err(LaunchError::Usage)?;
+        if let (None, Some(flag)) = (&self.nats_url, self.nats_login.given().first()) {
+            return Err(LaunchError::Usage(format!(
+                "{flag} is a login for an existing NATS and applies only with --nats-url; the \
+                 NATS that netbench deploys has logins of its own, made for the run. Add \
+                 --nats-url URL, or drop the flag (unset the variable)"
+            )));
+        }
+        if let Some(n) = self.nats_replicas {
+            spec::check_nats_replicas(n.into()).map_err(LaunchError::Usage)?;
+            if self.nats_url.is_some() {
+                return Err(LaunchError::Usage(format!(
+                    "--nats-replicas {n} with --nats-url: netbench deploys no NATS when given \
+                     one, so it cannot make it a cluster. Drop --nats-replicas (your NATS is as \
+                     available as you run it), or drop --nats-url to deploy {n} NATS servers"
+                )));
+            }
+        }
         match (&self.nats_url, &self.nats_ca) {
             (Some(_), None) if self.tls => Err(LaunchError::Usage(
                 "--tls with --nats-url: netbench cannot know the CA of a NATS it did not deploy; \
@@ -172,6 +255,10 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
         worker_image: cfg.worker_image.clone(),
         nats_image: cfg.nats_image.clone(),
         nats,
+        // Read (and checked) by the launch, not here: this stays pure.
+        nats_login: Default::default(),
+        nats_replicas: cfg.nats_replicas.unwrap_or(1),
+        nats_cluster: None,
         tls: None,
         inject: cfg.inject,
         duration_seconds: cfg.duration_seconds,
@@ -302,9 +389,12 @@ pub async fn launch(
     report: &mut impl Report,
 ) -> Result<LaunchOutcome> {
     cfg.check()?;
+    // A login file that cannot be used stops the launch before anything is made.
+    let login = cfg.nats_login.read()?;
     let nodes = cluster::select_nodes(&client, &cfg.node_labels).await?;
     let run = cfg.run.clone().unwrap_or_else(RunId::generate);
     let mut spec = make_spec(&cfg, run.clone(), nodes);
+    spec.nats_login = login;
     let clients = role_nodes(&client, &cfg, &spec, cfg.clients.as_deref()).await?;
     let servers = role_nodes(&client, &cfg, &spec, cfg.servers.as_deref()).await?;
     let planned = plan_launch(&cfg, &mut spec, clients, servers)?;
@@ -352,7 +442,7 @@ pub async fn launch(
                 ),
                 _ => format!(
                     "--keep: the run's objects left in namespace {}; delete them with: kubectl -n {} \
-                     delete jobs,pods,services,secrets,configmaps,networkpolicies -l {}={run}",
+                     delete jobs,statefulsets,pods,services,secrets,configmaps,networkpolicies,poddisruptionbudgets -l {}={run}",
                     spec.namespace,
                     spec.namespace,
                     spec::RUN_LABEL
@@ -385,6 +475,11 @@ pub async fn launch(
         }
         cluster::Created::Namespace(uid) => {
             report.status(&format!("deleting namespace {}", spec.namespace));
+            if spec.nats_clustered() {
+                if let Err(e) = cluster::delete_nats_statefulset(&client, &spec.namespace).await {
+                    report.status(&format!("{e}; deleting the namespace with it"));
+                }
+            }
             let deleted = cluster::delete_namespace_of(
                 &client,
                 &spec.namespace,
@@ -435,7 +530,11 @@ async fn deploy_and_follow(
     created: &mut cluster::Created,
 ) -> Result<Followed> {
     let m: Manifests = manifests_for(cfg, spec);
-    let cluster_ip = cluster::apply_namespace_and_service(client, &m, created).await?;
+    let ips = cluster::apply_namespace_and_services(client, &m, created).await?;
+    let cluster_ip = ips.client.clone();
+    // A NATS cluster: every server routes to every server's own Service, by ClusterIP (there
+    // may be no cluster DNS), rendered into auth.conf before any NATS pod exists.
+    set_nats_routes(spec, &ips.servers);
     // Pods reach NATS through the Service's ClusterIP: works with or without cluster DNS.
     if let (Some(ip), NatsPlan::Deploy { url, .. }) = (&cluster_ip, &mut spec.nats) {
         *url = format!(
@@ -455,14 +554,29 @@ async fn deploy_and_follow(
         "manifests applied; waiting for pods to be ready (up to {:?})",
         cfg.timeout
     ));
-    let mut expected: Vec<String> = Vec::new();
-    if m.nats_pod.is_some() {
-        expected.push(spec::NATS_NAME.into());
-    }
+    let mut expected: Vec<String> = spec.nats_pod_names();
+    let nats_pods = expected.clone();
     expected.extend(spec.worker_names());
-    let mut progress = |a: &Assessment| {
+    if spec.nats_clustered() {
         report.status(&format!(
-            "pods ready: {}/{}",
+            "waiting for all {} NATS servers ({}) to be ready: they form one JetStream cluster",
+            nats_pods.len(),
+            nats_pods.join(", ")
+        ));
+    }
+    let clustered = spec.nats_clustered();
+    let mut progress = |a: &Assessment| {
+        let nats = if clustered {
+            format!(
+                " (NATS {}/{})",
+                a.ready.iter().filter(|p| nats_pods.contains(p)).count(),
+                nats_pods.len()
+            )
+        } else {
+            String::new()
+        };
+        report.status(&format!(
+            "pods ready: {}/{}{nats}",
             a.ready.len(),
             expected_len(a)
         ));
@@ -590,6 +704,32 @@ fn ca_file(pem: &str) -> Result<tempfile::NamedTempFile> {
     Ok(f)
 }
 
+/// The label selector of the run's NATS pods.
+pub fn nats_pod_selector(spec: &LaunchSpec) -> String {
+    format!(
+        "{}={},{}=nats",
+        spec::RUN_LABEL,
+        spec.run,
+        spec::COMPONENT_LABEL
+    )
+}
+
+/// `--nats-replicas` above 1: the routes (`ip:port` of each server's own Service) into the spec,
+/// with a fresh route login. Nothing for a single NATS.
+pub fn set_nats_routes(spec: &mut LaunchSpec, server_ips: &[String]) {
+    if !spec.nats_clustered() || server_ips.is_empty() {
+        return;
+    }
+    let routes: Vec<String> = server_ips
+        .iter()
+        .map(|ip| format!("{}:{}", bracket(ip), spec::NATS_ROUTE_PORT))
+        .collect();
+    spec.nats_cluster = Some(ClusterRoutes::generate(
+        &format!("0.0.0.0:{}", spec::NATS_ROUTE_PORT),
+        routes,
+    ));
+}
+
 fn expected_len(a: &Assessment) -> usize {
     a.ready.len() + a.waiting.len()
 }
@@ -613,6 +753,9 @@ async fn nats_endpoint(
             NatsArgs {
                 connect_wait: Default::default(),
                 url: url.clone(),
+                creds: cfg.nats_login.creds.clone(),
+                nkey: cfg.nats_login.nkey.clone(),
+                token: cfg.nats_login.token.clone(),
                 ..Default::default()
             },
             None,
@@ -637,8 +780,15 @@ async fn nats_endpoint(
                 return Ok((creds(url.clone()), None));
             }
             let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
-            let fwd =
-                crate::portforward::start(pods, spec::NATS_NAME, spec::NATS_CLIENT_PORT).await?;
+            // To a Ready NATS pod, another one for each new connection after one broke: the
+            // client reconnects through the same local port to a surviving server.
+            let fwd = crate::portforward::start_any(
+                pods,
+                &nats_pod_selector(spec),
+                spec.nats_pod_names(),
+                spec::NATS_CLIENT_PORT,
+            )
+            .await?;
             // With --tls the server certificate names 127.0.0.1 for this very case.
             let url = format!("{}://{}", spec::nats_scheme(spec.tls.is_some()), fwd.local);
             Ok((creds(url), Some(fwd)))
@@ -691,6 +841,37 @@ pub(crate) mod tests {
         ]);
         let e = tls_plan(&cfg, "ns", None).unwrap_err();
         assert!(e.to_string().contains("no PEM certificate"), "{e}");
+    }
+
+    #[test]
+    fn a_login_without_nats_url_is_refused_and_bad_login_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("u.creds");
+        std::fs::write(&f, "not creds\n").unwrap();
+        let path = f.to_str().unwrap();
+        for flag in ["--nats-creds", "--nats-nkey", "--nats-token"] {
+            let e = config(&[flag, path]).check().unwrap_err();
+            assert!(matches!(e, LaunchError::Usage(_)), "{e}");
+            assert!(
+                e.to_string().contains(flag) && e.to_string().contains("--nats-url"),
+                "{e}"
+            );
+        }
+        let cfg = config(&["--nats-url", "nats://n:4222", "--nats-creds", path]);
+        cfg.check().unwrap();
+        let e = cfg.nats_login.read().unwrap_err();
+        assert!(matches!(e, LaunchError::Bus(_)), "{e}");
+        assert!(e.to_string().contains(path) && e.to_string().contains("nsc generate creds"));
+        let cfg = config(&["--nats-url", "nats://n:4222", "--nats-nkey", path]);
+        assert!(cfg
+            .nats_login
+            .read()
+            .unwrap_err()
+            .to_string()
+            .contains("SU"));
+        let cfg = config(&["--nats-url", "nats://n:4222", "--nats-token", "t0k"]);
+        assert_eq!(cfg.nats_login.read().unwrap().token.as_deref(), Some("t0k"));
+        assert!(!format!("{cfg:?}").contains("t0k"), "token in Debug");
     }
 
     #[test]

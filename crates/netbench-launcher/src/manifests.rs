@@ -9,6 +9,9 @@
 //! - with `--tls`: [`mk_nats_tls_secret`] (server certificate and key, mounted into the NATS pod
 //!   only; the `tls {}` block goes into the included `auth.conf`) and [`mk_nats_ca_configmap`]
 //!   (the CA certificate, mounted into the orchestrator and the workers, named by `NATS_CA`);
+//! - with `--nats-url` and a login: [`mk_nats_login_secret`] (the creds, seed or token, mounted
+//!   into the orchestrator and the workers only, named by `NATS_CREDS` / `NATS_NKEY`, the token
+//!   in `NATS_TOKEN` from the Secret);
 //! - [`mk_worker_pod`]: one per node, pinned by node affinity, the benchmark's ports declared;
 //! - [`mk_orchestrator_job`]: `netbench orchestrator …`, restartPolicy OnFailure;
 //! - [`mk_network_policies`]: ingress of the run's pods denied but for NATS's client port (from
@@ -21,20 +24,25 @@
 
 use crate::launch::PLAN_DIR;
 use crate::spec::*;
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::api::core::v1::Affinity;
+use k8s_openapi::api::core::v1::{
+    Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapProjection, ConfigMapVolumeSource, Container, ContainerPort,
     EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, Namespace, NodeAffinity,
     NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, Pod,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource,
     ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecretProjection,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeProjection,
+    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    VolumeProjection,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
     NetworkPolicySpec,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -58,6 +66,15 @@ pub const SERVER_KEY_KEY: &str = "server-key.pem";
 pub const CA_KEY: &str = "ca.pem";
 /// `--tls`: where the orchestrator and the workers find the CA (`NATS_CA`).
 pub const NATS_CA_DIR: &str = "/etc/netbench/nats-ca";
+/// An existing NATS's login: the keys of the `netbench-nats-login` Secret, and where the
+/// orchestrator and the workers find its files (`NATS_CREDS`, `NATS_NKEY`); the token comes
+/// into `NATS_TOKEN` from the Secret itself.
+pub const LOGIN_CREDS_KEY: &str = "user.creds";
+pub const LOGIN_NKEY_KEY: &str = "user.nk";
+pub const LOGIN_TOKEN_KEY: &str = "token";
+pub const NATS_LOGIN_DIR: &str = "/etc/netbench/nats-login";
+/// The login files' mode: readable by the pod's user through its group (fsGroup), nobody else.
+pub const LOGIN_FILE_MODE: i32 = 0o440;
 
 /// How long each pod gets between SIGTERM and SIGKILL. NATS, the workers and the orchestrator
 /// all stop within a second, and by the time the launcher deletes the namespace it has read
@@ -77,11 +94,20 @@ pub struct Manifests {
     pub nats_secret: Option<Secret>,
     /// `--tls` with a deployed NATS.
     pub nats_tls_secret: Option<Secret>,
+    /// `--nats-url` with a login: [`mk_nats_login_secret`].
+    pub nats_login_secret: Option<Secret>,
     pub nats_config: Option<ConfigMap>,
     /// `--tls`.
     pub nats_ca: Option<ConfigMap>,
     pub nats_pod: Option<Pod>,
     pub nats_service: Option<Service>,
+    /// `--nats-replicas` above 1: one Service per NATS server (`nats-<i>`), applied with the
+    /// client Service, before anything else that needs their ClusterIPs (the routes).
+    pub nats_pod_services: Vec<Service>,
+    /// `--nats-replicas` above 1: the NATS servers (instead of [`Manifests::nats_pod`]).
+    pub nats_statefulset: Option<StatefulSet>,
+    /// `--nats-replicas` above 1: at most one NATS server voluntarily down at a time.
+    pub nats_pdb: Option<PodDisruptionBudget>,
     pub workers: Vec<Pod>,
     /// The plan's files, applied before the orchestrator.
     pub plan_config: Option<ConfigMap>,
@@ -97,10 +123,14 @@ pub fn mk_all(spec: &LaunchSpec) -> Manifests {
         network_policies: mk_network_policies(spec),
         nats_secret: mk_nats_secret(spec),
         nats_tls_secret: mk_nats_tls_secret(spec),
+        nats_login_secret: mk_nats_login_secret(spec),
         nats_config: deploy.then(|| mk_nats_configmap(spec)),
         nats_ca: mk_nats_ca_configmap(spec),
-        nats_pod: deploy.then(|| mk_nats_pod(spec)),
+        nats_pod: (deploy && !spec.nats_clustered()).then(|| mk_nats_pod(spec)),
         nats_service: deploy.then(|| mk_nats_service(spec)),
+        nats_pod_services: mk_nats_pod_services(spec),
+        nats_statefulset: spec.nats_clustered().then(|| mk_nats_statefulset(spec)),
+        nats_pdb: spec.nats_clustered().then(|| mk_nats_pdb(spec)),
         workers: spec.nodes.iter().map(|n| mk_worker_pod(spec, n)).collect(),
         plan_config: mk_plan_configmap(spec),
         orchestrator: mk_orchestrator_job(spec),
@@ -171,6 +201,10 @@ pub fn mk_nats_secret(spec: &LaunchSpec) -> Option<Secret> {
     if let Some(TlsPlan::Deploy(_)) = &spec.tls {
         auth.push_str(&RunTls::server_block(Path::new(NATS_CONF_DIR)));
     }
+    // A NATS cluster: the routes between the servers, authenticated, for every server alike.
+    if let (true, Some(c)) = (spec.nats_clustered(), &spec.nats_cluster) {
+        auth.push_str(&c.block());
+    }
     let mut data = BTreeMap::from([(AUTH_CONF_KEY.to_string(), auth)]);
     for login in [&creds.orchestrator, &creds.observer]
         .into_iter()
@@ -200,6 +234,61 @@ pub fn mk_nats_tls_secret(spec: &LaunchSpec) -> Option<Secret> {
         ])),
         ..Default::default()
     })
+}
+
+/// `--nats-url` with `--nats-creds`, `--nats-nkey` or `--nats-token`: that login, for the
+/// orchestrator and the workers (they mount it; no other pod does, and no value is in any pod
+/// spec).
+pub fn mk_nats_login_secret(spec: &LaunchSpec) -> Option<Secret> {
+    let l = &spec.nats_login;
+    if !matches!(spec.nats, NatsPlan::External { .. }) || l.is_empty() {
+        return None;
+    }
+    let data: BTreeMap<String, String> = [
+        (LOGIN_CREDS_KEY, &l.creds),
+        (LOGIN_NKEY_KEY, &l.nkey),
+        (LOGIN_TOKEN_KEY, &l.token),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_string(), v.clone()?)))
+    .collect();
+    Some(Secret {
+        metadata: meta(spec, NATS_LOGIN_SECRET_NAME, Some("nats-login")),
+        type_: Some("Opaque".into()),
+        string_data: Some(data),
+        ..Default::default()
+    })
+}
+
+/// The login's files (creds, NKey seed) as a read-only volume and its mount, when there are any.
+fn login_volume(spec: &LaunchSpec) -> Option<(Volume, VolumeMount)> {
+    mk_nats_login_secret(spec)?;
+    let l = &spec.nats_login;
+    let items: Vec<KeyToPath> = [(LOGIN_CREDS_KEY, &l.creds), (LOGIN_NKEY_KEY, &l.nkey)]
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| KeyToPath {
+            key: k.into(),
+            path: k.into(),
+            mode: Some(LOGIN_FILE_MODE),
+        })
+        .collect();
+    if items.is_empty() {
+        return None;
+    }
+    Some((
+        Volume {
+            name: "nats-login".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(NATS_LOGIN_SECRET_NAME.into()),
+                items: Some(items),
+                default_mode: Some(LOGIN_FILE_MODE),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        },
+        mount("nats-login", NATS_LOGIN_DIR, true),
+    ))
 }
 
 /// `--tls`: the CA certificate (public) the orchestrator and the workers verify NATS against.
@@ -271,11 +360,15 @@ fn env_field(name: &str, path: &str) -> EnvVar {
 }
 
 fn env_secret(name: &str, key: &str) -> EnvVar {
+    env_secret_of(name, NATS_SECRET_NAME, key)
+}
+
+fn env_secret_of(name: &str, secret: &str, key: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
-                name: NATS_SECRET_NAME.into(),
+                name: secret.into(),
                 key: key.into(),
                 optional: Some(false),
             }),
@@ -301,6 +394,36 @@ fn nats_env(spec: &LaunchSpec, user: &str) -> Vec<EnvVar> {
     if matches!(spec.nats, NatsPlan::Deploy { .. }) {
         v.push(env("NATS_USER", user));
         v.push(env_secret("NATS_PASSWORD", user));
+    }
+    v.extend(login_env(spec));
+    v
+}
+
+/// An existing NATS's login: the mounted files' paths, the token from the Secret.
+fn login_env(spec: &LaunchSpec) -> Vec<EnvVar> {
+    let mut v = Vec::new();
+    if mk_nats_login_secret(spec).is_none() {
+        return v;
+    }
+    let l = &spec.nats_login;
+    if l.creds.is_some() {
+        v.push(env(
+            "NATS_CREDS",
+            format!("{NATS_LOGIN_DIR}/{LOGIN_CREDS_KEY}"),
+        ));
+    }
+    if l.nkey.is_some() {
+        v.push(env(
+            "NATS_NKEY",
+            format!("{NATS_LOGIN_DIR}/{LOGIN_NKEY_KEY}"),
+        ));
+    }
+    if l.token.is_some() {
+        v.push(env_secret_of(
+            "NATS_TOKEN",
+            NATS_LOGIN_SECRET_NAME,
+            LOGIN_TOKEN_KEY,
+        ));
     }
     v
 }
@@ -398,130 +521,258 @@ pub fn mk_nats_pod(spec: &LaunchSpec) -> Pod {
     m.annotations = no_sidecar(spec);
     Pod {
         metadata: m,
-        spec: Some(PodSpec {
-            security_context: Some(pod_security()),
-            automount_service_account_token: Some(false),
-            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
-            containers: vec![Container {
-                name: "nats".into(),
-                image: Some(spec.nats_image.clone()),
-                args: Some(vec![
-                    "-c".into(),
-                    format!("{NATS_CONF_DIR}/nats-server.conf"),
-                ]),
-                env: Some(vec![
-                    env(
-                        "NETBENCH_NATS_LISTEN",
-                        format!("0.0.0.0:{NATS_CLIENT_PORT}"),
-                    ),
-                    env("NETBENCH_NATS_HTTP", format!("0.0.0.0:{NATS_MONITOR_PORT}")),
-                    env("NETBENCH_NATS_STORE", "/data/jetstream"),
-                    env("NETBENCH_NATS_NAME", "netbench"),
-                ]),
-                ports: Some(vec![
-                    tcp_port("client", NATS_CLIENT_PORT),
-                    tcp_port("monitor", NATS_MONITOR_PORT),
-                ]),
-                readiness_probe: Some(Probe {
-                    http_get: Some(HTTPGetAction {
-                        path: Some("/healthz".into()),
-                        port: IntOrString::Int(NATS_MONITOR_PORT.into()),
-                        ..Default::default()
-                    }),
-                    period_seconds: Some(2),
+        spec: Some(nats_pod_spec(spec, false)),
+        ..Default::default()
+    }
+}
+
+/// The NATS pod's spec: the single pod's (`clustered` false) or the StatefulSet's template
+/// (`clustered`: each server is named after its pod, through the downward API, and listens for
+/// routes on [`NATS_ROUTE_PORT`]). Same security context, resources, probe and store either way.
+fn nats_pod_spec(spec: &LaunchSpec, clustered: bool) -> PodSpec {
+    let name_env = if clustered {
+        env_field("NETBENCH_NATS_NAME", "metadata.name")
+    } else {
+        env("NETBENCH_NATS_NAME", "netbench")
+    };
+    let mut ports = vec![
+        tcp_port("client", NATS_CLIENT_PORT),
+        tcp_port("monitor", NATS_MONITOR_PORT),
+    ];
+    if clustered {
+        ports.push(tcp_port("route", NATS_ROUTE_PORT));
+    }
+    PodSpec {
+        security_context: Some(pod_security()),
+        automount_service_account_token: Some(false),
+        termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+        containers: vec![Container {
+            name: "nats".into(),
+            image: Some(spec.nats_image.clone()),
+            args: Some(vec![
+                "-c".into(),
+                format!("{NATS_CONF_DIR}/nats-server.conf"),
+            ]),
+            env: Some(vec![
+                env(
+                    "NETBENCH_NATS_LISTEN",
+                    format!("0.0.0.0:{NATS_CLIENT_PORT}"),
+                ),
+                env("NETBENCH_NATS_HTTP", format!("0.0.0.0:{NATS_MONITOR_PORT}")),
+                env("NETBENCH_NATS_STORE", "/data/jetstream"),
+                name_env,
+            ]),
+            ports: Some(ports),
+            readiness_probe: Some(Probe {
+                http_get: Some(HTTPGetAction {
+                    path: Some("/healthz".into()),
+                    port: IntOrString::Int(NATS_MONITOR_PORT.into()),
                     ..Default::default()
                 }),
-                resources: Some(resources(("50m", "64Mi"), ("500m", "256Mi"))),
-                security_context: Some(container_security()),
-                volume_mounts: Some(vec![
-                    mount("config", NATS_CONF_DIR, true),
-                    mount("data", "/data", false),
-                ]),
+                period_seconds: Some(2),
                 ..Default::default()
-            }],
-            volumes: Some(vec![
-                Volume {
-                    name: "config".into(),
-                    projected: Some(ProjectedVolumeSource {
-                        sources: Some(
-                            vec![
-                                VolumeProjection {
-                                    config_map: Some(ConfigMapProjection {
-                                        name: NATS_CONFIG_NAME.into(),
-                                        items: Some(vec![KeyToPath {
-                                            key: "nats-server.conf".into(),
-                                            path: "nats-server.conf".into(),
-                                            ..Default::default()
-                                        }]),
+            }),
+            resources: Some(resources(("50m", "64Mi"), ("500m", "256Mi"))),
+            security_context: Some(container_security()),
+            volume_mounts: Some(vec![
+                mount("config", NATS_CONF_DIR, true),
+                mount("data", "/data", false),
+            ]),
+            ..Default::default()
+        }],
+        volumes: Some(vec![
+            Volume {
+                name: "config".into(),
+                projected: Some(ProjectedVolumeSource {
+                    sources: Some(
+                        vec![
+                            VolumeProjection {
+                                config_map: Some(ConfigMapProjection {
+                                    name: NATS_CONFIG_NAME.into(),
+                                    items: Some(vec![KeyToPath {
+                                        key: "nats-server.conf".into(),
+                                        path: "nats-server.conf".into(),
                                         ..Default::default()
-                                    }),
-                                    ..Default::default()
-                                },
-                                VolumeProjection {
-                                    secret: Some(SecretProjection {
-                                        name: NATS_SECRET_NAME.into(),
-                                        items: Some(vec![KeyToPath {
-                                            key: AUTH_CONF_KEY.into(),
-                                            path: AUTH_CONF_KEY.into(),
-                                            ..Default::default()
-                                        }]),
-                                        ..Default::default()
-                                    }),
-                                    ..Default::default()
-                                },
-                            ]
-                            .into_iter()
-                            .chain(mk_nats_tls_secret(spec).map(|_| VolumeProjection {
-                                secret: Some(SecretProjection {
-                                    name: NATS_TLS_SECRET_NAME.into(),
-                                    items: Some(vec![
-                                        KeyToPath {
-                                            key: SERVER_CERT_KEY.into(),
-                                            path: SERVER_CERT_KEY.into(),
-                                            ..Default::default()
-                                        },
-                                        KeyToPath {
-                                            key: SERVER_KEY_KEY.into(),
-                                            path: SERVER_KEY_KEY.into(),
-                                            // Readable by nats-server (fsGroup), nobody else.
-                                            mode: Some(0o440),
-                                        },
-                                    ]),
+                                    }]),
                                     ..Default::default()
                                 }),
                                 ..Default::default()
-                            }))
-                            .collect(),
-                        ),
-                        ..Default::default()
-                    }),
+                            },
+                            VolumeProjection {
+                                secret: Some(SecretProjection {
+                                    name: NATS_SECRET_NAME.into(),
+                                    items: Some(vec![KeyToPath {
+                                        key: AUTH_CONF_KEY.into(),
+                                        path: AUTH_CONF_KEY.into(),
+                                        ..Default::default()
+                                    }]),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            },
+                        ]
+                        .into_iter()
+                        .chain(mk_nats_tls_secret(spec).map(|_| VolumeProjection {
+                            secret: Some(SecretProjection {
+                                name: NATS_TLS_SECRET_NAME.into(),
+                                items: Some(vec![
+                                    KeyToPath {
+                                        key: SERVER_CERT_KEY.into(),
+                                        path: SERVER_CERT_KEY.into(),
+                                        ..Default::default()
+                                    },
+                                    KeyToPath {
+                                        key: SERVER_KEY_KEY.into(),
+                                        path: SERVER_KEY_KEY.into(),
+                                        // Readable by nats-server (fsGroup), nobody else.
+                                        mode: Some(0o440),
+                                    },
+                                ]),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }))
+                        .collect(),
+                    ),
                     ..Default::default()
+                }),
+                ..Default::default()
+            },
+            empty_dir("data", NATS_DATA_LIMIT),
+        ]),
+        ..Default::default()
+    }
+}
+
+/// The labels that select the run's NATS pods (the single one or the StatefulSet's).
+fn nats_selector(spec: &LaunchSpec) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (RUN_LABEL.to_string(), spec.run.to_string()),
+        (COMPONENT_LABEL.to_string(), "nats".to_string()),
+    ])
+}
+
+/// `--nats-replicas N` above 1: N clustered nats-server pods `nats-0` … `nats-<N-1>`, started
+/// together (`podManagementPolicy: Parallel`: a JetStream cluster forms its quorum only once a
+/// majority runs, and `OrderedReady` would wait for `nats-0` to be Ready first, which it is not
+/// without a quorum). Each server is named after its pod and routes to every server's own
+/// Service ([`mk_nats_pod_services`]), as the `cluster {}` block in `auth.conf` says. The store
+/// is an emptyDir per pod: a replaced pod starts empty and catches up from its peers. Spread
+/// over the nodes where it can be (preferred, so a two-node cluster still runs three).
+pub fn mk_nats_statefulset(spec: &LaunchSpec) -> StatefulSet {
+    let mut template_meta = ObjectMeta {
+        labels: Some(labels(spec, Some("nats"))),
+        ..Default::default()
+    };
+    template_meta.annotations = no_sidecar(spec);
+    let mut pod = nats_pod_spec(spec, true);
+    pod.affinity = Some(Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        label_selector: Some(LabelSelector {
+                            match_labels: Some(nats_selector(spec)),
+                            ..Default::default()
+                        }),
+                        topology_key: "kubernetes.io/hostname".into(),
+                        ..Default::default()
+                    },
                 },
-                empty_dir("data", NATS_DATA_LIMIT),
             ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    StatefulSet {
+        metadata: meta(spec, NATS_NAME, Some("nats")),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(spec.nats_replicas.into()),
+            pod_management_policy: Some("Parallel".into()),
+            // The client Service (no cluster DNS is assumed: nothing resolves pod names).
+            service_name: Some(NATS_NAME.into()),
+            selector: LabelSelector {
+                match_labels: Some(nats_selector(spec)),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(template_meta),
+                spec: Some(pod),
+            },
             ..Default::default()
         }),
         ..Default::default()
     }
 }
 
-pub fn mk_nats_service(spec: &LaunchSpec) -> Service {
-    let port = |name: &str, n: u16| ServicePort {
+/// `--nats-replicas` above 1: one ClusterIP Service per NATS server, selecting only its pod
+/// (`statefulset.kubernetes.io/pod-name`), client and route ports. Their ClusterIPs are stable
+/// while pods come and go, so they are the routes every server dials. They publish not-ready
+/// addresses: a server is Ready only once it is in the cluster, which it joins through these.
+pub fn mk_nats_pod_services(spec: &LaunchSpec) -> Vec<Service> {
+    if !spec.nats_clustered() {
+        return Vec::new();
+    }
+    (0..spec.nats_replicas)
+        .map(|i| {
+            let name = nats_pod_name(i);
+            Service {
+                metadata: meta(spec, &name, Some("nats")),
+                spec: Some(ServiceSpec {
+                    type_: Some("ClusterIP".into()),
+                    selector: Some(BTreeMap::from([
+                        (RUN_LABEL.to_string(), spec.run.to_string()),
+                        ("statefulset.kubernetes.io/pod-name".to_string(), name),
+                    ])),
+                    publish_not_ready_addresses: Some(true),
+                    ports: Some(vec![
+                        service_port("client", NATS_CLIENT_PORT),
+                        service_port("route", NATS_ROUTE_PORT),
+                    ]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// `--nats-replicas` above 1: a drain or an upgrade takes at most one NATS server at a time, so
+/// the JetStream cluster keeps its majority.
+pub fn mk_nats_pdb(spec: &LaunchSpec) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: meta(spec, NATS_NAME, Some("nats")),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(nats_selector(spec)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn service_port(name: &str, n: u16) -> ServicePort {
+    ServicePort {
         name: Some(name.into()),
         port: n.into(),
         target_port: Some(IntOrString::Int(n.into())),
         // Server-side apply of a Service fails on 1.20 without an explicit protocol.
         protocol: Some("TCP".into()),
         ..Default::default()
-    };
+    }
+}
+
+pub fn mk_nats_service(spec: &LaunchSpec) -> Service {
+    let port = service_port;
     Service {
         metadata: meta(spec, NATS_NAME, Some("nats")),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
-            selector: Some(BTreeMap::from([
-                (RUN_LABEL.to_string(), spec.run.to_string()),
-                (COMPONENT_LABEL.to_string(), "nats".to_string()),
-            ])),
+            selector: Some(nats_selector(spec)),
             // Only the client port: the monitoring port (no authentication) stays on the pod,
             // for its readiness probe (the kubelet's probes are not subject to NetworkPolicy).
             ports: Some(vec![port("client", NATS_CLIENT_PORT)]),
@@ -609,14 +860,22 @@ pub fn mk_network_policies(spec: &LaunchSpec) -> Vec<NetworkPolicy> {
             pod_selector: Some(selector(&LAUNCHER_POD_LABELS)),
             ..Default::default()
         };
-        v.push(policy(
-            POLICY_NATS,
-            selector(&[(RUN_LABEL, &run), (COMPONENT_LABEL, "nats")]),
-            Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![run_pods, launcher]),
-                ports: Some(vec![policy_port(NATS_CLIENT_PORT)]),
-            }]),
-        ));
+        let nats_pods = selector(&[(RUN_LABEL, &run), (COMPONENT_LABEL, "nats")]);
+        let mut rules = vec![NetworkPolicyIngressRule {
+            from: Some(vec![run_pods, launcher]),
+            ports: Some(vec![policy_port(NATS_CLIENT_PORT)]),
+        }];
+        // A NATS cluster: the route port, between the run's NATS servers only.
+        if spec.nats_clustered() {
+            rules.push(NetworkPolicyIngressRule {
+                from: Some(vec![NetworkPolicyPeer {
+                    pod_selector: Some(nats_pods.clone()),
+                    ..Default::default()
+                }]),
+                ports: Some(vec![policy_port(NATS_ROUTE_PORT)]),
+            });
+        }
+        v.push(policy(POLICY_NATS, nats_pods, Some(rules)));
     }
     let workers = selector(&[(RUN_LABEL, &run), (COMPONENT_LABEL, "worker")]);
     v.push(policy(
@@ -696,7 +955,10 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
         // iperf3 and friends write temp files; /tmp is the only writable place.
         env("TMPDIR", "/tmp"),
     ]);
-    let ca = ca_volume(spec);
+    let ca: Vec<(Volume, VolumeMount)> = ca_volume(spec)
+        .into_iter()
+        .chain(login_volume(spec))
+        .collect();
     Pod {
         metadata: m,
         spec: Some(PodSpec {
@@ -727,7 +989,7 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
                 volume_mounts: Some(
                     [mount("tmp", "/tmp", false)]
                         .into_iter()
-                        .chain(ca.clone().map(|(_, m)| m))
+                        .chain(ca.iter().map(|(_, m)| m.clone()))
                         .collect(),
                 ),
                 ..Default::default()
@@ -735,7 +997,7 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
             volumes: Some(
                 [empty_dir("tmp", TMP_LIMIT)]
                     .into_iter()
-                    .chain(ca.map(|(v, _)| v))
+                    .chain(ca.into_iter().map(|(v, _)| v))
                     .collect(),
             ),
             ..Default::default()
@@ -765,6 +1027,10 @@ pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
     ];
     if let Some(url) = &spec.pushgateway {
         args.extend(["--pushgateway".into(), url.clone()]);
+    }
+    // A NATS cluster: the run's stream and bucket on every server, so losing one loses nothing.
+    if spec.nats_clustered() {
+        args.extend(["--stream-replicas".into(), spec.nats_replicas.to_string()]);
     }
     let plan = &spec.plan;
     let plan_arg = match &plan.plan {
@@ -821,10 +1087,11 @@ pub fn mk_orchestrator_job(spec: &LaunchSpec) -> Job {
         ..Default::default()
     };
     template_meta.annotations = no_sidecar(spec);
-    let (volumes, mounts): (Vec<Volume>, Vec<VolumeMount>) = [ca_volume(spec), plan_volume(spec)]
-        .into_iter()
-        .flatten()
-        .unzip();
+    let (volumes, mounts): (Vec<Volume>, Vec<VolumeMount>) =
+        [ca_volume(spec), plan_volume(spec), login_volume(spec)]
+            .into_iter()
+            .flatten()
+            .unzip();
     Job {
         metadata: meta(spec, ORCHESTRATOR_NAME, Some("orchestrator")),
         spec: Some(JobSpec {
@@ -901,7 +1168,10 @@ pub fn render_yaml(m: &Manifests) -> Result<String, serde_norway::Error> {
     for p in &m.network_policies {
         push(to_yaml(p))?;
     }
-    for s in [&m.nats_secret, &m.nats_tls_secret].into_iter().flatten() {
+    for s in [&m.nats_secret, &m.nats_tls_secret, &m.nats_login_secret]
+        .into_iter()
+        .flatten()
+    {
         push(to_yaml(s))?;
     }
     for c in [&m.nats_config, &m.nats_ca].into_iter().flatten() {
@@ -912,6 +1182,15 @@ pub fn render_yaml(m: &Manifests) -> Result<String, serde_norway::Error> {
     }
     if let Some(s) = &m.nats_service {
         push(to_yaml(s))?;
+    }
+    for s in &m.nats_pod_services {
+        push(to_yaml(s))?;
+    }
+    if let Some(s) = &m.nats_statefulset {
+        push(to_yaml(s))?;
+    }
+    if let Some(p) = &m.nats_pdb {
+        push(to_yaml(p))?;
     }
     for w in &m.workers {
         push(to_yaml(w))?;
@@ -962,6 +1241,7 @@ mod tests {
                 },
             },
             tls: None,
+            nats_login: Default::default(),
             run,
             bench: netbench_bench::find("qperf-tcp").unwrap(),
             namespace: "nb-test".into(),
@@ -969,6 +1249,8 @@ mod tests {
             orch_image: "o:1".into(),
             worker_image: "w:1".into(),
             nats_image: "nats:2.10.22-alpine".into(),
+            nats_replicas: 1,
+            nats_cluster: None,
             inject,
             duration_seconds: 7,
             pushgateway: None,
@@ -1627,5 +1909,398 @@ mod tests {
             }
         }
         assert!(seen >= 2, "the NATS store and the orchestrator's tmp");
+    }
+
+    #[test]
+    fn an_existing_nats_login_is_a_secret_mounted_only_into_the_pods_that_connect() {
+        let login = NatsLogin {
+            creds: Some("creds-value-1f2e\n".into()),
+            nkey: Some("SUseed-value-3a4b\n".into()),
+            token: Some("token-value-5c6d".into()),
+        };
+        let values = ["creds-value-1f2e", "SUseed-value-3a4b", "token-value-5c6d"];
+        let mut s = spec(false, Some("nats://nats.example:4222"));
+        s.nats_login = login.clone();
+        let m = mk_all(&s);
+        let secret = m.nats_login_secret.clone().expect("the login Secret");
+        assert_eq!(
+            secret.metadata.name.as_deref(),
+            Some(NATS_LOGIN_SECRET_NAME)
+        );
+        assert_eq!(
+            secret.metadata.labels.clone().unwrap()[RUN_LABEL],
+            "0123456789ab"
+        );
+        let data = secret.string_data.clone().unwrap();
+        assert_eq!(
+            data.keys().collect::<Vec<_>>(),
+            [LOGIN_TOKEN_KEY, LOGIN_CREDS_KEY, LOGIN_NKEY_KEY]
+        );
+        assert_eq!(data[LOGIN_TOKEN_KEY], "token-value-5c6d");
+
+        let job = m.orchestrator.spec.clone().unwrap().template.spec.unwrap();
+        for ps in m
+            .workers
+            .iter()
+            .map(|w| w.spec.clone().unwrap())
+            .chain([job])
+        {
+            let (secrets, _) = secrets_and_config_maps(&ps);
+            assert_eq!(secrets, [NATS_LOGIN_SECRET_NAME]);
+            // The files: read-only, 0440, readable by the pod's (non-root) user via fsGroup.
+            let v = ps
+                .volumes
+                .iter()
+                .flatten()
+                .find(|v| v.name == "nats-login")
+                .unwrap();
+            let sv = v.secret.clone().unwrap();
+            let items: Vec<(String, Option<i32>)> = sv
+                .items
+                .unwrap()
+                .into_iter()
+                .map(|i| (i.path, i.mode))
+                .collect();
+            assert_eq!(
+                items,
+                [
+                    (LOGIN_CREDS_KEY.to_string(), Some(0o440)),
+                    (LOGIN_NKEY_KEY.to_string(), Some(0o440))
+                ]
+            );
+            let sc = ps.security_context.clone().unwrap();
+            assert_eq!(
+                (sc.run_as_non_root, sc.fs_group),
+                (Some(true), Some(RUN_AS_USER))
+            );
+            let c = &ps.containers[0];
+            let mnt = c
+                .volume_mounts
+                .iter()
+                .flatten()
+                .find(|m| m.name == "nats-login")
+                .unwrap();
+            assert_eq!(
+                (mnt.mount_path.as_str(), mnt.read_only),
+                (NATS_LOGIN_DIR, Some(true))
+            );
+            let env = env_of(c);
+            assert_eq!(
+                env["NATS_CREDS"].value.as_deref(),
+                Some(format!("{NATS_LOGIN_DIR}/{LOGIN_CREDS_KEY}").as_str())
+            );
+            assert_eq!(
+                env["NATS_NKEY"].value.as_deref(),
+                Some(format!("{NATS_LOGIN_DIR}/{LOGIN_NKEY_KEY}").as_str())
+            );
+            let token = &env["NATS_TOKEN"];
+            assert!(token.value.is_none());
+            let r = token
+                .value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .clone()
+                .unwrap();
+            assert_eq!(
+                (r.name.as_str(), r.key.as_str()),
+                (NATS_LOGIN_SECRET_NAME, LOGIN_TOKEN_KEY)
+            );
+            // No value in any env value or arg.
+            let spec_json = serde_json::to_string(&ps).unwrap();
+            for v in values {
+                assert!(!spec_json.contains(v), "{v} in a pod spec: {spec_json}");
+            }
+        }
+        // In the rendered YAML, only the Secret holds the values.
+        let yaml = render_yaml(&m).unwrap();
+        let with_values: Vec<&str> = yaml
+            .split("---\n")
+            .filter(|d| values.iter().any(|v| d.contains(v)))
+            .collect();
+        assert_eq!(with_values.len(), 1, "{yaml}");
+        assert!(with_values[0].contains("kind: Secret"));
+        assert!(with_values[0].contains(NATS_LOGIN_SECRET_NAME));
+
+        // A token alone: no volume, only the env from the Secret.
+        let mut t = spec(false, Some("nats://nats.example:4222"));
+        t.nats_login.token = Some("tok".into());
+        let m = mk_all(&t);
+        let w = m.workers[0].spec.clone().unwrap();
+        assert!(w.volumes.iter().flatten().all(|v| v.name != "nats-login"));
+        assert!(env_of(&w.containers[0]).contains_key("NATS_TOKEN"));
+        assert!(!env_of(&w.containers[0]).contains_key("NATS_CREDS"));
+
+        // No login: no Secret, no env.
+        let m = mk_all(&spec(false, Some("nats://nats.example:4222")));
+        assert!(m.nats_login_secret.is_none());
+        let env = env_of(&m.workers[0].spec.clone().unwrap().containers[0]);
+        assert!(!env.contains_key("NATS_CREDS") && !env.contains_key("NATS_TOKEN"));
+
+        // The NATS that netbench deploys has its own logins: no login Secret, and its own pod
+        // mounts only its own Secrets.
+        let mut d = spec(false, None);
+        d.nats_login = login;
+        let m = mk_all(&d);
+        assert!(m.nats_login_secret.is_none());
+        let nats = m.nats_pod.clone().unwrap().spec.unwrap();
+        assert!(!secrets_and_config_maps(&nats)
+            .0
+            .contains(&NATS_LOGIN_SECRET_NAME.to_string()));
+        let env = env_of(&m.workers[0].spec.clone().unwrap().containers[0]);
+        assert!(!env.contains_key("NATS_CREDS") && !env.contains_key("NATS_TOKEN"));
+    }
+}
+
+/// `--nats-replicas`: the NATS cluster's objects.
+#[cfg(test)]
+mod nats_cluster_tests {
+    use super::*;
+    use crate::launch::tests::config;
+    use netbench_proto::RunId;
+
+    fn nodes() -> Vec<NodeInfo> {
+        ["n1", "n2", "n3"]
+            .iter()
+            .map(|n| NodeInfo {
+                name: n.to_string(),
+                zone: String::new(),
+            })
+            .collect()
+    }
+
+    /// A launch spec as a launch has it once the Services exist (their ClusterIPs known).
+    fn clustered(args: &[&str]) -> LaunchSpec {
+        let run: RunId = "0123456789ab".parse().unwrap();
+        let mut s = crate::launch::make_spec(&config(args), run, nodes());
+        let ips: Vec<String> = (0..s.nats_replicas)
+            .map(|i| format!("198.19.0.{}", 10 + i))
+            .collect();
+        crate::launch::set_nats_routes(&mut s, &ips);
+        s
+    }
+
+    #[test]
+    fn three_replicas_make_a_parallel_statefulset_named_after_its_pods_with_routes_by_ip() {
+        let s = clustered(&["--nats-replicas", "3"]);
+        let m = mk_all(&s);
+        assert!(
+            m.nats_pod.is_none(),
+            "no single NATS pod beside the cluster"
+        );
+        let sts = m.nats_statefulset.clone().unwrap();
+        let st = sts.spec.clone().unwrap();
+        assert_eq!(st.replicas, Some(3));
+        assert_eq!(st.pod_management_policy.as_deref(), Some("Parallel"));
+        let tmpl = st.template.clone();
+        let tl = tmpl.metadata.unwrap().labels.unwrap();
+        for (k, v) in st.selector.match_labels.clone().unwrap() {
+            assert_eq!(tl[&k], v, "the selector matches the template");
+        }
+        assert_eq!(tl[COMPONENT_LABEL], "nats");
+        assert_eq!(tl[MANAGED_BY.0], "netbench");
+        let ps = tmpl.spec.unwrap();
+        let c = &ps.containers[0];
+        let env: BTreeMap<String, EnvVar> = c
+            .env
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name.clone(), e))
+            .collect();
+        // server_name: $NETBENCH_NATS_NAME, from the pod's own name.
+        let name = env["NETBENCH_NATS_NAME"].value_from.clone().unwrap();
+        assert_eq!(name.field_ref.unwrap().field_path, "metadata.name");
+        let ports: Vec<i32> = c
+            .ports
+            .clone()
+            .unwrap()
+            .iter()
+            .map(|p| p.container_port)
+            .collect();
+        assert_eq!(ports, [4222, 8222, 6222]);
+        // The same restricted security context and store as the single pod.
+        let single = nats_pod_spec(&s, false);
+        assert_eq!(ps.security_context, single.security_context);
+        assert_eq!(c.security_context, single.containers[0].security_context);
+        assert_eq!(ps.volumes, single.volumes);
+        assert!(ps
+            .volumes
+            .iter()
+            .flatten()
+            .any(|v| v.name == "data" && v.empty_dir.is_some()));
+        // The routes: every server's Service ClusterIP, authenticated, in auth.conf.
+        let auth = m.nats_secret.clone().unwrap().string_data.unwrap()[AUTH_CONF_KEY].clone();
+        let routes = s.nats_cluster.clone().unwrap();
+        assert_eq!(
+            routes.routes,
+            ["198.19.0.10:6222", "198.19.0.11:6222", "198.19.0.12:6222"]
+        );
+        for ip in ["198.19.0.10", "198.19.0.11", "198.19.0.12"] {
+            assert!(
+                auth.contains(&format!("nats-route://route:{}@{ip}:6222", routes.password)),
+                "{auth}"
+            );
+        }
+        assert!(auth.contains("listen: \"0.0.0.0:6222\""), "{auth}");
+        // The Secret is rendered the same on every call (the password was made once).
+        assert_eq!(
+            mk_nats_secret(&s).unwrap().string_data.unwrap()[AUTH_CONF_KEY],
+            auth
+        );
+    }
+
+    #[test]
+    fn one_service_per_server_a_client_service_for_all_and_a_pdb() {
+        let s = clustered(&["--nats-replicas", "5"]);
+        let m = mk_all(&s);
+        let names: Vec<String> = m
+            .nats_pod_services
+            .iter()
+            .map(|x| x.metadata.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["nats-0", "nats-1", "nats-2", "nats-3", "nats-4"]);
+        for (i, svc) in m.nats_pod_services.iter().enumerate() {
+            let sp = svc.spec.clone().unwrap();
+            let sel = sp.selector.unwrap();
+            assert_eq!(
+                sel["statefulset.kubernetes.io/pod-name"],
+                format!("nats-{i}")
+            );
+            assert_eq!(sp.type_.as_deref(), Some("ClusterIP"));
+            // A server joins the cluster (and so turns Ready) through these.
+            assert_eq!(sp.publish_not_ready_addresses, Some(true));
+            let ports: Vec<i32> = sp.ports.unwrap().iter().map(|p| p.port).collect();
+            assert_eq!(ports, [4222, 6222]);
+        }
+        // The client Service selects every NATS pod, and only the client port.
+        let client = m.nats_service.clone().unwrap().spec.unwrap();
+        let tl = m.nats_statefulset.clone().unwrap().spec.unwrap().template;
+        let tl = tl.metadata.unwrap().labels.unwrap();
+        for (k, v) in client.selector.unwrap() {
+            assert_eq!(tl[&k], v);
+        }
+        assert_eq!(client.ports.unwrap().len(), 1);
+        let pdb = m.nats_pdb.clone().unwrap().spec.unwrap();
+        assert_eq!(pdb.max_unavailable, Some(IntOrString::Int(1)));
+        assert_eq!(
+            pdb.selector.unwrap().match_labels,
+            m.nats_statefulset
+                .unwrap()
+                .spec
+                .unwrap()
+                .selector
+                .match_labels
+        );
+        assert_eq!(
+            s.nats_pod_names(),
+            ["nats-0", "nats-1", "nats-2", "nats-3", "nats-4"]
+        );
+    }
+
+    #[test]
+    fn the_orchestrator_creates_the_stream_and_bucket_with_as_many_replicas() {
+        let args = orchestrator_args(&clustered(&["--nats-replicas", "3"]));
+        let at = args.iter().position(|a| a == "--stream-replicas").unwrap();
+        assert_eq!(args[at + 1], "3");
+        for one in [clustered(&[]), clustered(&["--nats-replicas", "1"])] {
+            assert!(!orchestrator_args(&one).contains(&"--stream-replicas".to_string()));
+        }
+    }
+
+    #[test]
+    fn one_replica_deploys_the_single_pod_as_before() {
+        for s in [clustered(&[]), clustered(&["--nats-replicas", "1"])] {
+            let m = mk_all(&s);
+            assert!(m.nats_pod.is_some());
+            assert!(
+                m.nats_statefulset.is_none() && m.nats_pdb.is_none() && s.nats_cluster.is_none()
+            );
+            assert!(m.nats_pod_services.is_empty());
+            let auth = &m.nats_secret.unwrap().string_data.unwrap()[AUTH_CONF_KEY];
+            assert!(!auth.contains("cluster {"), "{auth}");
+            let env = m.nats_pod.unwrap().spec.unwrap().containers[0]
+                .env
+                .clone()
+                .unwrap();
+            let name = env.iter().find(|e| e.name == "NETBENCH_NATS_NAME").unwrap();
+            assert_eq!(name.value.as_deref(), Some("netbench"));
+            assert_eq!(s.nats_pod_names(), ["nats"]);
+        }
+    }
+
+    #[test]
+    fn the_route_port_is_open_only_between_the_runs_nats_servers() {
+        let s = clustered(&["--nats-replicas", "3"]);
+        let m = mk_all(&s);
+        let nats = m
+            .network_policies
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(POLICY_NATS))
+            .unwrap()
+            .spec
+            .clone()
+            .unwrap();
+        let rules = nats.ingress.unwrap();
+        let port = |r: &NetworkPolicyIngressRule| r.ports.clone().unwrap()[0].port.clone();
+        let route: Vec<_> = rules
+            .iter()
+            .filter(|r| port(r) == Some(IntOrString::Int(6222)))
+            .collect();
+        assert_eq!(route.len(), 1);
+        let from = route[0].from.clone().unwrap();
+        assert_eq!(from.len(), 1);
+        assert!(from[0].namespace_selector.is_none());
+        assert_eq!(
+            from[0].pod_selector.clone().unwrap().match_labels.unwrap(),
+            BTreeMap::from([
+                (RUN_LABEL.to_string(), "0123456789ab".to_string()),
+                (COMPONENT_LABEL.to_string(), "nats".to_string()),
+            ])
+        );
+        assert_eq!(route[0].ports.clone().unwrap().len(), 1);
+        // Nothing else opens 6222; 4222 as with one server.
+        assert!(rules
+            .iter()
+            .filter(|r| port(r) == Some(IntOrString::Int(4222)))
+            .all(|r| r.ports.clone().unwrap().len() == 1));
+        let single = mk_all(&clustered(&[]));
+        let p = single
+            .network_policies
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(POLICY_NATS))
+            .unwrap();
+        assert_eq!(p.spec.clone().unwrap().ingress.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_replica_count_without_a_majority_or_with_an_external_nats_is_refused() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            launch: crate::cli::LaunchArgs,
+        }
+        for bad in ["0", "2", "4", "6", "7", "300", "three"] {
+            let e = Cli::try_parse_from(["l", "--benchmark", "iperf3-tcp", "--nats-replicas", bad])
+                .err()
+                .unwrap_or_else(|| panic!("--nats-replicas {bad} accepted"));
+            // clap's usage error: exit code 2, before anything is deployed.
+            assert_eq!(e.exit_code(), 2);
+            let msg = e.to_string();
+            assert!(msg.contains("1, 3 or 5"), "{msg}");
+        }
+        for ok in ["1", "3", "5"] {
+            assert!(config(&["--nats-replicas", ok]).check().is_ok());
+        }
+        let e = config(&["--nats-replicas", "3", "--nats-url", "nats://n:4222"])
+            .check()
+            .unwrap_err();
+        assert!(matches!(e, crate::LaunchError::Usage(_)), "{e}");
+        assert!(e.to_string().contains("--nats-url"), "{e}");
+        // A config built in code is checked the same way.
+        let mut cfg = config(&[]);
+        cfg.nats_replicas = Some(4);
+        assert!(matches!(cfg.check(), Err(crate::LaunchError::Usage(_))));
     }
 }

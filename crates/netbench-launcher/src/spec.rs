@@ -28,12 +28,39 @@ pub const NATS_TLS_SECRET_NAME: &str = "nats-tls";
 /// `--tls`: the CA certificate (public) the orchestrator and the workers verify NATS against.
 pub const NATS_CA_NAME: &str = "nats-ca";
 pub const ORCHESTRATOR_NAME: &str = "orchestrator";
+/// `--nats-url` with `--nats-creds`, `--nats-nkey` or `--nats-token`: the login for the
+/// existing NATS, mounted into the orchestrator and the workers only.
+pub const NATS_LOGIN_SECRET_NAME: &str = "netbench-nats-login";
 /// The ConfigMap with the plan's files (pairs, clients, servers).
 pub const PLAN_CONFIG_NAME: &str = "netbench-plan";
 pub const NATS_CLIENT_PORT: u16 = 4222;
+/// `--nats-replicas` above 1: the port the NATS servers route to each other on.
+pub const NATS_ROUTE_PORT: u16 = 6222;
+/// `--nats-replicas`: the NATS server counts a JetStream cluster can run with (an odd number, so
+/// a majority survives the loss of one server; 1 is the single NATS pod).
+pub const NATS_REPLICAS_ALLOWED: [u8; 3] = [1, 3, 5];
 pub const NATS_MONITOR_PORT: u16 = 8222;
 /// uid the netbench and NATS containers run as (the worker image creates this user).
 pub const RUN_AS_USER: i64 = 10001;
+
+/// `--nats-replicas N`: 1 (the single NATS pod of every earlier release) or an odd number up to
+/// 5, said before anything is deployed.
+pub fn check_nats_replicas(n: u32) -> Result<u8, String> {
+    match u8::try_from(n) {
+        Ok(r) if NATS_REPLICAS_ALLOWED.contains(&r) => Ok(r),
+        _ => Err(format!(
+            "--nats-replicas {n}: give 1, 3 or 5 (1, the default: one NATS pod). A NATS JetStream \
+             cluster needs a majority of its servers up: an odd number, so that 3 survive the \
+             loss of one and 5 the loss of two; more than 5 only slows every write down"
+        )),
+    }
+}
+
+/// The name of NATS pod `i` of the StatefulSet (`--nats-replicas` above 1), and of the Service
+/// that selects only that pod (its stable ClusterIP is what the other servers route to).
+pub fn nats_pod_name(i: u8) -> String {
+    format!("{NATS_NAME}-{i}")
+}
 
 /// A node selected for a worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +85,36 @@ impl NatsPlan {
         match self {
             NatsPlan::Deploy { url, .. } | NatsPlan::External { url } => url,
         }
+    }
+}
+
+/// The login for an existing NATS (`--nats-url` with `--nats-creds`, `--nats-nkey`,
+/// `--nats-token`), read and checked before anything is created; the pods get it from the
+/// [`NATS_LOGIN_SECRET_NAME`] Secret. Empty for the NATS we deploy (its logins are the run's).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct NatsLogin {
+    /// The `.creds` file's contents (user JWT and NKey seed).
+    pub creds: Option<String>,
+    /// The user NKey seed (`SU…`).
+    pub nkey: Option<String>,
+    pub token: Option<String>,
+}
+
+impl NatsLogin {
+    pub fn is_empty(&self) -> bool {
+        self.creds.is_none() && self.nkey.is_none() && self.token.is_none()
+    }
+}
+
+/// Never the values: a spec is logged and printed in errors.
+impl std::fmt::Debug for NatsLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("NatsLogin")
+            .field("creds", &shown(&self.creds))
+            .field("nkey", &shown(&self.nkey))
+            .field("token", &shown(&self.token))
+            .finish()
     }
 }
 
@@ -108,6 +165,16 @@ pub struct LaunchSpec {
     pub worker_image: String,
     pub nats_image: String,
     pub nats: NatsPlan,
+    /// With an existing NATS: the login the orchestrator and the workers use.
+    pub nats_login: NatsLogin,
+    /// `--nats-replicas`: 1 deploys the single NATS pod; 3 or 5 a StatefulSet of that many
+    /// clustered servers (JetStream replicated on all of them), one Service per server and a
+    /// PodDisruptionBudget. Only with [`NatsPlan::Deploy`].
+    pub nats_replicas: u8,
+    /// `--nats-replicas` above 1: the `cluster {}` block's routes (every server's own Service,
+    /// `ClusterIP:6222`, once the Services exist: there may be no cluster DNS) and the route
+    /// login, made once per launch. None until then.
+    pub nats_cluster: Option<netbench_bus::cluster::ClusterRoutes>,
     /// `--tls`: NATS speaks TLS only; pods and launcher verify it against this plan's CA.
     pub tls: Option<TlsPlan>,
     /// Istio sidecar injection.
@@ -126,6 +193,20 @@ pub struct LaunchSpec {
 }
 
 impl LaunchSpec {
+    /// Whether the NATS we deploy is a cluster (`--nats-replicas` above 1).
+    pub fn nats_clustered(&self) -> bool {
+        matches!(self.nats, NatsPlan::Deploy { .. }) && self.nats_replicas > 1
+    }
+    /// The names of the NATS pods the launcher waits for (none with an external NATS).
+    pub fn nats_pod_names(&self) -> Vec<String> {
+        if !matches!(self.nats, NatsPlan::Deploy { .. }) {
+            return Vec::new();
+        }
+        if self.nats_replicas <= 1 {
+            return vec![NATS_NAME.to_string()];
+        }
+        (0..self.nats_replicas).map(nats_pod_name).collect()
+    }
     /// The worker pod's name on a node (also the worker's name in the results).
     pub fn worker_name(node: &str) -> String {
         format!("worker-{node}")

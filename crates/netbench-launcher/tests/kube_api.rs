@@ -65,6 +65,8 @@ fn config(nats_url: Option<String>, out: &std::path::Path) -> LaunchConfig {
         output_dir: out.to_path_buf(),
         keep: false,
         nats_url,
+        nats_login: Default::default(),
+        nats_replicas: None,
         tls: false,
         nats_ca: None,
         connect: Connect::Auto,
@@ -1070,5 +1072,261 @@ async fn launch_with_tls_deploys_a_nats_that_only_speaks_tls_verified_against_th
         }
     );
     assert_eq!(outcome.results.len(), 2);
+    assert_namespace_gone(&admin, &outcome.namespace).await;
+}
+
+/// The real `nsc`, its home, stores and keys in a temp dir: an operator (with its system
+/// account), account `acc` with JetStream, and users made by the test.
+struct Nsc(tempfile::TempDir);
+
+impl Nsc {
+    fn new() -> Nsc {
+        let nsc = Nsc(tempfile::Builder::new()
+            .prefix("netbench-nsc-")
+            .tempdir()
+            .unwrap());
+        nsc.run(&["add", "operator", "--name", "op", "--sys"]);
+        nsc.run(&["add", "account", "--name", "acc"]);
+        nsc.run(&[
+            "edit",
+            "account",
+            "--name",
+            "acc",
+            "--js-mem-storage",
+            "64M",
+            "--js-disk-storage",
+            "1500M",
+            "--js-streams",
+            "-1",
+            "--js-consumer",
+            "-1",
+        ]);
+        nsc
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("nsc")
+            .env("NSC_HOME", self.path("home"))
+            .env("NKEYS_PATH", self.path("keys"))
+            .arg("--config-dir")
+            .arg(self.path("config"))
+            .arg("--data-dir")
+            .arg(self.path("stores"))
+            .arg("--keystore-dir")
+            .arg(self.path("keys"))
+            .args(args)
+            .output()
+            .expect("nsc installed (tests/setup-debian unpacks /work/shared/bin/nsc.xz)");
+        assert!(
+            out.status.success(),
+            "nsc {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `nsc add user` with these extra flags, and its creds file.
+    fn user(&self, name: &str, extra: &[&str]) -> std::path::PathBuf {
+        let mut args = vec!["add", "user", "--account", "acc", "--name", name];
+        args.extend(extra);
+        self.run(&args);
+        let file = self.path(&format!("{name}.creds"));
+        let text = self.run(&["generate", "creds", "--account", "acc", "--name", name]);
+        std::fs::write(&file, text).unwrap();
+        file
+    }
+
+    /// A real nats-server in operator mode with this operator's accounts (memory resolver).
+    fn server(&self) -> netbench_local::nats_server::NatsServer {
+        let conf = self.path("resolver.conf");
+        self.run(&[
+            "generate",
+            "config",
+            "--mem-resolver",
+            "--sys-account",
+            "SYS",
+            "--config-file",
+            conf.to_str().unwrap(),
+        ]);
+        netbench_local::nats_server::NatsServer::start_with_auth(
+            &netbench_local::nats_server::locate(None).unwrap(),
+            &std::fs::read_to_string(&conf).unwrap(),
+        )
+        .expect("nats-server starts in operator mode")
+    }
+}
+
+async fn netbench_namespaces(admin: &Client) -> Vec<String> {
+    Api::<Namespace>::all(admin.clone())
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=netbench"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect()
+}
+
+/// `netbench launch --nats-url` with `--nats-creds` against a real nats-server in operator mode
+/// (operator, account, user made by the real nsc): a bad or expired creds file stops the launch
+/// with exit code 3 and creates nothing; good creds go into the `netbench-nats-login` Secret,
+/// mounted into the orchestrator and the workers only (their env names the file, no value is in
+/// any pod spec), the launcher logs in with them too, and the whole run finishes and is cleaned
+/// up, the Secret with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn launch_with_creds_for_an_operator_mode_nats_mounts_them_into_the_pods_that_connect() {
+    let _serial = SERIAL.lock().await;
+    let (cp, _kubelet) = cluster_with_nodes().await;
+    let admin = cp.admin().await;
+    let launcher = cp.launcher_client().await;
+    let nsc = Nsc::new();
+    let full = nsc.user("full", &[]);
+    let expired = nsc.user("expired", &["--expiry", "2020-01-01"]);
+    let nats = nsc.server();
+    let out = tempfile::tempdir().unwrap();
+
+    // The binary, with the API server in KUBECONFIG: bad files are exit code 3, nothing made.
+    let garbage = nsc.path("garbage.creds");
+    std::fs::write(&garbage, "not a creds file\n").unwrap();
+    for (file, says) in [
+        (&garbage, "no user JWT"),
+        (&expired, "the credentials expired"),
+        (&nsc.path("missing.creds"), "cannot read it"),
+    ] {
+        let o = std::process::Command::new(netbench_bin())
+            .args([
+                "launch",
+                "--benchmark",
+                "iperf3-tcp",
+                "--nats-url",
+                &nats.url,
+            ])
+            .arg("--nats-creds")
+            .arg(file)
+            .env("KUBECONFIG", cp.dir.path().join("admin.kubeconfig"))
+            .env_remove("NATS_NKEY")
+            .env_remove("NATS_TOKEN")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{text}");
+        assert!(
+            text.contains(file.to_str().unwrap())
+                && text.contains(says)
+                && text.contains("nsc generate creds"),
+            "{text}"
+        );
+        assert!(!text.contains("launch: "), "the launch began: {text}");
+    }
+    // ... and so it is through the library, as the launcher's ServiceAccount.
+    let mut cfg = config(Some(nats.url.clone()), out.path());
+    cfg.nats_login.creds = Some(expired.clone());
+    let e = netbench_launcher::launch(
+        launcher.clone(),
+        cfg,
+        CancellationToken::new(),
+        &mut Recorder::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, LaunchError::Bus(_)), "{e}");
+    assert!(netbench_namespaces(&admin).await.is_empty());
+
+    // Good creds: a whole run.
+    let creds_text = std::fs::read_to_string(&full).unwrap();
+    let mut cfg = config(Some(nats.url.clone()), out.path());
+    cfg.nats_login.creds = Some(full.clone());
+    let checker = {
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let ns = run_namespace(&admin).await;
+            let containers = run_pods_as_processes(admin.clone(), ns.clone()).await;
+            let secret = Api::<Secret>::namespaced(admin.clone(), &ns)
+                .get("netbench-nats-login")
+                .await
+                .unwrap();
+            let pods: Vec<Pod> = Api::<Pod>::namespaced(admin.clone(), &ns)
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items;
+            let job = Api::<Job>::namespaced(admin.clone(), &ns)
+                .get("orchestrator")
+                .await
+                .unwrap();
+            (secret, pods, job, containers)
+        })
+    };
+    let mut rec = Recorder::default();
+    let outcome =
+        netbench_launcher::launch(launcher.clone(), cfg, CancellationToken::new(), &mut rec)
+            .await
+            .expect("launch succeeds");
+    let (secret, pods, job, containers) = checker.await.unwrap();
+    drop(containers);
+
+    let data = secret.data.unwrap();
+    assert_eq!(
+        data.keys().collect::<Vec<_>>(),
+        ["user.creds"],
+        "the creds only"
+    );
+    assert_eq!(
+        String::from_utf8(data["user.creds"].0.clone()).unwrap(),
+        creds_text
+    );
+    let seed = creds_text
+        .lines()
+        .find(|l| l.starts_with("SU"))
+        .unwrap()
+        .to_string();
+    let job_spec = job.spec.unwrap().template.spec.unwrap();
+    let workers: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| p.metadata.name.as_deref().unwrap().starts_with("worker-"))
+        .collect();
+    assert_eq!(workers.len(), 2);
+    assert!(
+        pods.iter()
+            .all(|p| p.metadata.labels.as_ref().unwrap()["app.kubernetes.io/component"] != "nats"),
+        "no NATS pod with --nats-url"
+    );
+    for ps in workers
+        .iter()
+        .map(|p| p.spec.clone().unwrap())
+        .chain([job_spec])
+    {
+        let (secrets, _) = netbench_launcher::manifests::secrets_and_config_maps(&ps);
+        assert_eq!(secrets, ["netbench-nats-login"]);
+        let c = &ps.containers[0];
+        let env: BTreeMap<String, Option<String>> = c
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.clone(), e.value.clone()))
+            .collect();
+        assert_eq!(
+            env["NATS_CREDS"].as_deref(),
+            Some("/etc/netbench/nats-login/user.creds")
+        );
+        let spec_json = serde_json::to_string(&ps).unwrap();
+        assert!(!spec_json.contains(&seed), "the seed in a pod spec");
+        assert!(!spec_json.contains("BEGIN NATS USER JWT"));
+    }
+    assert_eq!(
+        outcome.ending,
+        Ending::Finished {
+            pairs_total: 2,
+            pairs_failed: 0
+        },
+        "{:?}",
+        rec.status
+    );
+    assert_eq!(outcome.results.len(), 2);
+    assert!(outcome.cleanup_error.is_none());
     assert_namespace_gone(&admin, &outcome.namespace).await;
 }

@@ -278,12 +278,80 @@ fn watch_policies(admin: Client, ns: Option<String>) -> tokio::task::JoinHandle<
     })
 }
 
+/// `--nats-replicas 3`: record the NATS cluster's objects (the StatefulSet, its
+/// PodDisruptionBudget, one Service per server) and its pods while the launch runs (as admin),
+/// until all three servers' pods were there and Ready.
+fn watch_nats_cluster(admin: Client, ns: Option<String>) -> tokio::task::JoinHandle<Vec<String>> {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    tokio::spawn(async move {
+        let run = ListParams::default().labels("netbench.io/run,app.kubernetes.io/component=nats");
+        let mut seen = BTreeSet::new();
+        loop {
+            macro_rules! names {
+                ($k:ty) => {{
+                    let api: Api<$k> = match &ns {
+                        Some(ns) => Api::namespaced(admin.clone(), ns),
+                        None => Api::all(admin.clone()),
+                    };
+                    api.list(&run).await.unwrap().items
+                }};
+            }
+            for o in names!(StatefulSet) {
+                seen.insert(format!("StatefulSet {}", o.metadata.name.unwrap()));
+            }
+            for o in names!(PodDisruptionBudget) {
+                seen.insert(format!("PodDisruptionBudget {}", o.metadata.name.unwrap()));
+            }
+            for o in names!(Service) {
+                seen.insert(format!("Service {}", o.metadata.name.unwrap()));
+            }
+            for p in names!(Pod) {
+                let ready = p
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                if ready {
+                    seen.insert(format!("Ready Pod {}", p.metadata.name.unwrap()));
+                }
+            }
+            if seen.iter().filter(|s| s.starts_with("Ready Pod")).count() >= 3 {
+                return seen.into_iter().collect();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// What [`watch_nats_cluster`] must have seen.
+fn nats_cluster_objects() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "PodDisruptionBudget nats",
+        "Ready Pod nats-0",
+        "Ready Pod nats-1",
+        "Ready Pod nats-2",
+        "Service nats",
+        "Service nats-0",
+        "Service nats-1",
+        "Service nats-2",
+        "StatefulSet nats",
+    ]
+    .map(String::from)
+    .to_vec();
+    v.sort();
+    v
+}
+
 /// The launch got as far as the port-forward (every object created, every pod Ready), which
 /// fails for want of a kubelet and not for want of a permission.
 fn launched_up_to_the_port_forward(e: &LaunchError, rec: &Recorder) {
     let msg = e.to_string();
     assert!(
-        msg.starts_with("port-forward to pod nats port 4222") && !msg.contains("forbidden"),
+        msg.starts_with("port-forward to pod nats")
+            && msg.contains(" port 4222: ")
+            && !msg.contains("forbidden"),
         "{msg}"
     );
     assert!(
@@ -553,6 +621,91 @@ async fn cluster_wide_mode_is_confined_to_netbench_namespaces_and_objects() {
         .await
         .unwrap();
     assert!(left.items.is_empty(), "left behind: {:?}", left.items);
+
+    // A NATS StatefulSet whose pods would use the node's own: refused like such a pod.
+    let mine2: Namespace = serde_json::from_value(serde_json::json!({"metadata": {
+        "name": "netbench-mine2",
+        "labels": {"app.kubernetes.io/managed-by": "netbench", "netbench.io/run": "0123456789ac"}
+    }}))
+    .unwrap();
+    let uid2 = cluster::create_namespace(&launcher, &mine2).await.unwrap();
+    let labels = serde_json::json!({"app.kubernetes.io/managed-by": "netbench", "app": "x"});
+    let sts: k8s_openapi::api::apps::v1::StatefulSet = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "nats", "labels": labels},
+        "spec": {"selector": {"matchLabels": labels}, "serviceName": "nats",
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"hostNetwork": true, "containers": [{"name": "c", "image": "i"}]}}}
+    }))
+    .unwrap();
+    let m = forbidden(
+        "create a StatefulSet with host-network pods in its own namespace",
+        Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(
+            launcher.clone(),
+            "netbench-mine2",
+        )
+        .create(&PostParams::default(), &sts)
+        .await,
+    );
+    assert!(
+        m.contains("ValidatingAdmissionPolicy 'netbench-launcher-pods'")
+            && m.contains("network, PID or IPC"),
+        "{m}"
+    );
+    // Nor a StatefulSet in kube-system.
+    let m = forbidden(
+        "create a StatefulSet in kube-system",
+        Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(launcher.clone(), "kube-system")
+            .create(&PostParams::default(), &sts)
+            .await,
+    );
+    assert!(m.contains(VAP_SAYS), "{m}");
+    cluster::delete_namespace_of(
+        &launcher,
+        "netbench-mine2",
+        Some(&uid2),
+        Duration::from_secs(60),
+        |_| {},
+    )
+    .await
+    .unwrap();
+
+    // --nats-replicas 3 under the policy: the StatefulSet, its PodDisruptionBudget and the
+    // servers' Services are created, the three pods Ready, everything deleted.
+    let nats = watch_nats_cluster(admin.clone(), None);
+    let mut rec = Recorder::default();
+    let e = netbench_launcher::launch(
+        launcher.clone(),
+        config(out.path(), &["--nats-replicas", "3"]),
+        CancellationToken::new(),
+        &mut rec,
+    )
+    .await
+    .unwrap_err();
+    launched_up_to_the_port_forward(&e, &rec);
+    assert!(
+        rec.status
+            .iter()
+            .any(|s| s.contains("waiting for all 3 NATS servers (nats-0, nats-1, nats-2)")),
+        "{:?}",
+        rec.status
+    );
+    assert!(
+        rec.status.iter().any(|s| s.contains("(NATS 3/3)")),
+        "{:?}",
+        rec.status
+    );
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), nats)
+            .await
+            .expect("the NATS cluster's objects were created")
+            .unwrap(),
+        nats_cluster_objects()
+    );
+    let left = admin_nss
+        .list(&ListParams::default().labels("netbench.io/run"))
+        .await
+        .unwrap();
+    assert!(left.items.is_empty(), "left behind: {:?}", left.items);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -687,6 +840,35 @@ async fn namespaced_mode_touches_only_its_own_objects_in_the_admins_namespace() 
     left_of!(NetworkPolicy);
     left_of!(Job);
     assert!(left.is_empty(), "left behind: {left:?}");
+    // --nats-replicas 3 there: the StatefulSet, PodDisruptionBudget and the servers' Services
+    // made with plain creates, the pods Ready, and every one of them deleted afterwards.
+    let nats = watch_nats_cluster(admin.clone(), Some(NS.into()));
+    let mut cfg3 = config(out.path(), &["--nats-replicas", "3"]);
+    cfg3.namespace = Some(NS.into());
+    cfg3.existing_namespace = true;
+    let mut rec = Recorder::default();
+    let e = netbench_launcher::launch(launcher.clone(), cfg3, CancellationToken::new(), &mut rec)
+        .await
+        .unwrap_err();
+    launched_up_to_the_port_forward(&e, &rec);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), nats)
+            .await
+            .expect("the NATS cluster's objects were created")
+            .unwrap(),
+        nats_cluster_objects()
+    );
+    left_of!(Pod);
+    left_of!(Service);
+    left_of!(Secret);
+    left_of!(ConfigMap);
+    left_of!(k8s_openapi::api::apps::v1::StatefulSet);
+    left_of!(k8s_openapi::api::policy::v1::PodDisruptionBudget);
+    assert!(
+        left.is_empty(),
+        "left behind with --nats-replicas 3: {left:?}"
+    );
+
     let ns = Api::<Namespace>::all(admin.clone()).get(NS).await.unwrap();
     assert!(ns.metadata.deletion_timestamp.is_none());
     assert!(Api::<Secret>::namespaced(admin.clone(), NS)
@@ -779,4 +961,80 @@ fn image_flags_take_digest_references_unchanged() {
         .map(str::to_string)
         .collect();
     assert_eq!(images, BTreeSet::from([nats, worker, orch]));
+}
+
+/// The Role of deploy/overlays/namespaced may delete (by name) every Secret and ConfigMap a
+/// launch can create: with `--tls`, with a plan file, and with `--nats-url` and a login (the
+/// `netbench-nats-login` Secret). A name missing there would be left behind in the admin's
+/// namespace at every cleanup.
+#[test]
+fn the_namespaced_role_may_delete_every_secret_and_config_map_a_launch_creates() {
+    use clap::Parser;
+    use serde::Deserialize;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        launch: netbench_launcher::cli::LaunchArgs,
+    }
+    let docs = |yaml: &str| -> Vec<serde_json::Value> {
+        serde_norway::Deserializer::from_str(yaml)
+            .map(|d| serde_json::Value::deserialize(d).unwrap())
+            .filter(|d| !d.is_null())
+            .collect()
+    };
+    let role_yaml =
+        std::fs::read_to_string(deploy().join("overlays/namespaced/role.yaml")).unwrap();
+    let role = docs(&role_yaml)
+        .into_iter()
+        .find(|d| d["kind"] == "Role")
+        .unwrap();
+    let deletable = |resource: &str| -> BTreeSet<String> {
+        role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == resource)
+                    && r["verbs"].as_array().unwrap().iter().any(|v| v == "delete")
+            })
+            .flat_map(|r| r["resourceNames"].as_array().cloned().unwrap_or_default())
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut made: BTreeSet<(String, String)> = BTreeSet::new();
+    for extra in [
+        &["--tls"][..],
+        &["--clients", "zone=a"],
+        &[
+            "--nats-url",
+            "nats://nats.example:4222",
+            "--nats-token",
+            "t0k",
+        ],
+    ] {
+        let cli = Cli::try_parse_from(
+            ["launch", "--benchmark", "iperf3-tcp", "--dry-run"]
+                .iter()
+                .chain(extra),
+        )
+        .unwrap();
+        for d in docs(&cli.launch.dry_run_yaml().unwrap()) {
+            let kind = d["kind"].as_str().unwrap().to_string();
+            if kind == "Secret" || kind == "ConfigMap" {
+                made.insert((kind, d["metadata"]["name"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    assert!(made.contains(&("Secret".into(), "netbench-nats-login".into())));
+    for (kind, name) in &made {
+        let resource = format!("{}s", kind.to_lowercase());
+        assert!(
+            deletable(&resource).contains(name),
+            "deploy/overlays/namespaced/role.yaml does not let the launcher delete {kind} {name}"
+        );
+    }
 }
