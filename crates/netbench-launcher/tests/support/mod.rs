@@ -389,6 +389,9 @@ impl Kubelet {
         let held = Arc::new(Mutex::new(HashSet::new()));
         let (token, seen, hold) = (stop.clone(), started.clone(), held.clone());
         tokio::spawn(async move {
+            // By UID: a pod deleted and made again under the same name (a later run in the same
+            // namespace, --existing-namespace) is a new pod to start.
+            let mut marked: HashSet<String> = HashSet::new();
             let pods: Api<Pod> = Api::all(admin.clone());
             let mut next_ip = 10u8;
             while !token.is_cancelled() {
@@ -407,9 +410,8 @@ impl Kubelet {
                             continue;
                         };
                         let key = format!("{ns}/{name}");
-                        if seen.lock().unwrap().contains(&key)
-                            || hold.lock().unwrap().contains(&name)
-                        {
+                        let uid = p.metadata.uid.clone().unwrap_or_default();
+                        if marked.contains(&uid) || hold.lock().unwrap().contains(&name) {
                             continue;
                         }
                         next_ip = next_ip.wrapping_add(1).max(10);
@@ -435,6 +437,7 @@ impl Kubelet {
                             )
                             .await;
                         if r.is_ok() {
+                            marked.insert(uid);
                             seen.lock().unwrap().insert(key);
                         }
                     }
