@@ -386,6 +386,11 @@ impl Store {
         })
     }
 
+    /// The name of the results stream.
+    pub fn stream_name(&self) -> &str {
+        &self.stream
+    }
+
     /// The largest result message that can be stored: the stream's `max_msg_size` or the
     /// server's payload limit, whichever is smaller, less room for headers.
     pub fn message_size_limit(&self) -> usize {

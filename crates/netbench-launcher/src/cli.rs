@@ -36,6 +36,17 @@ fn namespace(s: &str) -> Result<String, String> {
 }
 
 /// `--nats-replicas`: 1, 3 or 5 (clap exits 2 with the message otherwise).
+/// A JetStream stream or bucket name (`--stream`, `--kv-bucket`).
+fn js_name(s: &str) -> Result<String, String> {
+    netbench_bus::jetstream::StoreConfig {
+        stream: s.into(),
+        ..Default::default()
+    }
+    .validate()
+    .map(|_| s.to_string())
+    .map_err(|e| e.trim_start_matches("--stream ").to_string())
+}
+
 fn nats_replicas(s: &str) -> Result<u8, String> {
     let n: u32 = s
         .parse()
@@ -124,6 +135,13 @@ pub struct LaunchArgs {
     /// survives the loss of one NATS pod (two with 5). Not with --nats-url.
     #[arg(long, value_name = "N", value_parser = nats_replicas)]
     pub nats_replicas: Option<u8>,
+    /// With --nats-url: the JetStream stream of the results and events (created when missing;
+    /// an existing one is used as it is, or refused when it cannot hold them: never changed).
+    #[arg(long, env = "NETBENCH_STREAM", default_value = "NETBENCH", value_parser = js_name)]
+    pub stream: String,
+    /// With --nats-url: the key-value bucket of the run states.
+    #[arg(long, env = "NETBENCH_KV_BUCKET", default_value = "NETBENCH_RUNS", value_parser = js_name)]
+    pub kv_bucket: String,
     /// TLS to NATS: the deployed NATS gets a certificate from a CA generated for the run (for its
     /// Service names, its ClusterIP, 127.0.0.1), and the orchestrator, the workers and the
     /// launcher verify it against that CA. With --nats-url, give that server's CA (--nats-ca).
@@ -205,6 +223,8 @@ impl LaunchArgs {
             dry_run_nodes: _,
             nats_url,
             nats_replicas,
+            stream,
+            kv_bucket,
             tls,
             nats_ca,
             nats_creds,
@@ -240,6 +260,11 @@ impl LaunchArgs {
             keep,
             nats_url,
             nats_replicas,
+            store: netbench_bus::jetstream::StoreConfig {
+                stream,
+                bucket: kv_bucket,
+                replicas: 1,
+            },
             tls,
             nats_ca,
             nats_login: crate::launch::LoginFlags {

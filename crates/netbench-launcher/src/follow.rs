@@ -64,12 +64,13 @@ pub async fn follow(
     probe: &impl OrchestratorProbe,
     mut on_event: impl FnMut(&Event),
 ) -> Result<Ending> {
-    let _ = store; // the store is opened (stream created) before we read from the stream
+    // The store is opened (stream created) before we read from its stream.
+    let stream = store.stream_name();
     let js = jetstream::new(client.clone());
     let stream = js
-        .get_stream(subjects::STREAM)
+        .get_stream(stream)
         .await
-        .map_err(|e| LaunchError::Nats(format!("cannot open stream {}: {e}", subjects::STREAM)))?;
+        .map_err(|e| LaunchError::Nats(format!("cannot open stream {stream}: {e}")))?;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: subjects::event(run),

@@ -66,6 +66,8 @@ pub struct LaunchConfig {
     pub nats_login: LoginFlags,
     /// `--nats-replicas`: how many NATS servers to deploy (None: 1). Refused with `nats_url`.
     pub nats_replicas: Option<u8>,
+    /// `--stream`, `--kv-bucket` (with `nats_url`): where the run's results and state go.
+    pub store: netbench_bus::jetstream::StoreConfig,
     /// TLS to NATS: for the NATS we deploy, a CA generated for the run signs its certificate;
     /// for `nats_url`, `nats_ca` is the CA its certificate chains to.
     pub tls: bool,
@@ -150,6 +152,14 @@ impl LaunchConfig {
                 "{flag} is a login for an existing NATS and applies only with --nats-url; the \
                  NATS that netbench deploys has logins of its own, made for the run. Add \
                  --nats-url URL, or drop the flag (unset the variable)"
+            )));
+        }
+        if self.nats_url.is_none() && self.store != Default::default() {
+            return Err(LaunchError::Usage(format!(
+                "--stream {} / --kv-bucket {} apply to --nats-url (a NATS shared with others); \
+                 the NATS that netbench deploys holds only this run. Add --nats-url URL, or drop \
+                 them (unset NETBENCH_STREAM / NETBENCH_KV_BUCKET)",
+                self.store.stream, self.store.bucket
             )));
         }
         if let Some(n) = self.nats_replicas {
@@ -258,6 +268,10 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
         // Read (and checked) by the launch, not here: this stays pure.
         nats_login: Default::default(),
         nats_replicas: cfg.nats_replicas.unwrap_or(1),
+        store: netbench_bus::jetstream::StoreConfig {
+            replicas: cfg.nats_replicas.unwrap_or(1).into(),
+            ..cfg.store.clone()
+        },
         nats_cluster: None,
         tls: None,
         inject: cfg.inject,
@@ -624,7 +638,7 @@ async fn deploy_and_follow(
     let store = match spec.nats {
         // An existing NATS is the user's: with their login we set the stream up if missing,
         // as the orchestrator would (so a run that never starts still ends at the deadline).
-        NatsPlan::External { .. } => Store::open(nats.clone()).await?,
+        NatsPlan::External { .. } => Store::open_with(nats.clone(), &spec.store).await?,
         // Ours: we are the read-only observer there, the orchestrator creates the stream.
         NatsPlan::Deploy { .. } => open_store(&nats, cfg.timeout, shutdown).await?,
     };

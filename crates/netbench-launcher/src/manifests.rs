@@ -1032,6 +1032,14 @@ pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
     if spec.nats_clustered() {
         args.extend(["--stream-replicas".into(), spec.nats_replicas.to_string()]);
     }
+    // A stream and bucket of the user's naming, on their NATS.
+    let default = netbench_bus::jetstream::StoreConfig::default();
+    if spec.store.stream != default.stream {
+        args.extend(["--stream".into(), spec.store.stream.clone()]);
+    }
+    if spec.store.bucket != default.bucket {
+        args.extend(["--kv-bucket".into(), spec.store.bucket.clone()]);
+    }
     let plan = &spec.plan;
     let plan_arg = match &plan.plan {
         PlanSpec::Pairs { .. } => format!("pairs:{PLAN_DIR}/pairs"),
@@ -1250,6 +1258,7 @@ mod tests {
             worker_image: "w:1".into(),
             nats_image: "nats:2.10.22-alpine".into(),
             nats_replicas: 1,
+            store: Default::default(),
             nats_cluster: None,
             inject,
             duration_seconds: 7,
@@ -2070,6 +2079,32 @@ mod nats_cluster_tests {
     }
 
     /// A launch spec as a launch has it once the Services exist (their ClusterIPs known).
+    #[test]
+    fn stream_and_bucket_names_reach_the_orchestrator_only_with_an_external_nats() {
+        let cfg = crate::launch::tests::config(&[
+            "--nats-url",
+            "nats://nats.example:4222",
+            "--stream",
+            "TEAM_X",
+            "--kv-bucket",
+            "TEAM_X_RUNS",
+        ]);
+        cfg.check().unwrap();
+        let spec = crate::launch::make_spec(&cfg, "0123456789ab".parse().unwrap(), vec![]);
+        let args = orchestrator_args(&spec);
+        let after = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
+        assert_eq!(after("--stream"), "TEAM_X");
+        assert_eq!(after("--kv-bucket"), "TEAM_X_RUNS");
+        // The defaults add nothing.
+        let plain = crate::launch::tests::config(&["--nats-url", "nats://nats.example:4222"]);
+        let plain = crate::launch::make_spec(&plain, "0123456789ab".parse().unwrap(), vec![]);
+        assert!(!orchestrator_args(&plain).iter().any(|a| a == "--stream"));
+        // Without --nats-url they have nowhere to go: exit 2, before anything is deployed.
+        let ours = crate::launch::tests::config(&["--stream", "TEAM_X"]);
+        let e = ours.check().unwrap_err().to_string();
+        assert!(e.contains("apply to --nats-url"), "{e}");
+    }
+
     fn clustered(args: &[&str]) -> LaunchSpec {
         let run: RunId = "0123456789ab".parse().unwrap();
         let mut s = crate::launch::make_spec(&config(args), run, nodes());

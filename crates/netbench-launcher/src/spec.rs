@@ -171,6 +171,9 @@ pub struct LaunchSpec {
     /// clustered servers (JetStream replicated on all of them), one Service per server and a
     /// PodDisruptionBudget. Only with [`NatsPlan::Deploy`].
     pub nats_replicas: u8,
+    /// The stream and bucket of the run (`--stream`, `--kv-bucket`; replicas from
+    /// `nats_replicas`).
+    pub store: netbench_bus::jetstream::StoreConfig,
     /// `--nats-replicas` above 1: the `cluster {}` block's routes (every server's own Service,
     /// `ClusterIP:6222`, once the Services exist: there may be no cluster DNS) and the route
     /// login, made once per launch. None until then.

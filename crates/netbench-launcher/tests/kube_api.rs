@@ -67,6 +67,7 @@ fn config(nats_url: Option<String>, out: &std::path::Path) -> LaunchConfig {
         nats_url,
         nats_login: Default::default(),
         nats_replicas: None,
+        store: Default::default(),
         tls: false,
         nats_ca: None,
         connect: Connect::Auto,
@@ -349,7 +350,10 @@ async fn launch_deploys_pinned_workers_follows_a_real_run_collects_and_cleans_up
     )
     .unwrap();
     let out = tempfile::tempdir().unwrap();
-    let cfg = config(Some(nats.url.clone()), out.path());
+    let mut cfg = config(Some(nats.url.clone()), out.path());
+    // A team's own stream and bucket on a shared NATS (--stream, --kv-bucket).
+    cfg.store.stream = "TEAM_X".into();
+    cfg.store.bucket = "TEAM_X_RUNS".into();
 
     let checker = {
         let admin = admin.clone();
@@ -449,6 +453,17 @@ async fn launch_deploys_pinned_workers_follows_a_real_run_collects_and_cleans_up
             "a real iperf3 pair measures something: {r:?}"
         );
     }
+    // Everything went to the team's stream and bucket, nothing to the defaults.
+    let js = async_nats::jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    let mut team = js.get_stream("TEAM_X").await.unwrap();
+    let stored = team.info().await.unwrap().state.messages;
+    assert!(stored >= 2, "2 results and the events in TEAM_X: {stored}");
+    assert!(
+        js.get_stream("NETBENCH").await.is_err(),
+        "no NETBENCH stream made"
+    );
+    let kv = js.get_key_value("TEAM_X_RUNS").await.unwrap();
+    assert!(kv.get(outcome.run.as_str()).await.unwrap().is_some());
     assert!(outcome.cleanup_error.is_none());
     // deploy/'s ClusterRole lets the launcher empty the namespace before deleting it.
     assert!(
