@@ -7,11 +7,11 @@ mod support;
 
 use netbench_bus::jetstream::{Store, StoreConfig};
 use netbench_bus::NatsArgs;
-use netbench_local::nats_server::{self, NatsCluster};
+use netbench_local::nats_server::{self, monitor_json, NatsCluster};
 use netbench_proto::RunId;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -117,17 +117,6 @@ impl Drop for Member {
             let _ = std::fs::remove_dir_all(&self.store);
         }
     }
-}
-
-/// `GET path` on a monitoring endpoint, as JSON.
-fn monitor_json(base: &str, path: &str) -> Option<Value> {
-    let addr = base.strip_prefix("http://")?;
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
 }
 
 /// Whether the server at `monitor` has a client connection whose name starts with `prefix`.

@@ -394,16 +394,28 @@ impl NatsCluster {
     }
 }
 
-/// The HTTP status of `GET path` on `base` (`http://host:port`), if it answers.
-fn http_status(base: &str, path: &str) -> Option<u16> {
+/// `GET path` on a nats-server monitoring endpoint `base` (`http://host:port`): the status
+/// and the body, if it answers.
+pub fn monitor_get(base: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let addr = base.strip_prefix("http://")?;
     let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut head = [0u8; 16];
-    s.read_exact(&mut head[..12]).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// [`monitor_get`] of a JSON endpoint (`/connz`, `/jsz`, `/routez`, …), parsed.
+pub fn monitor_json(base: &str, path: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(&monitor_get(base, path)?.1).ok()
+}
+
+fn http_status(base: &str, path: &str) -> Option<u16> {
+    monitor_get(base, path).map(|(status, _)| status)
 }
 
 impl Drop for NatsServer {
