@@ -17,11 +17,17 @@
 //!   real orchestrator process: registration of 1,000 and 5,000 workers, the first pair after
 //!   registration, the dispatch rate at concurrency 1 and 64, the orchestrator's memory through
 //!   many pairs, the results file's write time and peak memory.
+//! - P6 broker ([`cluster`]): a single nats-server against a three-server cluster (stream and
+//!   bucket with 3 replicas, [`broker`]): P2's overhead per pair side by side, the registration
+//!   of 1,000 simulated workers, and the time from SIGKILL of the orchestrator's server to the
+//!   next result stored in the stream, mid-run.
 //!
 //! Modules: [`stats`] (pure figures), [`sys`] (`/proc`), [`procs`] (pinned child processes),
 //! [`runner`] (one netbench run as processes), [`profile`] (where a pair's time goes, from a
 //! wiretap on NATS), [`report`] (table and JSON).
 
+pub mod broker;
+pub mod cluster;
 pub mod fidelity;
 pub mod overhead;
 pub mod procs;
@@ -76,6 +82,7 @@ pub enum Part {
     P3,
     P4,
     P5,
+    P6,
 }
 
 /// The harness settings (the CLI fills them; `--quick` shrinks them).
@@ -101,6 +108,7 @@ pub struct Options {
     pub p4_workers: usize,
     pub p4_pairs: usize,
     pub p5: sim::SimOptions,
+    pub p6: cluster::ClusterOptions,
 }
 
 /// Whether this process runs as root.

@@ -14,10 +14,12 @@ use std::path::PathBuf;
 #[command(
     name = "netbench-perf",
     about = "Measure what netbench adds to the bare tools: fidelity (P1), overhead per pair (P2), \
-             efficiency (P3), scale (P4), scale with simulated workers (P5). Needs root."
+             efficiency (P3), scale (P4), scale with simulated workers (P5), one nats-server against a \
+             three-server cluster (P6). Needs root."
 )]
 struct Cli {
-    /// Smoke mode for CI: 1 round, 2 nodes × 1 s, 20 workers, 50 simulated workers × 100 pairs.
+    /// Smoke mode for CI: 1 round, 2 nodes × 1 s, 20 workers, 50 simulated workers × 100 pairs;
+    /// P6: 2 nodes, 50 simulated workers × 20 pairs, 1 kill with 6 workers.
     /// Figures are not meaningful.
     #[arg(long)]
     quick: bool,
@@ -94,6 +96,31 @@ struct Cli {
     /// Default: its own default (mesh).
     #[arg(long)]
     p5_plan: Option<String>,
+    /// P6: servers in the NATS cluster compared with a single one.
+    #[arg(long, default_value_t = 3)]
+    p6_servers: usize,
+    /// P6: third octet of the 198.18.X.0/24 its namespaces use.
+    #[arg(long, default_value_t = 96)]
+    p6_subnet: u8,
+    /// P6: nodes per overhead run (P2's benchmarks and --p2-duration). Default 4; quick 2.
+    #[arg(long)]
+    p6_nodes: Option<usize>,
+    /// P6: simulated workers registered with each. Default 1000; quick 50.
+    #[arg(long)]
+    p6_workers: Option<usize>,
+    /// P6: pairs timed after the registration. Default 200; quick 20.
+    #[arg(long)]
+    p6_pairs: Option<usize>,
+    /// P6: simulated workers in the failover run. Default 20; quick 6.
+    #[arg(long)]
+    p6_failover_workers: Option<usize>,
+    /// P6: SIGKILLs of the orchestrator's server in the failover run (0: none). Default 3;
+    /// quick 1.
+    #[arg(long)]
+    p6_kills: Option<usize>,
+    /// P6: which measurements to take (default all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    p6_steps: Vec<netbench_perf::cluster::Step>,
 }
 
 impl Cli {
@@ -140,7 +167,7 @@ impl Cli {
         }
         let mut parts = self.only;
         if parts.is_empty() {
-            parts = vec![Part::P1, Part::P2, Part::P3, Part::P4, Part::P5];
+            parts = vec![Part::P1, Part::P2, Part::P3, Part::P4, Part::P5, Part::P6];
         }
         parts.sort();
         parts.dedup();
@@ -156,7 +183,7 @@ impl Cli {
             p1_benchmarks: self.p1_benchmarks,
             p2_nodes: self.p2_nodes.unwrap_or(if q { 2 } else { 6 }),
             p2_duration: self.p2_duration,
-            p2_benchmarks,
+            p2_benchmarks: p2_benchmarks.clone(),
             p3_nodes: self.p3_nodes.unwrap_or(if q { 2 } else { 4 }),
             p3_duration: self.p3_duration.unwrap_or(if q { 1 } else { 3 }),
             p3_benchmark: self.p3_benchmark,
@@ -177,7 +204,42 @@ impl Cli {
                 long_pairs: self.p5_long_pairs.unwrap_or(if q { 0 } else { 20_000 }),
                 plan: self.p5_plan,
             },
+            p6: netbench_perf::cluster::ClusterOptions {
+                servers: self.p6_servers,
+                subnet: self.p6_subnet,
+                nodes: self.p6_nodes.unwrap_or(if q { 2 } else { 4 }),
+                benchmarks: p2_benchmarks.clone(),
+                duration: self.p2_duration,
+                workers: self.p6_workers.unwrap_or(if q { 50 } else { 1000 }),
+                pairs: self.p6_pairs.unwrap_or(if q { 20 } else { 200 }),
+                failover_workers: self.p6_failover_workers.unwrap_or(if q { 6 } else { 20 }),
+                kills: self.p6_kills.unwrap_or(if q { 1 } else { 3 }),
+                steps: match self.p6_steps {
+                    v if !v.is_empty() => v,
+                    _ => {
+                        use netbench_perf::cluster::Step;
+                        vec![Step::Overhead, Step::Registration, Step::Failover]
+                    }
+                },
+            },
         };
+        if !(2..=5).contains(&opts.p6.servers) {
+            return Err(format!(
+                "--p6-servers takes 2 to 5 servers (a cluster; 3 is the usual), not {}",
+                opts.p6.servers
+            ));
+        }
+        if !(2..=250).contains(&opts.p6.nodes) {
+            return Err(format!(
+                "--p6-nodes must be between 2 and 250, not {}",
+                opts.p6.nodes
+            ));
+        }
+        if !(2..=60_000).contains(&opts.p6.workers) || opts.p6.failover_workers < 2 {
+            return Err(
+                "--p6-workers takes 2 to 60000 and --p6-failover-workers at least 2".into(),
+            );
+        }
         if let Some(&n) = opts.p5.sizes.iter().find(|n| !(2..=60_000).contains(*n)) {
             return Err(format!(
                 "--p5-workers takes 2 to 60000 workers per session, not {n}"
@@ -209,7 +271,7 @@ fn checks(o: &Options) -> Result<(), PerfError> {
         return Err(PerfError::NoBinary(o.netbench.clone()));
     }
     let mut programs = vec!["iperf3", "taskset", "ip"];
-    if o.parts.contains(&Part::P5) {
+    if o.parts.contains(&Part::P5) || o.parts.contains(&Part::P6) {
         programs.push("unshare");
         netbench_perf::sim::workers_program()?;
     }
@@ -281,6 +343,11 @@ async fn measure(o: &Options, report: &mut Report) -> Result<(), PerfError> {
         report.p5 =
             Some(netbench_perf::sim::measure(&o.netbench, o.nats_server.as_deref(), &o.p5).await?);
     }
+    if wants(Part::P6) {
+        report.p6 = Some(
+            netbench_perf::cluster::measure(&o.netbench, o.nats_server.as_deref(), &o.p6).await?,
+        );
+    }
     Ok(())
 }
 
@@ -313,6 +380,7 @@ fn main() -> std::process::ExitCode {
         p3: None,
         p4: None,
         p5: None,
+        p6: None,
         rows: Vec::new(),
     };
     let outcome = rt.block_on(async {
@@ -340,6 +408,9 @@ fn main() -> std::process::ExitCode {
     );
     if let Some(sim) = &report.p5 {
         report.rows.extend(netbench_perf::sim::rows(sim));
+    }
+    if let Some(p6) = &report.p6 {
+        report.rows.extend(netbench_perf::cluster::rows(p6));
     }
     let m = &report.machine;
     println!(

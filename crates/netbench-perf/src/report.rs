@@ -21,6 +21,7 @@ pub struct Report {
     pub p3: Option<Efficiency>,
     pub p4: Option<Scale>,
     pub p5: Option<Sim>,
+    pub p6: Option<crate::cluster::ClusterFigures>,
     /// The table rows, as printed.
     pub rows: Vec<Row>,
 }

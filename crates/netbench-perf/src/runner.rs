@@ -5,10 +5,10 @@
 //! reach it without the relay (one hop less; a cluster has no relay either), and the worker
 //! processes are started here, so they can be pinned to CPUs.
 
+use crate::broker::Broker;
 use crate::procs::{self, Place, Proc};
 use crate::PerfError;
 use futures::StreamExt;
-use netbench_local::nats_server::{self, NatsServer};
 use netbench_local::testbed::{Subnet, Testbed};
 use netbench_proto::{subjects, Event, PairResult, ResultsFile, RunId};
 use std::path::{Path, PathBuf};
@@ -16,22 +16,28 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
-/// Namespaces on 198.18.X.0/24 and a nats-server on their gateway.
+/// Namespaces on 198.18.X.0/24 and a nats-server (or a cluster of them) on their gateway.
 pub struct Bed {
     pub netbench: PathBuf,
     pub bus: async_nats::Client,
     pub url: String,
     pub logs: tempfile::TempDir,
-    // Dropped in this order: the server, then the namespaces.
-    pub nats: NatsServer,
+    // Dropped in this order: the server(s), then the namespaces.
+    pub nats: Broker,
     pub testbed: Testbed,
 }
 
-/// Connect to NATS (the harness only listens; it never publishes).
+/// Connect to NATS (the harness only listens; it never publishes). `url` may list several
+/// servers, comma-separated (a cluster): the client fails over between them.
 pub async fn connect(url: &str) -> Result<async_nats::Client, PerfError> {
+    let urls: Vec<&str> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
     async_nats::ConnectOptions::new()
         .name("netbench-perf")
-        .connect(url)
+        .connect(urls)
         .await
         .map_err(|e| PerfError::Bus(format!("cannot connect to {url}: {e}")))
 }
@@ -43,23 +49,26 @@ impl Bed {
         third_octet: u8,
         nodes: usize,
     ) -> Result<Bed, PerfError> {
+        Self::create_with(netbench, nats_binary, third_octet, nodes, 1).await
+    }
+
+    /// [`Bed::create`] with `servers` clustered nats-servers (1: a single one), every one's
+    /// client port on the gateway.
+    pub async fn create_with(
+        netbench: &Path,
+        nats_binary: Option<&Path>,
+        third_octet: u8,
+        nodes: usize,
+        servers: usize,
+    ) -> Result<Bed, PerfError> {
         let subnet = Subnet {
             second: 18,
             third: third_octet,
         };
         let tag = format!("pf{third_octet}");
         let testbed = Testbed::create(&tag, subnet, nodes)?;
-        let dir = tempfile::Builder::new()
-            .prefix("netbench-perf-nats-")
-            .tempdir()
-            .map_err(|e| PerfError::Run(format!("temp dir: {e}")))?;
-        let nats = NatsServer::start_in(
-            &nats_server::locate(nats_binary)?,
-            dir,
-            &format!("{}:-1", subnet.gateway()),
-            "",
-        )?;
-        let url = nats.url.clone();
+        let nats = Broker::start(nats_binary, servers, &subnet.gateway().to_string())?;
+        let url = nats.url().to_string();
         let bus = connect(&url).await?;
         let logs = temp_dir("netbench-perf-logs-")?;
         Ok(Bed {
@@ -134,6 +143,8 @@ pub struct Plan<'a> {
     pub bench: &'a str,
     pub workers: usize,
     pub duration: u32,
+    /// Replicas of the stream and bucket (`--stream-replicas`; 1: the orchestrator's default).
+    pub replicas: usize,
 }
 
 /// `netbench orchestrator` for `run`, its log in `logs`.
@@ -152,11 +163,11 @@ pub fn orchestrator_command(
         .args(["--benchmark", plan.bench])
         .args(["--workers", &plan.workers.to_string()])
         .args(["--duration", &plan.duration.to_string(), "--timeout", "60s"])
-        .args(["--deadline", "2h"])
-        .arg("--results")
-        .arg(results)
-        .stdout(out)
-        .stderr(err);
+        .args(["--deadline", "2h"]);
+    if plan.replicas > 1 {
+        c.args(["--stream-replicas", &plan.replicas.to_string()]);
+    }
+    c.arg("--results").arg(results).stdout(out).stderr(err);
     Ok(c)
 }
 
@@ -232,6 +243,7 @@ pub async fn run(
                 bench,
                 workers: workers.len(),
                 duration,
+                replicas: bed.nats.replicas(),
             },
             &results_path,
             bed.logs.path(),

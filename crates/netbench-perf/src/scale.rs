@@ -85,6 +85,7 @@ pub async fn measure(
                 bench: NOOP,
                 workers: n,
                 duration: 1,
+                replicas: 1,
             },
             &results_path,
             logs.path(),

@@ -16,13 +16,13 @@
 //! each process, then SIGTERM (partial results written; that write is timed and its peak
 //! RSS taken) and every process stopped.
 
+use crate::broker::Broker;
 use crate::procs::{self, Place, Proc};
 use crate::report::{row, Row};
 use crate::runner;
 use crate::scale::NOOP;
 use crate::{stats, sys, PerfError};
 use futures::StreamExt;
-use netbench_local::nats_server::{self, NatsServer};
 use netbench_proto::{subjects, Event, EventKind, RunId};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -199,6 +199,7 @@ pub async fn measure(
             &program,
             Setup {
                 workers: n,
+                servers: 1,
                 concurrency: 1,
                 send_concurrency: false,
                 allow_partial: flags.allow_partial,
@@ -229,6 +230,7 @@ pub async fn measure(
             &program,
             Setup {
                 workers: largest,
+                servers: 1,
                 concurrency: c,
                 send_concurrency: true,
                 allow_partial: flags.allow_partial,
@@ -251,6 +253,7 @@ pub async fn measure(
             &program,
             Setup {
                 workers: largest,
+                servers: 1,
                 concurrency: highest,
                 send_concurrency: highest > 1,
                 allow_partial: flags.allow_partial,
@@ -265,21 +268,23 @@ pub async fn measure(
     Ok(sim)
 }
 
-struct Setup<'a> {
-    workers: usize,
-    concurrency: u32,
+pub(crate) struct Setup<'a> {
+    pub(crate) workers: usize,
+    /// nats-servers: 1, or a cluster of this many (the stream and bucket get as many replicas).
+    pub(crate) servers: usize,
+    pub(crate) concurrency: u32,
     /// Pass `--concurrency` (only when the orchestrator has it).
-    send_concurrency: bool,
+    pub(crate) send_concurrency: bool,
     /// Pass `--allow-partial`: the sessions stop the run long before a mesh would end.
-    allow_partial: bool,
-    plan: Option<&'a str>,
-    pairs: usize,
-    sample_every: usize,
+    pub(crate) allow_partial: bool,
+    pub(crate) plan: Option<&'a str>,
+    pub(crate) pairs: usize,
+    pub(crate) sample_every: usize,
 }
 
 /// The worker process: `unshare` (a PID namespace) around `netbench-perf-workers`, its stdin
 /// and stdout the control lines.
-struct Workers {
+pub(crate) struct Workers {
     proc: Proc,
     stdin: tokio::process::ChildStdin,
     lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
@@ -297,7 +302,7 @@ struct WorkersStat {
 }
 
 impl Workers {
-    fn spawn(
+    pub(crate) fn spawn(
         program: &Path,
         url: &str,
         run: &RunId,
@@ -329,11 +334,11 @@ impl Workers {
         })
     }
 
-    fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         tail(&self.log)
     }
 
-    async fn line(&mut self, limit: Duration) -> Result<String, PerfError> {
+    pub(crate) async fn line(&mut self, limit: Duration) -> Result<String, PerfError> {
         match tokio::time::timeout(limit, self.lines.next_line()).await {
             Ok(Ok(Some(l))) => Ok(l),
             _ => Err(bad(format!(
@@ -351,7 +356,7 @@ impl Workers {
     }
 
     /// Every worker loop shut down; (ended cleanly, failed).
-    async fn stop(mut self) -> Option<(usize, usize)> {
+    pub(crate) async fn stop(mut self) -> Option<(usize, usize)> {
         let _ = self.stdin.write_all(b"stop\n").await;
         let _ = self.stdin.flush().await;
         let said = self.line(Duration::from_secs(40)).await.ok();
@@ -386,7 +391,7 @@ fn parse_stat(l: &str) -> Option<WorkersStat> {
     })
 }
 
-fn tail(path: &Path) -> String {
+pub(crate) fn tail(path: &Path) -> String {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -456,7 +461,7 @@ fn share(before: Option<f64>, after: Option<f64>, wall: f64) -> Option<f64> {
     }
 }
 
-async fn session(
+pub(crate) async fn session(
     netbench: &Path,
     nats_binary: Option<&Path>,
     program: &Path,
@@ -466,9 +471,10 @@ async fn session(
     if n < 2 {
         return Err(bad(format!("P5 needs at least 2 workers, not {n}")));
     }
-    let nats = NatsServer::start(&nats_server::locate(nats_binary)?)?;
-    let nats_pid = nats.pid().unwrap_or(0);
-    let bus = runner::connect(&nats.url).await?;
+    let nats = Broker::start(nats_binary, s.servers, "127.0.0.1")?;
+    let nats_pids = nats.pids();
+    let url = nats.url().to_string();
+    let bus = runner::connect(&url).await?;
     let logs = runner::temp_dir("netbench-perf-sim-")?;
     let run = RunId::generate();
     let sub = |subject: String| {
@@ -487,12 +493,13 @@ async fn session(
     let results_path = logs.path().join("results.json");
     let mut cmd = runner::orchestrator_command(
         netbench,
-        &nats.url,
+        &url,
         &run,
         runner::Plan {
             bench: NOOP,
             workers: n,
             duration: 1,
+            replicas: nats.replicas(),
         },
         &results_path,
         logs.path(),
@@ -532,7 +539,7 @@ async fn session(
 
     // Registration: every worker loop at once, as pods that start together.
     let t0 = Instant::now();
-    let mut workers = Workers::spawn(program, &nats.url, &run, n, logs.path())?;
+    let mut workers = Workers::spawn(program, &url, &run, n, logs.path())?;
     let spawned = workers.line(Duration::from_secs(60)).await?;
     if !spawned.starts_with("spawned ") {
         return Err(bad(format!(
@@ -586,7 +593,15 @@ async fn session(
             .ok_or_else(|| bad(format!("{what} is gone ({})", tail(&orch_log))))
     };
     let orch_rss_registered = rss(orch_pid, "the orchestrator")?;
-    let nats_rss_registered = rss(nats_pid, "the nats-server")?;
+    // A cluster: every server's figures summed.
+    let nats_rss = || -> Result<f64, PerfError> {
+        nats_pids
+            .iter()
+            .map(|&p| rss(p, "a nats-server"))
+            .sum::<Result<f64, PerfError>>()
+    };
+    let nats_cpu_now = || -> Option<f64> { nats_pids.iter().map(|&p| cpu_seconds(p)).sum() };
+    let nats_rss_registered = nats_rss()?;
     let wstat = workers.stat().await?;
     if wstat.finished > 0 {
         return Err(bad(format!(
@@ -607,7 +622,7 @@ async fn session(
     let t1 = Instant::now();
     let (oc, nc, wc) = (
         cpu_seconds(orch_pid),
-        cpu_seconds(nats_pid),
+        nats_cpu_now(),
         workers.pid().and_then(cpu_seconds),
     );
     while arrivals.len() < want {
@@ -664,10 +679,10 @@ async fn session(
     }
     let wall = t1.elapsed().as_secs_f64();
     let orchestrator_cpu = share(oc, cpu_seconds(orch_pid), wall);
-    let nats_cpu = share(nc, cpu_seconds(nats_pid), wall);
+    let nats_cpu = share(nc, nats_cpu_now(), wall);
     let workers_cpu = share(wc, workers.pid().and_then(cpu_seconds), wall);
     let orch_rss_after = rss(orch_pid, "the orchestrator")?;
-    let nats_rss_after = rss(nats_pid, "the nats-server")?;
+    let nats_rss_after = nats_rss()?;
     let loadavg = sys::loadavg();
 
     // Stop the run as a user would: the partial results are written, timed, peak RSS taken.
