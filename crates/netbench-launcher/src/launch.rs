@@ -551,12 +551,7 @@ async fn deploy_and_follow(
     set_nats_routes(spec, &ips.servers);
     // Pods reach NATS through the Service's ClusterIP: works with or without cluster DNS.
     if let (Some(ip), NatsPlan::Deploy { url, .. }) = (&cluster_ip, &mut spec.nats) {
-        *url = format!(
-            "{}://{}:{}",
-            spec::nats_scheme(cfg.uses_tls()),
-            bracket(ip),
-            spec::NATS_CLIENT_PORT
-        );
+        *url = nats_urls(ip, &ips.servers, cfg.uses_tls());
     }
     // The server certificate names the ClusterIP, so it is made now that the IP is known.
     let ip: Option<IpAddr> = cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
@@ -728,6 +723,25 @@ pub fn nats_pod_selector(spec: &LaunchSpec) -> String {
     )
 }
 
+/// The NATS URL the pods get: the client Service, then (a NATS cluster, without TLS) every
+/// server's own Service, so that a client fails over to a named server as well as through
+/// the Service. With TLS the certificate names the client Service's IP only.
+pub fn nats_urls(client_ip: &str, server_ips: &[String], tls: bool) -> String {
+    let url = |ip: &str| {
+        format!(
+            "{}://{}:{}",
+            spec::nats_scheme(tls),
+            bracket(ip),
+            spec::NATS_CLIENT_PORT
+        )
+    };
+    let mut urls = vec![url(client_ip)];
+    if !tls {
+        urls.extend(server_ips.iter().map(|ip| url(ip)));
+    }
+    urls.join(",")
+}
+
 /// `--nats-replicas` above 1: the routes (`ip:port` of each server's own Service) into the spec,
 /// with a fresh route login. Nothing for a single NATS.
 pub fn set_nats_routes(spec: &mut LaunchSpec, server_ips: &[String]) {
@@ -812,6 +826,23 @@ async fn nats_endpoint(
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #[test]
+    fn pods_get_every_nats_servers_url_on_a_cluster_without_tls() {
+        let servers = vec!["10.96.0.11".to_string(), "10.96.0.12".to_string()];
+        assert_eq!(
+            super::nats_urls("10.96.0.10", &servers, false),
+            "nats://10.96.0.10:4222,nats://10.96.0.11:4222,nats://10.96.0.12:4222"
+        );
+        assert_eq!(
+            super::nats_urls("10.96.0.10", &[], false),
+            "nats://10.96.0.10:4222"
+        );
+        assert_eq!(
+            super::nats_urls("10.96.0.10", &servers, true),
+            "tls://10.96.0.10:4222"
+        );
+    }
+
     use super::*;
     use clap::Parser;
 
