@@ -258,7 +258,10 @@ pub async fn connect(
 /// The servers of a URL list, `nats://a:4222,nats://b:4222` (every server of a NATS cluster, so
 /// that a client fails over to the others when its server goes).
 pub fn server_list(url: &str) -> Vec<&str> {
-    url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
 }
 
 /// Reading and checking `--nats-creds` and `--nats-nkey` files before connecting, so that a
