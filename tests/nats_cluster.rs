@@ -210,8 +210,10 @@ async fn killing_the_orchestrators_server_mid_run_loses_no_pair_and_a_restart_ca
         if let Some(m) = Member::parse(&line) {
             members.push(m);
         }
-        // Two pairs done: kill the server the orchestrator is connected to.
+        // Two pairs done and the third one under way (its client's reply still to come):
+        // kill the server the orchestrator is connected to.
         if line.starts_with("[2/6]") && killed.is_none() {
+            std::thread::sleep(Duration::from_millis(1200));
             assert_eq!(members.len(), 3, "three servers announced");
             let i = members
                 .iter()
@@ -245,6 +247,13 @@ async fn killing_the_orchestrators_server_mid_run_loses_no_pair_and_a_restart_ca
         assert_eq!(e["status_name"], "ok", "{}", e["pair"]);
     }
     let kill_time = kill_time.unwrap();
+    let next = entries
+        .iter()
+        .filter_map(|e| e["finished_at"].as_str())
+        .filter(|f| *f > kill_time.as_str())
+        .min()
+        .unwrap_or("-");
+    eprintln!("killed at {kill_time}; the next pair finished at {next}");
     assert!(
         entries
             .iter()

@@ -18,8 +18,15 @@ use netbench_proto::timing::{SERVER_START_LIMIT, SERVER_STOP_LIMIT};
 /// How often a busy client worker is asked again.
 const BUSY_RETRY: Duration = Duration::from_millis(250);
 
+/// After our NATS connection came back during a client task, how long past the test's own
+/// length its reply may still come; later, it was lost with the connection (the pair is run
+/// again), rather than waited for until the task's timeout.
+const LOST_REPLY_GRACE: Duration = Duration::from_secs(5);
+
 pub struct PairContext<'a> {
     pub client: &'a Client,
+    /// Our connection's (re)connects: a reply lost with the connection is not waited for.
+    pub stats: &'a netbench_bus::ConnectionStats,
     pub run: &'a RunId,
     pub bench: &'static Benchmark,
     pub duration_seconds: u32,
@@ -286,14 +293,32 @@ async fn exchange(
     // A client worker still busy with an old task (its orchestrator was restarted) finishes it
     // within that task's own timeout: wait it out rather than fail this pair.
     let busy_until = tokio::time::Instant::now() + limit;
+    let connects_before = ctx.stats.connects();
+    let asked = tokio::time::Instant::now();
+    let expected = Duration::from_secs(ctx.duration_seconds.into()) + LOST_REPLY_GRACE;
+    // A reply sent while our connection was down never comes: once it is back and the test is
+    // past its length, stop waiting (the caller runs the pair again on the new connection).
+    let reply_lost = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if ctx.stats.connects() != connects_before
+                && ctx.client.connection_state() == async_nats::connection::State::Connected
+                && asked.elapsed() >= expected
+            {
+                break;
+            }
+        }
+    };
+    tokio::pin!(reply_lost);
     let answer = loop {
-        let a = netbench_bus::request(
-            ctx.client,
-            subjects::task(ctx.run, &client_w.id),
-            &run,
-            limit,
-        )
-        .await;
+        let subject = subjects::task(ctx.run, &client_w.id);
+        let a = tokio::select! {
+            a = netbench_bus::request(ctx.client, subject.clone(), &run, limit) => a,
+            _ = &mut reply_lost => {
+                tracing::warn!(pair = pair_id, "NATS reconnected during the client task and its reply did not come: it was lost with the connection");
+                Err(BusError::TimedOut { subject, timeout: asked.elapsed() })
+            }
+        };
         match &a {
             Ok(Reply::Error(e))
                 if e.kind == ErrorKind::Busy && tokio::time::Instant::now() < busy_until =>

@@ -230,6 +230,7 @@ pub async fn run(
     let mut finished = done.len();
     let ctx = PairContext {
         client: &client,
+        stats: &stats,
         run: &run,
         bench: cfg.bench,
         duration_seconds: cfg.duration_seconds,
