@@ -498,21 +498,26 @@ impl Store {
     ) -> Result<(), BusError> {
         let err =
             |e: &dyn std::fmt::Display| BusError::JetStream(format!("cannot read results: {e}"));
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| err(&e))?;
-        let consumer = stream
-            .create_consumer(consumer::pull::Config {
-                filter_subject: subjects::results_of_run(run),
-                deliver_policy: consumer::DeliverPolicy::All,
-                ack_policy: consumer::AckPolicy::None,
-                inactive_threshold: Duration::from_secs(60),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| err(&e))?;
+        // Setting up the reader waits out a leader election (a server of a cluster just died);
+        // the reading itself is not retried, so `each` never sees a result twice.
+        let consumer = through_elections("reading the run's results", || async {
+            let stream = self
+                .js
+                .get_stream(&self.stream)
+                .await
+                .map_err(|e| err(&e))?;
+            stream
+                .create_consumer(consumer::pull::Config {
+                    filter_subject: subjects::results_of_run(run),
+                    deliver_policy: consumer::DeliverPolicy::All,
+                    ack_policy: consumer::AckPolicy::None,
+                    inactive_threshold: Duration::from_secs(60),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| err(&e))
+        })
+        .await?;
         loop {
             let mut batch = consumer
                 .fetch()
