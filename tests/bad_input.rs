@@ -161,6 +161,7 @@ fn spec(run: &RunId, bench: &str, role: Role, ip: &str) -> CommandSpec {
         TaskParams {
             server_ip: ip.parse().unwrap(),
             duration_seconds: 1,
+            parameters: Default::default(),
         },
     )
 }
@@ -353,6 +354,7 @@ async fn orchestrator_survives_fuzz_on_registration_then_runs() {
         ip: "127.0.0.9".parse().unwrap(),
         hostname: "x".into(),
         zone: String::new(),
+        cpus: 0,
     };
     let valid = vec![encode_control(&Register {
         run: "otherrun".parse().unwrap(),
@@ -508,6 +510,43 @@ fn durations_that_cannot_work_are_refused_up_front() {
     }
 }
 
+/// Benchmark parameters are checked against the benchmark before anything starts (no NATS is
+/// tried, nothing is deployed): one it does not take, out of range, a rate that is no rate.
+#[test]
+fn parameters_that_cannot_work_are_refused_up_front() {
+    let orchestrator = ["orchestrator", "--run", "x1", "--workers", "2"];
+    let launch = ["launch", "--dry-run"];
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "netperf-tcp-rr",
+            &["--streams", "4"],
+            "netperf-tcp-rr does not take --streams: leave it out, or choose a benchmark that does (iperf3-tcp",
+        ),
+        ("iperf3-tcp", &["--streams", "0"], "--streams 0 is outside 1..=128 for iperf3-tcp"),
+        ("iperf3-tcp", &["--streams", "10000"], "--streams 10000 is outside 1..=128"),
+        ("netperf-tcp-stream", &["--message-size", "0"], "--message-size 0 is outside 1..=1048576"),
+        ("iperf3-udp", &["--message-size", "70000"], "--message-size 70000 is outside 1..=65507 for iperf3-udp"),
+        ("iperf3-tcp", &["--rate", "1G"], "iperf3-tcp does not take --rate"),
+        ("iperf3-udp", &["--rate", "fast"], "\"fast\" is not a rate like 1G"),
+    ];
+    for sub in [&["local"][..], &orchestrator[..], &launch[..]] {
+        for (bench, flags, want) in cases {
+            let out = run(netbench()
+                .args(sub)
+                .args(["--benchmark", bench])
+                .args(["--nats-url", "nats://127.0.0.1:1"])
+                .args(*flags));
+            assert_eq!(out.status.code(), Some(2), "{sub:?} {bench} {flags:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(want), "{sub:?} {bench} {flags:?}: {err}");
+            assert!(
+                !err.contains("NATS") && out.stdout.is_empty(),
+                "{sub:?}: refused before NATS or any manifest: {err}"
+            );
+        }
+    }
+}
+
 /// A worker runs one client at a time and measures `idle`: a second client while one runs is
 /// refused (an old task beside a new pair after an orchestrator restart), and a task that had
 /// another beside it says so. Before, the second client ran, and `idle` was always true.
@@ -591,6 +630,7 @@ fn spec_for(run: &RunId, bench: &str, role: Role, pair: &str, secs: u32) -> Comm
         TaskParams {
             server_ip: "127.0.0.1".parse().unwrap(),
             duration_seconds: secs,
+            parameters: Default::default(),
         },
     )
 }

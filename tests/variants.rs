@@ -11,6 +11,11 @@ use support::*;
 
 /// Run `benchmark` on 2 nodes for 1 s on `198.18.<octet>.0/24`; the results' entries.
 fn run_local(benchmark: &str, octet: u8) -> Vec<Value> {
+    run_local_with(benchmark, octet, &[])
+}
+
+/// [`run_local`] with more flags (`--streams 4`, …).
+fn run_local_with(benchmark: &str, octet: u8, extra: &[&str]) -> Vec<Value> {
     assert!(
         is_root(),
         "these tests need root (network namespaces); CI runs as root"
@@ -35,6 +40,7 @@ fn run_local(benchmark: &str, octet: u8) -> Vec<Value> {
             "--run",
             &run_id,
         ])
+        .args(extra)
         .arg("--results")
         .arg(&results));
     assert_eq!(
@@ -93,7 +99,7 @@ fn check(benchmark: &str, entries: &[Value]) -> Vec<HashMap<String, f64>> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|a| a.as_str().unwrap().starts_with("198.18.")));
+                .any(|a| a.as_str().unwrap().contains("198.18.")));
             eprintln!("{benchmark}: {got:?}");
             got
         })
@@ -158,5 +164,89 @@ fn netperf_udp_stream_live() {
     for m in check("netperf-udp-stream", &run_local("netperf-udp-stream", 73)) {
         check_loss("netperf-udp-stream", &m, 1e-9);
         assert!(m["throughput_sent"] > 1e6, "{m:?}");
+    }
+}
+
+/// The parameters, live: what the tool reports it ran with is what was asked for, the results
+/// record them (`parameters`) and each worker's CPU count (`cpus`), and iperf3's own CPU use.
+#[test]
+fn iperf3_tcp_streams_and_message_size_live() {
+    let entries = run_local_with(
+        "iperf3-tcp",
+        101,
+        &["--streams", "4", "--message-size", "65536"],
+    );
+    for m in check("iperf3-tcp", &entries) {
+        assert!(
+            m["cpu_client_percent"] > 0.0 && m["cpu_server_percent"] > 0.0,
+            "{m:?}"
+        );
+    }
+    for e in &entries {
+        let out: Value = serde_json::from_str(e["output"].as_str().unwrap()).unwrap();
+        let start = &out["start"]["test_start"];
+        assert_eq!(start["num_streams"], 4, "{start}");
+        assert_eq!(start["blksize"], 65536, "{start}");
+        assert_eq!(out["end"]["streams"].as_array().unwrap().len(), 4);
+        assert_eq!(
+            e["task"]["parameters"],
+            serde_json::json!({"streams": 4, "message_size": 65536})
+        );
+        let args: Vec<&str> = e["task"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(args.windows(2).any(|w| w == ["-P", "4"]), "{args:?}");
+        let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+        for side in ["client", "server"] {
+            assert_eq!(e["task"][side]["cpus"], cpus, "{side}");
+        }
+    }
+}
+
+#[test]
+fn iperf3_udp_rate_and_datagram_size_live() {
+    let entries = run_local_with(
+        "iperf3-udp",
+        102,
+        &["--rate", "50M", "--message-size", "1200"],
+    );
+    for m in check("iperf3-udp", &entries) {
+        // Paced at 50 Mbit/s, not the default 1 Gbit/s.
+        assert!(
+            m["throughput_sent"] > 40e6 / 8.0 && m["throughput_sent"] < 55e6 / 8.0,
+            "{m:?}"
+        );
+    }
+    for e in &entries {
+        let out: Value = serde_json::from_str(e["output"].as_str().unwrap()).unwrap();
+        assert_eq!(out["start"]["test_start"]["blksize"], 1200);
+        assert_eq!(
+            e["task"]["parameters"],
+            serde_json::json!({"message_size": 1200, "rate": 50_000_000})
+        );
+    }
+}
+
+#[test]
+fn netperf_and_fortio_parameters_live() {
+    let rr = run_local_with("netperf-tcp-rr", 103, &["--message-size", "256"]);
+    check("netperf-tcp-rr", &rr);
+    for e in &rr {
+        let args = e["task"]["args"].to_string();
+        assert!(args.contains(r#""-r","256""#), "{args}");
+        assert_eq!(
+            e["task"]["parameters"],
+            serde_json::json!({"message_size": 256})
+        );
+    }
+    let fortio = run_local_with("fortio-tcp", 104, &["--streams", "3"]);
+    check("fortio-tcp", &fortio);
+    for e in &fortio {
+        let out: Value = serde_json::from_str(e["output"].as_str().unwrap()).unwrap();
+        assert_eq!(out["NumThreads"], 3, "fortio ran 3 connections");
+        assert_eq!(e["task"]["parameters"], serde_json::json!({"streams": 3}));
     }
 }

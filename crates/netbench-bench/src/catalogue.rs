@@ -3,13 +3,16 @@
 //! Template arguments may contain these placeholders, filled by [`crate::allow::render`]:
 //! - `{server_ip}`: the server worker's IP as is (`198.18.0.2`, `fd00::2`);
 //! - `{server_host}`: the same, bracketed if IPv6, for URLs (`[fd00::2]`);
-//! - `{duration}`: the test length in whole seconds.
+//! - `{duration}`: the test length in whole seconds;
+//! - `{streams=1}`, `{?message_size -l}` and the like: the benchmark parameters, see
+//!   [`crate::params`]. Which placeholders a template has is which parameters it takes.
 //!
 //! Every port is pinned, including the data ports netperf and qperf would otherwise pick at
 //! random, so that Services, NetworkPolicies and service meshes can be set up for them.
 
+use crate::params::{self, Param};
 use crate::parse::{self, ParseError};
-use netbench_proto::Unit;
+use netbench_proto::{Parameters, Unit};
 
 /// A command: a program (looked up on PATH, never through a shell) and its argument template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +84,75 @@ impl Benchmark {
     }
     pub fn metric(&self, name: &str) -> Option<&'static MetricDef> {
         self.metrics.iter().find(|m| m.name == name)
+    }
+    /// The parameters its templates take (`--streams`, `--message-size`, `--rate`).
+    pub fn takes(&self) -> Vec<Param> {
+        let mut v: Vec<Param> = self
+            .server
+            .args
+            .iter()
+            .chain(self.client.args)
+            .flat_map(|a| params::placeholders(a))
+            .map(|ph| match ph {
+                params::Placeholder::WithDefault { param, .. }
+                | params::Placeholder::Optional { param, .. } => param,
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+    /// True if its client sends UDP data (a port is marked for it).
+    pub fn udp(&self) -> bool {
+        self.ports.iter().any(|p| p.udp)
+    }
+    /// The range a parameter's value must be in for this benchmark.
+    pub fn range(&self, param: Param) -> (u64, u64) {
+        match param {
+            Param::Streams => (1, params::MAX_STREAMS.into()),
+            Param::MessageSize if self.udp() => (1, params::MAX_MESSAGE_SIZE_UDP.into()),
+            Param::MessageSize => (1, params::MAX_MESSAGE_SIZE_TCP.into()),
+            Param::Rate => (0, params::MAX_RATE),
+        }
+    }
+    /// Why these parameters cannot be used with this benchmark, if they cannot: one it does not
+    /// take, or a value out of range. The message names the flag and what to do.
+    pub fn check_parameters(&self, p: &Parameters) -> Result<(), String> {
+        let takes = self.takes();
+        for param in Param::ALL {
+            let Some(v) = param.get(p) else { continue };
+            if !takes.contains(&param) {
+                let which = CATALOGUE
+                    .iter()
+                    .filter(|b| b.takes().contains(&param))
+                    .map(|b| b.name)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(format!(
+                    "{} does not take {}: leave it out, or choose a benchmark that does ({which})",
+                    self.name,
+                    param.flag()
+                ));
+            }
+            let (lo, hi) = self.range(param);
+            if v < lo || v > hi {
+                return Err(format!(
+                    "{} {v} is outside {lo}..={hi} for {}",
+                    param.flag(),
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+    /// The parameters a command ran with: the given ones over the template's defaults.
+    pub fn effective_parameters(&self, given: &Parameters) -> Parameters {
+        let d = params::defaults(self.client.args.iter().chain(self.server.args));
+        Parameters {
+            streams: given.streams.or(d.streams),
+            message_size: given.message_size.or(d.message_size),
+            rate: given.rate.or(d.rate),
+        }
     }
     /// The programs this benchmark runs (server, then client).
     pub fn programs(&self) -> [&'static str; 2] {
@@ -192,15 +264,28 @@ const FORTIO_METRICS: &[MetricDef] = &[
     ),
 ];
 
+const IPERF3_CPU_CLIENT: MetricDef = metric(
+    "cpu_client_percent",
+    Count,
+    Lower,
+    "CPU the client tool used, percent of one CPU (iperf3 cpu_utilization_percent.host_total); near 100 x streams means CPU-bound.",
+);
+const IPERF3_CPU_SERVER: MetricDef = metric(
+    "cpu_server_percent",
+    Count,
+    Lower,
+    "CPU the server tool used, percent of one CPU (iperf3 cpu_utilization_percent.remote_total).",
+);
+
 /// The catalogue. Order is the order of `--help` and the README.
 pub const CATALOGUE: &[Benchmark] = &[
     Benchmark {
         name: "iperf3-tcp",
-        description: "TCP bulk throughput with iperf3 (one stream).",
+        description: "TCP bulk throughput with iperf3 (one stream; --streams, --message-size).",
         server: Template { program: "iperf3", args: &["-s", "-p", "5201"] },
         client: Template {
             program: "iperf3",
-            args: &["-c", "{server_ip}", "-p", "5201", "-t", "{duration}", "-J"],
+            args: &["-c", "{server_ip}", "-p", "5201", "-t", "{duration}", "{?streams -P}", "{?message_size -l}", "-J"],
         },
         ports: &[port(5201, "iperf3", true)],
         tests_per_run: 1,
@@ -210,6 +295,8 @@ pub const CATALOGUE: &[Benchmark] = &[
             metric("throughput_sent", BytesPerSecond, Higher, "Bytes per second sent by the client."),
             metric("retransmits", Count, Lower, "TCP retransmits seen by the sender."),
             metric("rtt_mean", Seconds, Lower, "Mean TCP round-trip time seen by the sender."),
+            IPERF3_CPU_CLIENT,
+            IPERF3_CPU_SERVER,
         ],
         headline: "throughput_received",
     },
@@ -221,7 +308,7 @@ pub const CATALOGUE: &[Benchmark] = &[
             program: "netperf",
             args: &[
                 "-H", "{server_ip}", "-p", "12865", "-t", "TCP_RR", "-l", "{duration}", "-j", "-P", "0", "--",
-                "-P", ",12866", "-k", NETPERF_RR_KEYS,
+                "-P", ",12866", "{?message_size -r}", "-k", NETPERF_RR_KEYS,
             ],
         },
         ports: NETPERF_PORTS,
@@ -246,7 +333,7 @@ pub const CATALOGUE: &[Benchmark] = &[
             program: "netperf",
             args: &[
                 "-H", "{server_ip}", "-p", "12865", "-t", "TCP_STREAM", "-l", "{duration}", "-P", "0", "--",
-                "-P", ",12866", "-m", "131072", "-k", "THROUGHPUT,THROUGHPUT_UNITS",
+                "-P", ",12866", "-m", "{message_size=131072}", "-k", "THROUGHPUT,THROUGHPUT_UNITS",
             ],
         },
         ports: NETPERF_PORTS,
@@ -261,7 +348,7 @@ pub const CATALOGUE: &[Benchmark] = &[
         server: Template { program: "qperf", args: &["-lp", "19765"] },
         client: Template {
             program: "qperf",
-            args: &["{server_ip}", "-lp", "19765", "-ip", "19766", "-t", "{duration}", "-ub", "-uu", "tcp_bw", "tcp_lat"],
+            args: &["{server_ip}", "-lp", "19765", "-ip", "19766", "-t", "{duration}", "-ub", "-uu", "{?message_size -m}", "tcp_bw", "tcp_lat"],
         },
         ports: &[port(19765, "qperf-ctl", true), port(19766, "qperf-data", false)],
         tests_per_run: 2,
@@ -274,12 +361,12 @@ pub const CATALOGUE: &[Benchmark] = &[
     },
     Benchmark {
         name: "fortio-tcp",
-        description: "TCP echo request/response with fortio at maximum rate, one connection.",
+        description: "TCP echo request/response with fortio at maximum rate, one connection (--streams).",
         server: FORTIO_SERVER,
         client: Template {
             program: "fortio",
             args: &[
-                "load", "-qps", "0", "-c", "1", "-t", "{duration}s", "-r", "0.00001", "-p", "50,90,99,99.9",
+                "load", "-qps", "0", "-c", "{streams=1}", "-t", "{duration}s", "-r", "0.00001", "-p", "50,90,99,99.9",
                 "-json", "-", "tcp://{server_host}:8078",
             ],
         },
@@ -291,12 +378,12 @@ pub const CATALOGUE: &[Benchmark] = &[
     },
     Benchmark {
         name: "fortio-http",
-        description: "HTTP/1.1 requests with fortio at maximum rate, one connection.",
+        description: "HTTP/1.1 requests with fortio at maximum rate, one connection (--streams).",
         server: FORTIO_SERVER,
         client: Template {
             program: "fortio",
             args: &[
-                "load", "-qps", "0", "-c", "1", "-t", "{duration}s", "-r", "0.00001", "-p", "50,90,99,99.9",
+                "load", "-qps", "0", "-c", "{streams=1}", "-t", "{duration}s", "-r", "0.00001", "-p", "50,90,99,99.9",
                 "-json", "-", "http://{server_host}:8080/echo",
             ],
         },
@@ -314,7 +401,7 @@ pub const CATALOGUE: &[Benchmark] = &[
             program: "netperf",
             args: &[
                 "-H", "{server_ip}", "-p", "12865", "-t", "TCP_CRR", "-l", "{duration}", "-j", "-P", "0", "--",
-                "-P", ",12866", "-k", NETPERF_RR_KEYS,
+                "-P", ",12866", "{?message_size -r}", "-k", NETPERF_RR_KEYS,
             ],
         },
         ports: NETPERF_PORTS,
@@ -333,11 +420,14 @@ pub const CATALOGUE: &[Benchmark] = &[
     },
     Benchmark {
         name: "iperf3-udp",
-        description: "UDP throughput, loss and jitter with iperf3 -u at a 1 Gbit/s target rate (one stream).",
+        description: "UDP throughput, loss and jitter with iperf3 -u at a 1 Gbit/s target rate (one stream; --rate, --streams, --message-size).",
         server: Template { program: "iperf3", args: &["-s", "-p", "5201"] },
         client: Template {
             program: "iperf3",
-            args: &["-c", "{server_ip}", "-p", "5201", "-u", "-b", "1G", "-t", "{duration}", "-J"],
+            args: &[
+                "-c", "{server_ip}", "-p", "5201", "-u", "-b", "{rate=1G}", "-t", "{duration}", "{?streams -P}",
+                "{?message_size -l}", "-J",
+            ],
         },
         ports: &[udp_port(5201, "iperf3", true)],
         tests_per_run: 1,
@@ -349,6 +439,8 @@ pub const CATALOGUE: &[Benchmark] = &[
             metric("lost_datagrams", Count, Lower, "Datagrams the server did not receive."),
             metric("datagrams", Count, Higher, "Datagrams sent by the client."),
             metric("jitter", Seconds, Lower, "Mean deviation of the datagrams' transit time (RFC 1889), seen by the server."),
+            IPERF3_CPU_CLIENT,
+            IPERF3_CPU_SERVER,
         ],
         headline: "throughput_received",
     },
@@ -360,7 +452,7 @@ pub const CATALOGUE: &[Benchmark] = &[
             program: "netperf",
             args: &[
                 "-H", "{server_ip}", "-p", "12865", "-t", "UDP_RR", "-l", "{duration}", "-j", "-P", "0", "--",
-                "-P", ",12866", "-k", NETPERF_RR_KEYS,
+                "-P", ",12866", "{?message_size -r}", "-k", NETPERF_RR_KEYS,
             ],
         },
         ports: NETPERF_UDP_PORTS,
@@ -385,7 +477,7 @@ pub const CATALOGUE: &[Benchmark] = &[
             program: "netperf",
             args: &[
                 "-H", "{server_ip}", "-p", "12865", "-t", "UDP_STREAM", "-l", "{duration}", "-P", "0", "--",
-                "-P", ",12866", "-m", "1400", "-k",
+                "-P", ",12866", "-m", "{message_size=1400}", "-k",
                 "THROUGHPUT_UNITS,LOCAL_SEND_THROUGHPUT,REMOTE_RECV_THROUGHPUT,LOCAL_SEND_CALLS,REMOTE_RECV_CALLS",
             ],
         },

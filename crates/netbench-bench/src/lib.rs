@@ -12,9 +12,11 @@ pub mod allow;
 pub mod catalogue;
 pub mod flags;
 pub mod measure;
+pub mod params;
 pub mod parse;
 
 pub use allow::{render, validate, Rejection, Role};
 pub use catalogue::{find, names, Benchmark, MetricDef, Port, Template, CATALOGUE};
 pub use measure::{measure, Measurement};
+pub use params::Param;
 pub use parse::ParseError;

@@ -178,6 +178,7 @@ fn check_cmd(b: &Benchmark, f: &Fixture) {
     let params = TaskParams {
         server_ip: "198.18.200.2".parse().unwrap(),
         duration_seconds: 2,
+        parameters: Default::default(),
     };
     let (program, args) = render(b, Role::Client, &params);
     assert_eq!(f.cmd, format!("{program} {}", args.join(" ")), "{}", b.name);
@@ -210,6 +211,9 @@ fn iperf3_ok() {
             ),
             ("retransmits", Unit::Count, 254.0),
             ("rtt_mean", Unit::Seconds, 31e-6),
+            // end.cpu_utilization_percent.host_total, .remote_total.
+            ("cpu_client_percent", Unit::Count, 97.5762553765093),
+            ("cpu_server_percent", Unit::Count, 71.06166566432654),
         ],
     );
 }
@@ -367,6 +371,8 @@ fn iperf3_udp_ok() {
             ("lost_datagrams", Unit::Count, 21865.0),
             ("datagrams", Unit::Count, 172602.0),
             ("jitter", Unit::Seconds, 0.00718598113240471e-3),
+            ("cpu_client_percent", Unit::Count, 55.25541455072004),
+            ("cpu_server_percent", Unit::Count, 30.769330714760457),
         ],
     );
 }

@@ -118,6 +118,13 @@ pub struct LaunchArgs {
     /// Length of each test.
     #[arg(long, default_value = "10s", value_parser = test_duration)]
     pub duration: u32,
+    #[command(flatten)]
+    pub params: netbench_orchestrator::flags::ParamFlags,
+    /// A CPU limit for the worker pods (e.g. 2, 1500m). None by default: a limit's CFS
+    /// throttling caps a multi-stream test and distorts what is measured; the pods request
+    /// 100m.
+    #[arg(long, value_name = "CPUS", value_parser = cpu_quantity)]
+    pub worker_cpu_limit: Option<String>,
     /// Leave the namespace in place afterwards (for debugging).
     #[arg(long)]
     pub keep: bool,
@@ -218,6 +225,8 @@ impl LaunchArgs {
             output_file_directory,
             timeout,
             duration,
+            params,
+            worker_cpu_limit,
             keep,
             dry_run: _,
             dry_run_nodes: _,
@@ -248,6 +257,12 @@ impl LaunchArgs {
             nats_image,
             inject,
             duration_seconds: duration,
+            parameters: netbench_proto::Parameters {
+                streams: params.streams,
+                message_size: params.message_size,
+                rate: params.rate,
+            },
+            worker_cpu_limit,
             timeout,
             deadline,
             deadline_grace: Duration::from_secs(60),
@@ -419,5 +434,26 @@ impl LaunchArgs {
                 EXIT_RUN_FAILED
             }
         }
+    }
+}
+
+/// A Kubernetes CPU quantity: whole or decimal CPUs (`2`, `0.5`) or millicores (`1500m`),
+/// above zero.
+fn cpu_quantity(s: &str) -> Result<String, String> {
+    let (num, milli) = match s.strip_suffix('m') {
+        Some(n) => (n, true),
+        None => (s, false),
+    };
+    let ok_digits = !num.is_empty()
+        && num.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && num.bytes().filter(|b| *b == b'.').count() <= 1
+        && !(milli && num.contains('.'));
+    match num.parse::<f64>() {
+        Ok(v) if ok_digits && v > 0.0 && (milli || v <= 1024.0) && (!milli || v <= 1_024_000.0) => {
+            Ok(s.to_string())
+        }
+        _ => Err(format!(
+            "{s:?} is not a CPU quantity: give CPUs like 2 or 0.5, or millicores like 1500m"
+        )),
     }
 }

@@ -44,6 +44,10 @@ pub struct LaunchConfig {
     pub nats_image: String,
     pub inject: bool,
     pub duration_seconds: u32,
+    /// `--streams`, `--message-size`, `--rate` (checked against `bench` by [`Self::check`]).
+    pub parameters: netbench_proto::Parameters,
+    /// `--worker-cpu-limit`: none by default (requests only).
+    pub worker_cpu_limit: Option<String>,
     /// PushGateway URL for the orchestrator.
     pub pushgateway: Option<String>,
     /// Which pairs, how many at once (checked against the deadline before anything is made).
@@ -146,6 +150,9 @@ impl LaunchConfig {
     /// Flags that do not go together, said before anything is created.
     pub fn check(&self) -> Result<()> {
         netbench_bench::flags::deadline_fits(self.duration_seconds, self.deadline)
+            .map_err(LaunchError::Usage)?;
+        self.bench
+            .check_parameters(&self.parameters)
             .map_err(LaunchError::Usage)?;
         if let (None, Some(flag)) = (&self.nats_url, self.nats_login.given().first()) {
             return Err(LaunchError::Usage(format!(
@@ -276,6 +283,8 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
         tls: None,
         inject: cfg.inject,
         duration_seconds: cfg.duration_seconds,
+        parameters: cfg.parameters,
+        worker_cpu_limit: cfg.worker_cpu_limit.clone(),
         pushgateway: cfg.pushgateway.clone(),
         timeout: cfg.timeout,
         deadline: cfg.deadline,

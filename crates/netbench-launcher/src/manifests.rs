@@ -442,6 +442,24 @@ fn resources(req: (&str, &str), lim: (&str, &str)) -> ResourceRequirements {
     }
 }
 
+/// The benchmark pods' resources: a CPU request, a memory limit, and a CPU limit only when one
+/// is asked for (`--worker-cpu-limit`): CFS throttling under a limit caps a multi-stream
+/// iperf3 on a fast NIC and distorts exactly what is measured.
+fn worker_resources(cpu_limit: Option<&str>) -> ResourceRequirements {
+    let mut r = resources(("100m", "128Mi"), ("1", "512Mi"));
+    if let Some(limits) = r.limits.as_mut() {
+        match cpu_limit {
+            Some(cpu) => {
+                limits.insert("cpu".into(), Quantity(cpu.into()));
+            }
+            None => {
+                limits.remove("cpu");
+            }
+        }
+    }
+    r
+}
+
 /// Non-root, read-only root filesystem, no capabilities, no privilege escalation.
 fn container_security() -> SecurityContext {
     SecurityContext {
@@ -984,7 +1002,7 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
                         .map(|p| tcp_port(p.name, p.number))
                         .collect(),
                 ),
-                resources: Some(resources(("100m", "128Mi"), ("2", "512Mi"))),
+                resources: Some(worker_resources(spec.worker_cpu_limit.as_deref())),
                 security_context: Some(container_security()),
                 volume_mounts: Some(
                     [mount("tmp", "/tmp", false)]
@@ -1025,6 +1043,9 @@ pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
         "--deadline".into(),
         format!("{}s", spec.deadline.as_secs()),
     ];
+    args.extend(netbench_orchestrator::flags::ParamFlags::to_args(
+        &spec.parameters,
+    ));
     if let Some(url) = &spec.pushgateway {
         args.extend(["--pushgateway".into(), url.clone()]);
     }
@@ -1262,6 +1283,8 @@ mod tests {
             nats_cluster: None,
             inject,
             duration_seconds: 7,
+            parameters: Default::default(),
+            worker_cpu_limit: None,
             pushgateway: None,
             timeout: std::time::Duration::from_secs(90),
             deadline: std::time::Duration::from_secs(600),
@@ -1278,6 +1301,46 @@ mod tests {
             .into_iter()
             .map(|e| (e.name.clone(), e))
             .collect()
+    }
+
+    /// Worker pods request CPU but have no CPU limit unless one is asked for (a limit's
+    /// throttling caps multi-stream tests); memory stays limited.
+    #[test]
+    fn worker_pods_have_no_cpu_limit_unless_asked() {
+        let node = NodeInfo {
+            name: "n1".into(),
+            zone: "z".into(),
+        };
+        let limits = |s: &LaunchSpec| {
+            let pod = mk_worker_pod(s, &node);
+            let r = pod.spec.unwrap().containers[0].resources.clone().unwrap();
+            assert_eq!(r.requests.unwrap()["cpu"].0, "100m");
+            r.limits.unwrap()
+        };
+        let mut s = spec(false, None);
+        let l = limits(&s);
+        assert!(!l.contains_key("cpu"), "{l:?}");
+        assert_eq!(l["memory"].0, "512Mi");
+        s.worker_cpu_limit = Some("1500m".into());
+        assert_eq!(limits(&s)["cpu"].0, "1500m");
+    }
+
+    #[test]
+    fn parameters_are_passed_to_the_orchestrator_only_when_given() {
+        let mut s = spec(false, None);
+        let plain = orchestrator_args(&s);
+        assert!(!plain
+            .iter()
+            .any(|a| a == "--streams" || a == "--message-size"));
+        s.parameters = netbench_proto::Parameters {
+            streams: None,
+            message_size: Some(1024),
+            rate: None,
+        };
+        let args = orchestrator_args(&s);
+        let at = args.iter().position(|a| a == "--message-size").unwrap();
+        assert_eq!(args[at + 1], "1024");
+        assert!(!args.iter().any(|a| a == "--streams" || a == "--rate"));
     }
 
     #[test]

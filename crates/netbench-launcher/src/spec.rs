@@ -183,6 +183,10 @@ pub struct LaunchSpec {
     /// Istio sidecar injection.
     pub inject: bool,
     pub duration_seconds: u32,
+    /// `--streams`, `--message-size`, `--rate`, passed to the orchestrator.
+    pub parameters: netbench_proto::Parameters,
+    /// The worker pods' CPU limit; none by default.
+    pub worker_cpu_limit: Option<String>,
     /// PushGateway URL, passed to the orchestrator.
     pub pushgateway: Option<String>,
     /// Worker registration timeout, passed to the orchestrator.

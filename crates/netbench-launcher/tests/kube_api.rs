@@ -54,6 +54,8 @@ fn config(nats_url: Option<String>, out: &std::path::Path) -> LaunchConfig {
         nats_image: "nats:2.10.22-alpine".into(),
         inject: false,
         duration_seconds: 1,
+        parameters: Default::default(),
+        worker_cpu_limit: None,
         pushgateway: None,
         plan: Default::default(),
         clients: None,

@@ -23,6 +23,8 @@ pub struct LocalConfig {
     pub bench: &'static Benchmark,
     pub nodes: usize,
     pub duration_seconds: u32,
+    /// `--streams`, `--message-size`, `--rate` (checked against `bench`).
+    pub parameters: netbench_proto::Parameters,
     pub subnet: Subnet,
     /// Use this NATS (JetStream on) instead of starting one.
     pub nats_url: Option<String>,
@@ -355,6 +357,7 @@ pub async fn run(
         expect: node_names,
         registration_timeout: cfg.registration_timeout,
         duration_seconds: cfg.duration_seconds,
+        parameters: cfg.parameters,
         results: Some(cfg.results.clone()),
         deadline: cfg.deadline,
         push: cfg.push.clone(),

@@ -58,6 +58,7 @@ pub fn pair_result(
         },
         idle: true,
         id: Some(WorkerId::for_name(w)),
+        cpus: None,
     };
     let now = OffsetDateTime::now_utc();
     let client_ep = endpoint(client, "198.18.40.2");
@@ -73,6 +74,7 @@ pub fn pair_result(
             status: m.status,
             client: client_ep.clone(),
             server: server_ep.clone(),
+            parameters: Default::default(),
         },
         run: "run1".parse::<RunId>().expect("valid run id"),
         benchmark: bench.to_string(),

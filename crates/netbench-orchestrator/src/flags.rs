@@ -157,3 +157,57 @@ pub fn fits(
         None => Ok(est),
     }
 }
+
+/// The benchmark parameters, the same on `local`, `orchestrator` and `launch`. Each applies
+/// only to the benchmarks whose commands take it (`netbench_bench::Benchmark::takes`); any
+/// other is refused before anything starts.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ParamFlags {
+    /// Parallel streams or connections, 1 to 128 (iperf3 -P, fortio -c; iperf3-tcp,
+    /// iperf3-udp, fortio-tcp, fortio-http).
+    #[arg(long, env = "NETBENCH_STREAMS", value_name = "N")]
+    pub streams: Option<u32>,
+    /// Bytes per send, request and response, or datagram (netperf -m / -r, iperf3 -l, qperf
+    /// -m): up to 1048576 over TCP, 65507 over UDP.
+    #[arg(long, env = "NETBENCH_MESSAGE_SIZE", value_name = "BYTES")]
+    pub message_size: Option<u32>,
+    /// iperf3-udp's target rate in bits per second: 1G, 250M, 0 for unlimited (default 1G).
+    #[arg(long, env = "NETBENCH_RATE", value_name = "RATE", value_parser = rate)]
+    pub rate: Option<u64>,
+}
+
+fn rate(s: &str) -> Result<u64, String> {
+    netbench_bench::params::parse_rate(s).ok_or_else(|| {
+        format!("{s:?} is not a rate like 1G, 250M, 500k or 0 (unlimited), at most 1T (bits per second)")
+    })
+}
+
+impl ParamFlags {
+    /// The parameters, checked against the benchmark: the error names the flag and the fix.
+    pub fn check(
+        &self,
+        bench: &netbench_bench::Benchmark,
+    ) -> Result<netbench_proto::Parameters, String> {
+        let p = netbench_proto::Parameters {
+            streams: self.streams,
+            message_size: self.message_size,
+            rate: self.rate,
+        };
+        bench.check_parameters(&p)?;
+        Ok(p)
+    }
+    /// The flags again, for a process started with them (the launcher's orchestrator).
+    pub fn to_args(p: &netbench_proto::Parameters) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(n) = p.streams {
+            v.extend(["--streams".to_string(), n.to_string()]);
+        }
+        if let Some(n) = p.message_size {
+            v.extend(["--message-size".to_string(), n.to_string()]);
+        }
+        if let Some(n) = p.rate {
+            v.extend(["--rate".to_string(), n.to_string()]);
+        }
+        v
+    }
+}

@@ -30,6 +30,8 @@ pub struct PairContext<'a> {
     pub run: &'a RunId,
     pub bench: &'static Benchmark,
     pub duration_seconds: u32,
+    /// `--streams`, `--message-size`, `--rate` (checked against the benchmark up front).
+    pub parameters: netbench_proto::Parameters,
 }
 
 /// A failure on the way, as a status and words.
@@ -104,6 +106,7 @@ pub async fn run_pair(
     let params = TaskParams {
         server_ip: server_w.ip,
         duration_seconds: ctx.duration_seconds,
+        parameters: ctx.parameters,
     };
     let server_spec = allow::spec(ctx.bench, Role::Server, ctx.run, pair_id, params.clone());
     let client_spec = allow::spec(ctx.bench, Role::Client, ctx.run, pair_id, params);
@@ -170,6 +173,7 @@ pub async fn run_pair(
             // As each worker measured it: no other task ran there during the pair.
             client: Endpoint::from_worker(client_w, client_idle),
             server: Endpoint::from_worker(server_w, server_idle),
+            parameters: ctx.bench.effective_parameters(&ctx.parameters),
         },
         run: ctx.run.clone(),
         benchmark: ctx.bench.name.to_string(),
@@ -205,6 +209,7 @@ pub async fn abandon(
     let params = TaskParams {
         server_ip: server_w.ip,
         duration_seconds: ctx.duration_seconds,
+        parameters: ctx.parameters,
     };
     let client_spec = allow::spec(ctx.bench, Role::Client, ctx.run, pair_id, params);
     let stop = TaskRequest::StopServer {
@@ -231,6 +236,7 @@ pub async fn abandon(
             status: Status::TimedOut,
             client: Endpoint::from_worker(client_w, true),
             server: Endpoint::from_worker(server_w, true),
+            parameters: ctx.bench.effective_parameters(&ctx.parameters),
         },
         run: ctx.run.clone(),
         benchmark: ctx.bench.name.to_string(),

@@ -1570,6 +1570,7 @@ mod tests {
             ip: "198.18.0.1".parse().unwrap(),
             hostname: name.into(),
             zone: String::new(),
+            cpus: 0,
         }
     }
 

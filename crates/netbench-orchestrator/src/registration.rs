@@ -139,6 +139,7 @@ mod tests {
                 ip: "198.18.0.1".parse().unwrap(),
                 hostname: name.into(),
                 zone: String::new(),
+                cpus: 0,
             },
             tools: vec![],
             version: "0".into(),

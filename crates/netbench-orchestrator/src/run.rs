@@ -33,6 +33,8 @@ pub struct OrchestratorConfig {
     /// How long to wait for all workers to register.
     pub registration_timeout: Duration,
     pub duration_seconds: u32,
+    /// `--streams`, `--message-size`, `--rate`.
+    pub parameters: netbench_proto::Parameters,
     /// Where to write the results file, if anywhere.
     pub results: Option<PathBuf>,
     /// The run stops (partial results written) at this point.
@@ -234,6 +236,7 @@ pub async fn run(
         run: &run,
         bench: cfg.bench,
         duration_seconds: cfg.duration_seconds,
+        parameters: cfg.parameters,
     };
     let pair_id = |j: &Job| format!("{}--{}", workers[j.client].id, workers[j.server].id);
     // One at a time: the plan's own order (for a mesh, exactly the serial runs' order); side by
@@ -645,6 +648,7 @@ impl Collected {
                     ip,
                     hostname: e.vm.hostname.clone(),
                     zone: e.vm.availability_zone.clone(),
+                    cpus: e.cpus.unwrap_or(0),
                 });
             }
         }

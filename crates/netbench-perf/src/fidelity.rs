@@ -117,6 +117,7 @@ pub async fn measure(
                 let params = TaskParams {
                     server_ip: nodes[s].ip.into(),
                     duration_seconds: duration,
+                    parameters: Default::default(),
                 };
                 let value = bare_pair(b, &params, &place(c), &place(s)).await?;
                 samples.push(Sample {

@@ -165,6 +165,7 @@ mod tests {
             },
             idle: true,
             id: None,
+            cpus: None,
         };
         PairResult {
             output: String::new(),
@@ -175,6 +176,7 @@ mod tests {
                 status,
                 client: ep.clone(),
                 server: ep,
+                parameters: Default::default(),
             },
             run: "r1".parse().unwrap(),
             benchmark: "b".into(),

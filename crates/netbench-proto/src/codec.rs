@@ -91,6 +91,7 @@ mod tests {
             params: TaskParams {
                 server_ip: "fd00::2".parse().unwrap(),
                 duration_seconds: 3,
+                parameters: Default::default(),
             },
             timeout_seconds: 20,
         };

@@ -19,6 +19,10 @@ pub struct WorkerInfo {
     pub hostname: String,
     /// The node's availability zone (`topology.kubernetes.io/zone`), or empty.
     pub zone: String,
+    /// CPUs the worker may use (its cgroup's quota or the node's count); 0 when unknown (an
+    /// older worker).
+    #[serde(default)]
+    pub cpus: u32,
 }
 
 /// Worker -> orchestrator, on `netbench.<run>.register`.
@@ -52,6 +56,31 @@ pub struct TaskParams {
     pub server_ip: IpAddr,
     /// Length of one test, whole seconds.
     pub duration_seconds: u32,
+    /// `--streams`, `--message-size`, `--rate`; absent: the catalogue's default.
+    #[serde(default, skip_serializing_if = "Parameters::is_empty")]
+    pub parameters: Parameters,
+}
+
+/// The benchmark parameters beyond the address and the length. Each is `None` unless asked for;
+/// a benchmark declares which it takes (`netbench_bench::Benchmark::takes`) and the worker
+/// refuses the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parameters {
+    /// Parallel streams or connections (iperf3 `-P`, fortio `-c`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<u32>,
+    /// Bytes per send, request or datagram (netperf `-m`/`-r`, iperf3 `-l`, qperf `-m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_size: Option<u32>,
+    /// Target rate in bits per second, 0 = unlimited (iperf3 `-b`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u64>,
+}
+
+impl Parameters {
+    pub fn is_empty(&self) -> bool {
+        *self == Parameters::default()
+    }
 }
 
 /// One command, as the orchestrator rendered it from the catalogue. The worker re-renders it

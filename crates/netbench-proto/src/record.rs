@@ -116,6 +116,10 @@ pub struct Endpoint {
     /// Added key: the worker's subject-safe id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<WorkerId>,
+    /// Added key: the CPUs the worker could use (its cgroup's quota, or the node's CPUs when
+    /// it has no CPU limit), so a CPU-bound result can be told from a network-bound one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<u32>,
 }
 
 impl Endpoint {
@@ -129,6 +133,7 @@ impl Endpoint {
             },
             idle,
             id: Some(w.id.clone()),
+            cpus: (w.cpus > 0).then_some(w.cpus),
         }
     }
 }
@@ -147,6 +152,10 @@ pub struct TaskRecord {
     pub status: Status,
     pub client: Endpoint,
     pub server: Endpoint,
+    /// Added key: the parameters the command ran with (`--streams`, `--message-size`,
+    /// `--rate`, or the catalogue's defaults for them; `{}` when the benchmark takes none).
+    #[serde(default)]
+    pub parameters: crate::control::Parameters,
 }
 
 /// One finished pair: an entry of the results file, and the payload of
@@ -443,6 +452,7 @@ mod tests {
             ip: "198.18.0.1".parse().unwrap(),
             hostname: "a".into(),
             zone: "z".into(),
+            cpus: 0,
         };
         PairResult {
             output,
@@ -455,6 +465,7 @@ mod tests {
                 status: Status::Ok,
                 client: Endpoint::from_worker(&w, true),
                 server: Endpoint::from_worker(&w, true),
+                parameters: Default::default(),
             },
             run: "r1".parse().unwrap(),
             benchmark: "iperf3-tcp".into(),

@@ -127,6 +127,8 @@ struct LocalArgs {
     /// Length of each test.
     #[arg(long, default_value = "10s", value_parser = test_duration)]
     duration: u32,
+    #[command(flatten)]
+    params: netbench_orchestrator::flags::ParamFlags,
     /// The /24 inside 198.18.0.0/15 that the nodes live on.
     #[arg(long, default_value = "198.18.0.0/24")]
     subnet: String,
@@ -240,6 +242,8 @@ struct OrchestratorArgs {
     /// Length of each test.
     #[arg(long, default_value = "10s", value_parser = test_duration)]
     duration: u32,
+    #[command(flatten)]
+    params: netbench_orchestrator::flags::ParamFlags,
     /// Where to write the results file.
     #[arg(long)]
     results: Option<PathBuf>,
@@ -330,6 +334,7 @@ async fn worker(a: WorkerArgs, shutdown: CancellationToken) -> u8 {
             ip: a.ip,
             hostname,
             zone: a.zone,
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
         },
         deadline: a.deadline,
         output_cap: a.output_cap,
@@ -349,6 +354,13 @@ async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
         eprintln!("error: {e}");
         return exit::USAGE;
     }
+    let parameters = match a.params.check(a.benchmark) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
     let cfg = netbench_orchestrator::OrchestratorConfig {
         nats: NatsArgs {
             store: a.store.config(),
@@ -360,6 +372,7 @@ async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
         expect: a.expect,
         registration_timeout: a.timeout,
         duration_seconds: a.duration,
+        parameters,
         results: a.results,
         deadline: a.deadline,
         push: a.push.config(),
@@ -417,6 +430,13 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         eprintln!("error: {e}");
         return exit::USAGE;
     }
+    let parameters = match a.params.check(a.benchmark) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
     let default_store = netbench_bus::jetstream::StoreConfig::default();
     if a.nats_url.is_none()
         && (a.store.stream != default_store.stream || a.store.kv_bucket != default_store.bucket)
@@ -446,6 +466,7 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         bench,
         nodes: a.nodes,
         duration_seconds: a.duration,
+        parameters,
         subnet,
         nats_url: a.nats_url,
         nats_creds: a.nats_creds,

@@ -6,6 +6,9 @@
 //! - with `-u` (UDP, [`parse_udp`]): `end.sum_received` has the server's view: `bytes`,
 //!   `bits_per_second`, `jitter_ms`, `lost_packets`, `packets` (sent), `lost_percent`;
 //!   `end.sum_sent.bits_per_second` is the client's sending rate;
+//! - `end.cpu_utilization_percent.host_total` / `.remote_total`: the CPU iperf3 used on the
+//!   client and the server (percent of one CPU's time, summed over threads), so a CPU-bound
+//!   result can be told from a network-bound one;
 //! - a top-level `error` key means the test failed. With `-J`, iperf 3.12 exits 0 when the
 //!   connection is refused: `{"start": {...}, "intervals": [], "end": {}, "error": "unable to
 //!   connect to server: Connection refused"}` on stdout, nothing on stderr. So the `error` key,
@@ -65,7 +68,23 @@ pub fn parse(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
         let mean_us = rtts.iter().sum::<f64>() / rtts.len() as f64;
         out.push(("rtt_mean", mean_us / 1e6));
     }
+    out.extend(cpu(end));
     Ok(out)
+}
+
+/// The tool's CPU use on both ends, where iperf3 reported it.
+fn cpu(end: &Value) -> Vec<(&'static str, f64)> {
+    [
+        ("cpu_client_percent", "host_total"),
+        ("cpu_server_percent", "remote_total"),
+    ]
+    .into_iter()
+    .filter_map(|(name, key)| {
+        number_at(end, &["cpu_utilization_percent", key])
+            .filter(|v| v.is_finite())
+            .map(|v| (name, v))
+    })
+    .collect()
 }
 
 /// iperf3 `-u -J`: throughput both ways, loss and jitter as the server saw them.
@@ -83,7 +102,7 @@ pub fn parse_udp(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
             "iperf3 sent no datagrams (end.sum_received.packets is 0)".into(),
         ));
     }
-    Ok(vec![
+    let mut out = vec![
         ("throughput_received", received("bits_per_second")? / 8.0),
         ("throughput_sent", sent / 8.0),
         ("loss_percent", received("lost_percent")?),
@@ -91,5 +110,7 @@ pub fn parse_udp(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
         ("datagrams", packets),
         // Milliseconds -> seconds.
         ("jitter", received("jitter_ms")? / 1e3),
-    ])
+    ];
+    out.extend(cpu(end));
+    Ok(out)
 }

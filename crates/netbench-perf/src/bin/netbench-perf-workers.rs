@@ -139,6 +139,7 @@ async fn serve(cli: Cli) -> std::process::ExitCode {
                 name,
                 ip: address(cli.octet, i),
                 zone: "perf".into(),
+                cpus: 0,
             },
             deadline: Duration::from_secs(cli.deadline_seconds),
             output_cap: netbench_worker::service::DEFAULT_OUTPUT_CAP,
