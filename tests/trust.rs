@@ -456,6 +456,68 @@ async fn registrations_are_bound_capped_and_answered_only_into_inboxes() {
     assert_eq!(out.status.code(), Some(4), "ends at its deadline");
 }
 
+/// A worker that misses a task for a moment (as when its NATS server goes and it reconnects
+/// to another) is probed, and the pair is run again once it answers: nothing is recorded lost.
+/// Before, the first pair was `worker_lost` and the worker marked lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_away_for_a_moment_gets_its_pair_run_again() {
+    let server = nats();
+    let run: RunId = "trust6".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let mut orch = orchestrator(&server.url, &run, 3, "2m", Some(&results));
+    let orch = tokio::task::spawn_blocking(move || support::run(&mut orch));
+    let (url, r) = (server.url.clone(), run.clone());
+    let mut workers = vec![
+        tokio::spawn(play_worker(
+            url.clone(),
+            r.clone(),
+            "m1",
+            "198.18.53.11",
+            ClientReply::Slow,
+        )),
+        tokio::spawn(play_worker(
+            url.clone(),
+            r.clone(),
+            "m3",
+            "198.18.53.13",
+            ClientReply::Slow,
+        )),
+    ];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // m2 registers, then has no task subscription for 0.8 s: the first pair (m1 -> m2) finds
+    // no one there.
+    workers.push(tokio::spawn(play_worker_with(
+        url,
+        r,
+        "m2",
+        "198.18.53.12",
+        ClientReply::Slow,
+        Some(Duration::from_millis(800)),
+    )));
+    let out = orch.await.unwrap();
+    for w in workers {
+        w.abort();
+    }
+    let file = read_json(&results);
+    let entries = file["results"].as_array().unwrap();
+    assert_eq!(entries.len(), 6);
+    // The played workers' output is no iperf3 JSON (output_unparsable): what matters is that
+    // every pair reached its client, none is worker_lost (3).
+    let lost: Vec<String> = entries
+        .iter()
+        .filter(|e| e["task"]["status"] == 3)
+        .map(|e| e["pair"].to_string())
+        .collect();
+    assert!(lost.is_empty(), "recorded lost: {lost:?}");
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("answers now"),
+        "the orchestrator says why it ran the pair again"
+    );
+}
+
 /// A worker lost during a run and back (it registered again) is used again. Before, it stayed
 /// lost: every later pair with it was recorded `worker_lost` without being tried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,8 +545,9 @@ async fn a_lost_worker_that_registers_again_is_used_again() {
             ClientReply::Slow,
         )),
     ];
-    // l2 joins last, so the first pair (l1 -> l2) finds it gone; it is back within a second,
-    // while the second pair (l1 -> l3, 2 s) runs.
+    // l2 joins last, so the first pair (l1 -> l2) finds it gone, and still gone when the
+    // orchestrator's probe gives up (pair::PROBE_WINDOW, 15 s); it is back at 16 s, while the
+    // second pair (l1 -> l3, 2 s) runs.
     tokio::time::sleep(Duration::from_millis(500)).await;
     workers.push(tokio::spawn(play_worker_with(
         url,
@@ -492,7 +555,7 @@ async fn a_lost_worker_that_registers_again_is_used_again() {
         "l2",
         "198.18.53.2",
         ClientReply::Slow,
-        Some(Duration::from_millis(800)),
+        Some(Duration::from_secs(16)),
     )));
     let out = orch.await.unwrap();
     for w in workers {

@@ -138,6 +138,9 @@ impl ConnectionStats {
     }
 }
 
+/// How often a client pings its server (async-nats: disconnect after two pings unanswered).
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Connect to NATS. `name` shows up in the server's connection list (`nats server report
 /// connections`). When NATS is unreachable at first it retries for `args.connect_wait`, then
 /// fails with a clear message (each attempt waits at most 10 s); once connected, the client
@@ -151,6 +154,10 @@ pub async fn connect(
     let mut opts = async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(Duration::from_secs(10))
+        // A server that vanished without closing the connection (its pod force-deleted, its
+        // node gone) is noticed after two unanswered pings: ~10-15 s, not the default's minutes,
+        // so a worker is back on another server of a cluster before its next task.
+        .ping_interval(PING_INTERVAL)
         .max_reconnects(None)
         .reconnect_delay_callback(|attempt| {
             Duration::from_millis((50u64 << attempt.min(5) as u64).min(2000))

@@ -195,6 +195,35 @@ pub async fn run_pair(
     }
 }
 
+/// How long a worker that "did not answer" gets to show it is there after all.
+pub const PROBE_WINDOW: Duration = Duration::from_secs(15);
+
+/// Whether a worker that "did not answer" a task still answers on its subject: a message lost
+/// with a NATS server that went away (the request, or the reply on the worker's own
+/// connection) looks like a lost worker to us, while the worker reconnected elsewhere. The
+/// probe is the pair's own StopServer: harmless on the client (no server runs for the pair
+/// there), and on the server it stops what would otherwise keep running. Any answer counts.
+pub async fn answers(ctx: &PairContext<'_>, pair_id: &str, w: &WorkerInfo) -> bool {
+    let subject = subjects::task(ctx.run, &w.id);
+    let stop = TaskRequest::StopServer {
+        run: ctx.run.clone(),
+        pair: pair_id.to_string(),
+    };
+    let until = tokio::time::Instant::now() + PROBE_WINDOW;
+    while tokio::time::Instant::now() < until {
+        match netbench_bus::request(ctx.client, subject.clone(), &stop, Duration::from_secs(2))
+            .await
+        {
+            Ok(_) => return true,
+            Err(e) => {
+                tracing::debug!(worker = %w.name, "probe: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    false
+}
+
 /// A pair cut short (the run's deadline passed during it): its result says so, with the times
 /// it ran, and the server is told to stop (best effort, briefly). The client tool on its worker
 /// ends at its own timeout.

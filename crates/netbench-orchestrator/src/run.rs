@@ -587,11 +587,26 @@ async fn attempt_pair(
         let o = run_pair(ctx, id, c, s, known_lost).await;
         let blipped = stats.connects() != connects_before
             || ctx.client.connection_state() != async_nats::connection::State::Connected;
-        if o.result.task.status == Status::WorkerLost && blipped && attempt < MAX_PAIR_ATTEMPTS {
-            tracing::warn!(pair = %id, "NATS connection lost during the pair; running it again");
-            wait_connected(ctx.client, deadline, shutdown).await;
-            attempt += 1;
-            continue;
+        if o.result.task.status == Status::WorkerLost && attempt < MAX_PAIR_ATTEMPTS {
+            if blipped {
+                tracing::warn!(pair = %id, "NATS connection lost during the pair; running it again");
+                wait_connected(ctx.client, deadline, shutdown).await;
+                attempt += 1;
+                continue;
+            }
+            // Our connection held, but the worker's server may have gone with the message.
+            let who = match o.lost {
+                Some(LostSide::Server) => Some(s),
+                Some(LostSide::Client) => Some(c),
+                None => None,
+            };
+            if let Some(w) = who.filter(|_| known_lost.is_none()) {
+                if crate::pair::answers(ctx, id, w).await {
+                    tracing::warn!(pair = %id, worker = %w.name, "the worker did not answer the task but answers now (a message lost with a NATS server?); running the pair again");
+                    attempt += 1;
+                    continue;
+                }
+            }
         }
         return o;
     }
