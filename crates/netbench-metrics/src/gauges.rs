@@ -244,6 +244,8 @@ mod tests {
         assert_eq!(
             names,
             [
+                "netbench_cpu_client_percent",
+                "netbench_cpu_server_percent",
                 "netbench_pair_ok",
                 "netbench_pair_status",
                 "netbench_retransmits",
@@ -282,6 +284,7 @@ mod tests {
         );
         assert_eq!(value("netbench_retransmits"), 254.0);
         assert_eq!(value("netbench_rtt_mean_seconds"), 31e-6);
+        assert_eq!(value("netbench_cpu_client_percent"), 97.5762553765093);
         assert_eq!(fams[PAIR_OK].get_metric()[0].get_gauge().get_value(), 1.0);
         assert_eq!(
             fams[PAIR_STATUS].get_metric()[0].get_gauge().get_value(),
