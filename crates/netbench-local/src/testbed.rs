@@ -192,18 +192,30 @@ impl Testbed {
             let host_end = node.host_end.clone();
             ip(&["netns", "add", &node.netns])?;
             bed.nodes.push(node.clone());
-            ip(&[
-                "link",
-                "add",
-                &host_end,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                &node.netns,
-            ])?;
+            let add_veth = || {
+                ip(&[
+                    "link",
+                    "add",
+                    &host_end,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    &node.netns,
+                ])
+            };
+            // A bed just torn down on this subnet may still be freeing its veth (a namespace
+            // goes when its last process has): give it a moment.
+            let mut tries = 0;
+            while let Err(e) = add_veth() {
+                tries += 1;
+                if tries >= 40 || !e.to_string().contains("File exists") {
+                    return Err(e);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
             ip(&["link", "set", &host_end, "master", &bed.bridge, "up"])?;
             ip(&[
                 "-n",
@@ -290,6 +302,15 @@ impl Drop for Testbed {
     fn drop(&mut self) {
         for node in &self.nodes {
             kill_namespace_processes(&node.netns);
+            // The host end first: deleting it removes both ends at once, while a namespace
+            // (and the veth in it) is freed only when its last process is gone, asynchronously:
+            // the next bed on the same subnet found `nbv-…` still there ("File exists").
+            match ip(&["link", "del", &node.host_end]) {
+                Err(e) if !e.to_string().contains("Cannot find device") => {
+                    eprintln!("warning: could not delete veth {}: {e}", node.host_end)
+                }
+                _ => {}
+            }
             if let Err(e) = ip(&["netns", "del", &node.netns]) {
                 eprintln!(
                     "warning: could not delete network namespace {}: {e}",
