@@ -456,59 +456,84 @@ async fn registrations_are_bound_capped_and_answered_only_into_inboxes() {
     assert_eq!(out.status.code(), Some(4), "ends at its deadline");
 }
 
-/// A worker that misses a task for a moment (as when its NATS server goes and it reconnects
-/// to another) is probed, and the pair is run again once it answers: nothing is recorded lost.
-/// Before, the first pair was `worker_lost` and the worker marked lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_away_for_a_moment_gets_its_pair_run_again() {
+/// Three played workers, the third registering late and then without a task subscription for
+/// `away` (so the first pair, first -> third, finds no one there); the orchestrator's output
+/// and the results' entries.
+async fn run_with_one_worker_away(
+    run: &str,
+    names: [&'static str; 3],
+    ips: [&'static str; 3],
+    away: Duration,
+) -> (std::process::Output, Vec<serde_json::Value>) {
     let server = nats();
-    let run: RunId = "trust6".parse().unwrap();
+    let run: RunId = run.parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("r.json");
     let mut orch = orchestrator(&server.url, &run, 3, "2m", Some(&results));
     let orch = tokio::task::spawn_blocking(move || support::run(&mut orch));
-    let (url, r) = (server.url.clone(), run.clone());
-    let mut workers = vec![
-        tokio::spawn(play_worker(
-            url.clone(),
-            r.clone(),
-            "m1",
-            "198.18.53.11",
-            ClientReply::Slow,
-        )),
-        tokio::spawn(play_worker(
-            url.clone(),
-            r.clone(),
-            "m3",
-            "198.18.53.13",
-            ClientReply::Slow,
-        )),
-    ];
+    let url = server.url.clone();
+    let mut workers: Vec<_> = [(names[0], ips[0]), (names[1], ips[1])]
+        .into_iter()
+        .map(|(name, ip)| {
+            tokio::spawn(play_worker(
+                url.clone(),
+                run.clone(),
+                name,
+                ip,
+                ClientReply::Slow,
+            ))
+        })
+        .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // m2 registers, then has no task subscription for 0.8 s: the first pair (m1 -> m2) finds
-    // no one there.
     workers.push(tokio::spawn(play_worker_with(
         url,
-        r,
-        "m2",
-        "198.18.53.12",
+        run.clone(),
+        names[2],
+        ips[2],
         ClientReply::Slow,
-        Some(Duration::from_millis(800)),
+        Some(away),
     )));
     let out = orch.await.unwrap();
     for w in workers {
         w.abort();
     }
     let file = read_json(&results);
-    let entries = file["results"].as_array().unwrap();
+    let entries = file["results"].as_array().unwrap().clone();
     assert_eq!(entries.len(), 6);
-    // The played workers' output is no iperf3 JSON (output_unparsable): what matters is that
-    // every pair reached its client, none is worker_lost (3).
-    let lost: Vec<String> = entries
+    (out, entries)
+}
+
+/// The pairs recorded `worker_lost` (3), as `client->server`.
+fn lost_pairs(entries: &[serde_json::Value]) -> Vec<String> {
+    entries
         .iter()
         .filter(|e| e["task"]["status"] == 3)
-        .map(|e| e["pair"].to_string())
-        .collect();
+        .map(|e| {
+            format!(
+                "{}->{}",
+                e["task"]["client"]["worker"].as_str().unwrap(),
+                e["task"]["server"]["worker"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A worker that misses a task for a moment (as when its NATS server goes and it reconnects
+/// to another) is probed, and the pair is run again once it answers: nothing is recorded lost.
+/// Before, the first pair was `worker_lost` and the worker marked lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_away_for_a_moment_gets_its_pair_run_again() {
+    // m2 is away for 0.8 s.
+    let (out, entries) = run_with_one_worker_away(
+        "trust6",
+        ["m1", "m3", "m2"],
+        ["198.18.53.11", "198.18.53.13", "198.18.53.12"],
+        Duration::from_millis(800),
+    )
+    .await;
+    // The played workers' output is no iperf3 JSON (output_unparsable): what matters is that
+    // every pair reached its client, none is worker_lost (3).
+    let lost = lost_pairs(&entries);
     assert!(lost.is_empty(), "recorded lost: {lost:?}");
     assert_eq!(out.status.code(), Some(1));
     let said = String::from_utf8_lossy(&out.stderr);
@@ -522,61 +547,22 @@ async fn a_worker_away_for_a_moment_gets_its_pair_run_again() {
 /// lost: every later pair with it was recorded `worker_lost` without being tried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_worker_that_registers_again_is_used_again() {
-    let server = nats();
-    let run: RunId = "trust4".parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("r.json");
-    let mut orch = orchestrator(&server.url, &run, 3, "2m", Some(&results));
-    let orch = tokio::task::spawn_blocking(move || support::run(&mut orch));
-    let (url, r) = (server.url.clone(), run.clone());
-    let mut workers = vec![
-        tokio::spawn(play_worker(
-            url.clone(),
-            r.clone(),
-            "l1",
-            "198.18.53.1",
-            ClientReply::Slow,
-        )),
-        tokio::spawn(play_worker(
-            url.clone(),
-            r.clone(),
-            "l3",
-            "198.18.53.3",
-            ClientReply::Slow,
-        )),
-    ];
     // l2 joins last, so the first pair (l1 -> l2) finds it gone, and still gone when the
     // orchestrator's probe gives up (pair::PROBE_WINDOW, 15 s); it is back at 16 s, while the
     // second pair (l1 -> l3, 2 s) runs.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    workers.push(tokio::spawn(play_worker_with(
-        url,
-        r,
-        "l2",
-        "198.18.53.2",
-        ClientReply::Slow,
-        Some(Duration::from_secs(16)),
-    )));
-    let out = orch.await.unwrap();
-    for w in workers {
-        w.abort();
-    }
+    let (out, entries) = run_with_one_worker_away(
+        "trust4",
+        ["l1", "l3", "l2"],
+        ["198.18.53.1", "198.18.53.3", "198.18.53.2"],
+        Duration::from_secs(16),
+    )
+    .await;
     assert_eq!(out.status.code(), Some(1));
-    let file = read_json(&results);
-    let entries = file["results"].as_array().unwrap();
-    assert_eq!(entries.len(), 6);
-    let lost: Vec<String> = entries
-        .iter()
-        .filter(|e| e["task"]["status"] == 3)
-        .map(|e| {
-            format!(
-                "{}->{}",
-                e["task"]["client"]["worker"].as_str().unwrap(),
-                e["task"]["server"]["worker"].as_str().unwrap()
-            )
-        })
-        .collect();
-    assert_eq!(lost, vec!["l1->l2"], "only the pair that found l2 gone");
+    assert_eq!(
+        lost_pairs(&entries),
+        vec!["l1->l2"],
+        "only the pair that found l2 gone"
+    );
 }
 
 /// A worker asked to register again (a roll call) while no orchestrator answers still stops at

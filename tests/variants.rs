@@ -167,6 +167,11 @@ fn netperf_udp_stream_live() {
     }
 }
 
+/// The client tool's own JSON output of a results entry.
+fn tool_output(e: &Value) -> Value {
+    serde_json::from_str(e["output"].as_str().unwrap()).unwrap()
+}
+
 /// The parameters, live: what the tool reports it ran with is what was asked for, the results
 /// record them (`parameters`) and each worker's CPU count (`cpus`), and iperf3's own CPU use.
 #[test]
@@ -183,7 +188,7 @@ fn iperf3_tcp_streams_and_message_size_live() {
         );
     }
     for e in &entries {
-        let out: Value = serde_json::from_str(e["output"].as_str().unwrap()).unwrap();
+        let out = tool_output(e);
         let start = &out["start"]["test_start"];
         assert_eq!(start["num_streams"], 4, "{start}");
         assert_eq!(start["blksize"], 65536, "{start}");
@@ -221,7 +226,7 @@ fn iperf3_udp_rate_and_datagram_size_live() {
         );
     }
     for e in &entries {
-        let out: Value = serde_json::from_str(e["output"].as_str().unwrap()).unwrap();
+        let out = tool_output(e);
         assert_eq!(out["start"]["test_start"]["blksize"], 1200);
         assert_eq!(
             e["task"]["parameters"],
@@ -245,7 +250,7 @@ fn netperf_and_fortio_parameters_live() {
     let fortio = run_local_with("fortio-tcp", 104, &["--streams", "3"]);
     check("fortio-tcp", &fortio);
     for e in &fortio {
-        let out: Value = serde_json::from_str(e["output"].as_str().unwrap()).unwrap();
+        let out = tool_output(e);
         assert_eq!(out["NumThreads"], 3, "fortio ran 3 connections");
         assert_eq!(e["task"]["parameters"], serde_json::json!({"streams": 3}));
     }

@@ -257,11 +257,7 @@ impl LaunchArgs {
             nats_image,
             inject,
             duration_seconds: duration,
-            parameters: netbench_proto::Parameters {
-                streams: params.streams,
-                message_size: params.message_size,
-                rate: params.rate,
-            },
+            parameters: params.parameters(),
             worker_cpu_limit,
             timeout,
             deadline,
@@ -440,18 +436,17 @@ impl LaunchArgs {
 /// A Kubernetes CPU quantity: whole or decimal CPUs (`2`, `0.5`) or millicores (`1500m`),
 /// above zero.
 fn cpu_quantity(s: &str) -> Result<String, String> {
-    let (num, milli) = match s.strip_suffix('m') {
-        Some(n) => (n, true),
-        None => (s, false),
+    // Millicores are whole numbers; CPUs may have a fraction. At most 1024 CPUs either way.
+    let (num, max, fraction_ok) = match s.strip_suffix('m') {
+        Some(n) => (n, 1_024_000.0, false),
+        None => (s, 1024.0, true),
     };
-    let ok_digits = !num.is_empty()
-        && num.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && num.bytes().filter(|b| *b == b'.').count() <= 1
-        && !(milli && num.contains('.'));
+    let digits_ok = !num.is_empty()
+        && num
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (fraction_ok && b == b'.'));
     match num.parse::<f64>() {
-        Ok(v) if ok_digits && v > 0.0 && (milli || v <= 1024.0) && (!milli || v <= 1_024_000.0) => {
-            Ok(s.to_string())
-        }
+        Ok(v) if digits_ok && v > 0.0 && v <= max => Ok(s.to_string()),
         _ => Err(format!(
             "{s:?} is not a CPU quantity: give CPUs like 2 or 0.5, or millicores like 1500m"
         )),

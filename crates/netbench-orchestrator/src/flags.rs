@@ -183,31 +183,29 @@ fn rate(s: &str) -> Result<u64, String> {
 }
 
 impl ParamFlags {
+    /// The parameters as given, unchecked.
+    pub fn parameters(&self) -> netbench_proto::Parameters {
+        netbench_proto::Parameters {
+            streams: self.streams,
+            message_size: self.message_size,
+            rate: self.rate,
+        }
+    }
     /// The parameters, checked against the benchmark: the error names the flag and the fix.
     pub fn check(
         &self,
         bench: &netbench_bench::Benchmark,
     ) -> Result<netbench_proto::Parameters, String> {
-        let p = netbench_proto::Parameters {
-            streams: self.streams,
-            message_size: self.message_size,
-            rate: self.rate,
-        };
+        let p = self.parameters();
         bench.check_parameters(&p)?;
         Ok(p)
     }
     /// The flags again, for a process started with them (the launcher's orchestrator).
     pub fn to_args(p: &netbench_proto::Parameters) -> Vec<String> {
-        let mut v = Vec::new();
-        if let Some(n) = p.streams {
-            v.extend(["--streams".to_string(), n.to_string()]);
-        }
-        if let Some(n) = p.message_size {
-            v.extend(["--message-size".to_string(), n.to_string()]);
-        }
-        if let Some(n) = p.rate {
-            v.extend(["--rate".to_string(), n.to_string()]);
-        }
-        v
+        netbench_bench::Param::ALL
+            .into_iter()
+            .filter_map(|param| Some([param.flag().to_string(), param.get(p)?.to_string()]))
+            .flatten()
+            .collect()
     }
 }

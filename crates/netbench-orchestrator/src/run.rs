@@ -595,11 +595,9 @@ async fn attempt_pair(
                 continue;
             }
             // Our connection held, but the worker's server may have gone with the message.
-            let who = match o.lost {
-                Some(LostSide::Server) => Some(s),
-                Some(LostSide::Client) => Some(c),
-                None => None,
-            };
+            let who = o
+                .lost
+                .map(|side| if side == LostSide::Server { s } else { c });
             if let Some(w) = who.filter(|_| known_lost.is_none()) {
                 if crate::pair::answers(ctx, id, w).await {
                     tracing::warn!(pair = %id, worker = %w.name, "the worker did not answer the task but answers now (a message lost with a NATS server?); running the pair again");
