@@ -68,6 +68,17 @@ async fn delivered(
     false
 }
 
+/// Waits until the server holds every subscription `client` has made. `flush` only writes them
+/// to the socket; a server reads a connection's operations in order, so the answer to a request
+/// sent after them (JetStream account info: the orchestrator and the observer may ask) proves the
+/// server took them. Without it another connection's publish can overtake the subscription.
+async fn subscriptions_in_place(client: &async_nats::Client) {
+    jetstream::new(client.clone())
+        .query_account()
+        .await
+        .expect("the server answers JetStream account info");
+}
+
 async fn receives_nothing(sub: &mut async_nats::Subscriber) -> bool {
     tokio::time::timeout(Duration::from_secs(1), sub.next())
         .await
@@ -254,7 +265,7 @@ async fn each_role_may_do_exactly_its_part() {
         .subscribe(subjects::register(&s.run, &s.b))
         .await
         .unwrap();
-    orch.flush().await.unwrap();
+    subscriptions_in_place(&orch).await;
     worker_a
         .publish(subjects::register(&s.run, &s.b), "i am b".into())
         .await
@@ -462,7 +473,7 @@ async fn observer_reads_on_its_own_inbox_and_deletes_nothing() {
         .subscribe(subjects::register(&s.run, &s.a))
         .await
         .unwrap();
-    orch.flush().await.unwrap();
+    subscriptions_in_place(&orch).await;
     worker_a
         .publish_with_reply(
             subjects::register(&s.run, &s.a),
