@@ -547,6 +547,91 @@ fn parameters_that_cannot_work_are_refused_up_front() {
     }
 }
 
+/// A suite file, a benchmark list or a sample count that cannot work: exit 2 with the entry and
+/// the fix, on every subcommand, before NATS or any manifest.
+#[test]
+fn suites_and_samples_that_cannot_work_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let unknown_key = suite("key.yaml", "- benchmark: iperf3-tcp\n  stream: 4\n");
+    let unknown_bench = suite(
+        "bench.yaml",
+        "- benchmark: iperf3-tcp\n- benchmark: iperf4-tcp\n",
+    );
+    let not_taken = suite("param.yaml", "- benchmark: netperf-tcp-rr\n  streams: 2\n");
+    let bad_path = suite(
+        "path.yaml",
+        "- benchmark: iperf3-tcp\n  paths: [pod, hostt]\n",
+    );
+    let missing = dir.path().join("none.yaml").to_str().unwrap().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--suite", &unknown_key], "unknown field `stream`"),
+        (
+            vec!["--suite", &unknown_bench],
+            "entry 2 (iperf4-tcp): unknown benchmark \"iperf4-tcp\"",
+        ),
+        (
+            vec!["--suite", &not_taken],
+            "entry 1 (netperf-tcp-rr): netperf-tcp-rr does not take --streams",
+        ),
+        (
+            vec!["--suite", &bad_path],
+            "path \"hostt\" is not one this build measures",
+        ),
+        (vec!["--suite", &missing], "cannot read the suite file"),
+        (
+            vec!["--suite", &unknown_key, "--benchmark", "iperf3-tcp"],
+            "cannot be used with",
+        ),
+        (
+            vec!["--suite", &unknown_key, "--streams", "2"],
+            "cannot be used with",
+        ),
+        (
+            vec!["--benchmark", "iperf3-tcp,iperf3-tcp"],
+            "names iperf3-tcp twice",
+        ),
+        (
+            vec!["--benchmark", "iperf3-tcp,netperf-tcp-rr", "--streams", "2"],
+            "give each its own in a --suite file",
+        ),
+        (
+            vec!["--benchmark", "iperf3-tcp,nope"],
+            "unknown benchmark \"nope\"",
+        ),
+        (
+            vec!["--benchmark", "iperf3-tcp", "--samples", "0"],
+            "from 1 to 100",
+        ),
+        (
+            vec!["--benchmark", "iperf3-tcp", "--samples", "101"],
+            "from 1 to 100",
+        ),
+    ];
+    let orchestrator = ["orchestrator", "--run", "x1", "--workers", "2"];
+    let launch = ["launch", "--dry-run"];
+    for sub in [&["local"][..], &orchestrator[..], &launch[..]] {
+        for (flags, want) in &cases {
+            let out = run(netbench()
+                .args(sub)
+                .args(["--nats-url", "nats://127.0.0.1:1"])
+                .args(flags));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{sub:?} {flags:?}: {err}");
+            assert!(err.contains(want), "{sub:?} {flags:?}: {err}");
+            // (clap's usage line names --nats-url: the address itself must not come up.)
+            assert!(
+                !err.contains("127.0.0.1:1") && out.stdout.is_empty(),
+                "{sub:?}: refused before NATS or any manifest: {err}"
+            );
+        }
+    }
+}
+
 /// A worker runs one client at a time and measures `idle`: a second client while one runs is
 /// refused (an old task beside a new pair after an orchestrator restart), and a task that had
 /// another beside it says so. Before, the second client ran, and `idle` was always true.

@@ -368,8 +368,11 @@ type Expected = BTreeMap<Labels, Want>;
 /// no `instance`: the gateway's empty one does not survive honor_labels).
 fn pair_labels(r: &PairResult) -> Labels {
     let (c, s) = (&r.task.client, &r.task.server);
+    let (entry, sample) = (r.entry.to_string(), r.sample.to_string());
     labels(&[
         ("job", "netbench"),
+        ("entry", &entry),
+        ("sample", &sample),
         ("benchmark", &r.benchmark),
         ("client_worker", &c.worker),
         ("server_worker", &s.worker),

@@ -80,9 +80,9 @@ pub enum ConnectArg {
 /// benchmark, write the results file, delete the namespace.
 #[derive(Debug, Clone, Args)]
 pub struct LaunchArgs {
-    /// Benchmark to run.
-    #[arg(long, value_parser = benchmark)]
-    pub benchmark: &'static Benchmark,
+    /// Benchmark to run; a list (a,b or the flag again) runs each in turn on one deployment.
+    #[arg(long, value_parser = benchmark, value_delimiter = ',', required_unless_present = "suite")]
+    pub benchmark: Vec<&'static Benchmark>,
     /// Stop the run (partial results written) after this long.
     #[arg(long, default_value = "30m", value_parser = duration)]
     pub deadline: Duration,
@@ -120,6 +120,8 @@ pub struct LaunchArgs {
     pub duration: u32,
     #[command(flatten)]
     pub params: netbench_orchestrator::flags::ParamFlags,
+    #[command(flatten)]
+    pub suite: netbench_orchestrator::suite::SuiteFlags,
     /// A CPU limit for the worker pods (e.g. 2, 1500m). None by default: a limit's CFS
     /// throttling caps a multi-stream test and distorts what is measured; the pods request
     /// 100m.
@@ -191,27 +193,28 @@ pub struct LaunchArgs {
 
 /// How the binary prints progress lines and the summary (from `netbench`'s `show` module).
 pub struct Display {
-    pub progress: fn(&Event, &Benchmark) -> Option<String>,
-    pub summary: fn(&[PairResult], &Benchmark) -> String,
+    pub progress: fn(&Event) -> Option<String>,
+    pub summary: fn(&[PairResult]) -> String,
 }
 
 struct Printer {
     display: Display,
-    bench: &'static Benchmark,
 }
 impl Report for Printer {
     fn status(&mut self, line: &str) {
         eprintln!("launch: {line}");
     }
     fn event(&mut self, e: &Event) {
-        if let Some(l) = (self.display.progress)(e, self.bench) {
+        if let Some(l) = (self.display.progress)(e) {
             println!("{l}");
         }
     }
 }
 
 impl LaunchArgs {
-    pub fn config(&self) -> LaunchConfig {
+    /// The launch's configuration; `Err` (a usage error) for a suite file that cannot be read
+    /// or used, or entries that do not go together.
+    pub fn config(&self) -> Result<LaunchConfig, LaunchError> {
         let Self {
             benchmark,
             deadline,
@@ -226,6 +229,7 @@ impl LaunchArgs {
             timeout,
             duration,
             params,
+            suite,
             worker_cpu_limit,
             keep,
             dry_run: _,
@@ -246,8 +250,11 @@ impl LaunchArgs {
             clients,
             servers,
         } = self.clone();
-        LaunchConfig {
-            bench: benchmark,
+        let entries = suite
+            .entries(&benchmark, duration, &params)
+            .map_err(LaunchError::Usage)?;
+        Ok(LaunchConfig {
+            entries,
             run,
             existing_namespace: existing_namespace.is_some(),
             namespace: existing_namespace.or(namespace),
@@ -256,8 +263,6 @@ impl LaunchArgs {
             worker_image,
             nats_image,
             inject,
-            duration_seconds: duration,
-            parameters: params.parameters(),
             worker_cpu_limit,
             timeout,
             deadline,
@@ -288,7 +293,7 @@ impl LaunchArgs {
                 ConnectArg::Service => Connect::Service,
                 ConnectArg::PortForward => Connect::PortForward,
             },
-        }
+        })
     }
 
     /// The `--dry-run` output: every manifest for `--dry-run-nodes`. The login files given with
@@ -297,7 +302,7 @@ impl LaunchArgs {
     /// with `--tls`, the run's CA, server certificate and key are placeholders (a real launch
     /// generates them, the certificate once the Service's ClusterIP is known).
     pub fn dry_run_yaml(&self) -> Result<String, LaunchError> {
-        let cfg = self.config();
+        let cfg = self.config()?;
         cfg.check()?;
         // Checked as a launch checks them; the values stay out of the output.
         let login = cfg.nats_login.read()?;
@@ -379,10 +384,13 @@ impl LaunchArgs {
                 }
             };
         }
-        if let Err(e) = self.config().check() {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+        let cfg = match self.config().and_then(|c| c.check().map(|()| c)) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        };
         let client = match kube::Client::try_default().await {
             Ok(c) => c,
             Err(e) => {
@@ -394,12 +402,11 @@ impl LaunchArgs {
                 return EXIT_RUN_FAILED;
             }
         };
-        let bench = self.benchmark;
-        let mut printer = Printer { display, bench };
-        match crate::launch(client, self.config(), shutdown, &mut printer).await {
+        let mut printer = Printer { display };
+        match crate::launch(client, cfg, shutdown, &mut printer).await {
             Ok(o) => {
                 println!();
-                print!("{}", (printer.display.summary)(&o.results, bench));
+                print!("{}", (printer.display.summary)(&o.results));
                 if let Some(p) = &o.results_path {
                     println!("\nresults: {}", p.display());
                 }

@@ -8,7 +8,6 @@ use crate::spec::{self, LaunchSpec, NatsPlan, TlsPlan};
 use crate::{LaunchError, Result};
 use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, Client};
-use netbench_bench::Benchmark;
 use netbench_bus::cluster::ClusterRoutes;
 use netbench_bus::tls::RunTls;
 use netbench_bus::{auth::RunCredentials, jetstream::Store, ConnectionStats, NatsArgs};
@@ -30,7 +29,8 @@ pub enum Connect {
 
 #[derive(Debug, Clone)]
 pub struct LaunchConfig {
-    pub bench: &'static Benchmark,
+    /// What the run measures: `--benchmark` (a list), `--samples`, `--suite`, checked.
+    pub entries: Vec<netbench_orchestrator::suite::Entry>,
     pub run: Option<RunId>,
     pub namespace: Option<String>,
     /// `namespace` exists already (`--existing-namespace`): an admin created it and bound the
@@ -43,9 +43,6 @@ pub struct LaunchConfig {
     pub worker_image: String,
     pub nats_image: String,
     pub inject: bool,
-    pub duration_seconds: u32,
-    /// `--streams`, `--message-size`, `--rate` (checked against `bench` by [`Self::check`]).
-    pub parameters: netbench_proto::Parameters,
     /// `--worker-cpu-limit`: none by default (requests only).
     pub worker_cpu_limit: Option<String>,
     /// PushGateway URL for the orchestrator.
@@ -149,11 +146,13 @@ impl LaunchConfig {
 
     /// Flags that do not go together, said before anything is created.
     pub fn check(&self) -> Result<()> {
-        netbench_bench::flags::deadline_fits(self.duration_seconds, self.deadline)
-            .map_err(LaunchError::Usage)?;
-        self.bench
-            .check_parameters(&self.parameters)
-            .map_err(LaunchError::Usage)?;
+        for e in &self.entries {
+            netbench_bench::flags::deadline_fits(e.duration_seconds, self.deadline)
+                .map_err(LaunchError::Usage)?;
+            e.bench
+                .check_parameters(&e.parameters)
+                .map_err(LaunchError::Usage)?;
+        }
         if let (None, Some(flag)) = (&self.nats_url, self.nats_login.given().first()) {
             return Err(LaunchError::Usage(format!(
                 "{flag} is a login for an existing NATS and applies only with --nats-url; the \
@@ -265,7 +264,7 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
     };
     LaunchSpec {
         run,
-        bench: cfg.bench,
+        entries: cfg.entries.clone(),
         namespace,
         nodes,
         orch_image: cfg.orch_image.clone(),
@@ -282,8 +281,6 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
         nats_cluster: None,
         tls: None,
         inject: cfg.inject,
-        duration_seconds: cfg.duration_seconds,
-        parameters: cfg.parameters,
         worker_cpu_limit: cfg.worker_cpu_limit.clone(),
         pushgateway: cfg.pushgateway.clone(),
         timeout: cfg.timeout,
@@ -340,7 +337,14 @@ pub fn plan_launch(
         .map(|n| PlanNode::new(n.name.clone(), n.zone.clone()))
         .collect();
     let plan = pc.plan(&nodes, seed).map_err(LaunchError::Usage)?;
-    let est = fits(&plan, &pc, cfg.duration_seconds, cfg.deadline).map_err(LaunchError::Usage)?;
+    let est = fits(&plan, &pc, &cfg.entries, cfg.deadline).map_err(LaunchError::Usage)?;
+    // Entries that differ in more than their benchmark go to the orchestrator as a suite file.
+    if crate::manifests::needs_suite_file(&cfg.entries) {
+        spec.plan_files.insert(
+            crate::manifests::SUITE_FILE.into(),
+            netbench_orchestrator::suite::to_suite(&cfg.entries),
+        );
+    }
     if let PlanSpec::Pairs { pairs, .. } = &cfg.plan.plan {
         let text: String = pairs.iter().map(|(c, s)| format!("{c},{s}\n")).collect();
         spec.plan_files.insert("pairs".into(), text);
@@ -429,7 +433,7 @@ pub async fn launch(
     }
     report.status(&format!(
         "run {run}: {} on {} nodes ({}) in namespace {}",
-        spec.bench.name,
+        spec.benchmark_names().replace('+', ", "),
         spec.nodes.len(),
         spec.nodes
             .iter()
@@ -665,7 +669,12 @@ async fn deploy_and_follow(
         tokio::time::timeout(Duration::from_secs(60), follow::collect(&store, &spec.run))
             .await
             .map_err(|_| LaunchError::Nats("reading the results took over 60 s".into()))??;
-    let path = follow::write_results(&cfg.output_dir, spec.bench.name, &spec.run, &collected)?;
+    let path = follow::write_results(
+        &cfg.output_dir,
+        &spec.benchmark_names(),
+        &spec.run,
+        &collected,
+    )?;
     report.status(&format!(
         "{} results written to {}",
         collected.results.len(),
@@ -867,6 +876,7 @@ pub(crate) mod tests {
             .unwrap()
             .launch
             .config()
+            .unwrap()
     }
 
     #[test]

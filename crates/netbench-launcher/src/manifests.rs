@@ -905,8 +905,7 @@ pub fn mk_network_policies(spec: &LaunchSpec) -> Vec<NetworkPolicy> {
                 ..Default::default()
             }]),
             ports: Some(
-                spec.bench
-                    .ports
+                spec.ports()
                     .iter()
                     // A port that carries UDP data (iperf3-udp, netperf UDP_*) is open for both.
                     .flat_map(|p| {
@@ -996,8 +995,7 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
                 ]),
                 env: Some(env_vars),
                 ports: Some(
-                    spec.bench
-                        .ports
+                    spec.ports()
                         .iter()
                         .map(|p| tcp_port(p.name, p.number))
                         .collect(),
@@ -1024,12 +1022,29 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
     }
 }
 
+/// The key of the run's suite file in the `netbench-plan` ConfigMap.
+pub const SUITE_FILE: &str = "suite";
+
+/// Whether entries need a suite file: they differ in more than the benchmark (a list of
+/// benchmarks with one length, one set of parameters and one number of samples is flags).
+pub fn needs_suite_file(entries: &[netbench_orchestrator::suite::Entry]) -> bool {
+    entries.windows(2).any(|w| {
+        (w[0].duration_seconds, w[0].parameters, w[0].samples)
+            != (w[1].duration_seconds, w[1].parameters, w[1].samples)
+    })
+}
+
 /// The orchestrator's command line.
 pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
-    let mut args = vec![
-        "orchestrator".into(),
-        "--benchmark".into(),
-        spec.bench.name.into(),
+    let first = spec.entries[0];
+    let mut args = vec!["orchestrator".into()];
+    if spec.plan_files.contains_key(SUITE_FILE) {
+        args.extend(["--suite".into(), format!("{PLAN_DIR}/{SUITE_FILE}")]);
+    } else {
+        let names: Vec<&str> = spec.entries.iter().map(|e| e.bench.name).collect();
+        args.extend(["--benchmark".into(), names.join(",")]);
+    }
+    args.extend([
         "--run".into(),
         spec.run.to_string(),
         "--workers".into(),
@@ -1039,13 +1054,18 @@ pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
         "--timeout".into(),
         format!("{}s", spec.timeout.as_secs()),
         "--duration".into(),
-        format!("{}s", spec.duration_seconds),
+        format!("{}s", first.duration_seconds),
         "--deadline".into(),
         format!("{}s", spec.deadline.as_secs()),
-    ];
-    args.extend(netbench_orchestrator::flags::ParamFlags::to_args(
-        &spec.parameters,
-    ));
+    ]);
+    if !spec.plan_files.contains_key(SUITE_FILE) {
+        args.extend(netbench_orchestrator::flags::ParamFlags::to_args(
+            &first.parameters,
+        ));
+        if first.samples > 1 {
+            args.extend(["--samples".into(), first.samples.to_string()]);
+        }
+    }
     if let Some(url) = &spec.pushgateway {
         args.extend(["--pushgateway".into(), url.clone()]);
     }
@@ -1066,7 +1086,8 @@ pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
         PlanSpec::Pairs { .. } => format!("pairs:{PLAN_DIR}/pairs"),
         other => other.to_string(),
     };
-    if plan_arg != "mesh" || plan.concurrency != 1 || !spec.plan_files.is_empty() {
+    let plan_file = spec.plan_files.keys().any(|k| k != SUITE_FILE);
+    if plan_arg != "mesh" || plan.concurrency != 1 || plan_file {
         args.extend(["--plan".into(), plan_arg]);
         if let Some(seed) = plan.seed {
             args.extend(["--seed".into(), seed.to_string()]);
@@ -1272,7 +1293,12 @@ mod tests {
             tls: None,
             nats_login: Default::default(),
             run,
-            bench: netbench_bench::find("qperf-tcp").unwrap(),
+            entries: vec![netbench_orchestrator::suite::Entry {
+                bench: netbench_bench::find("qperf-tcp").unwrap(),
+                duration_seconds: 7,
+                parameters: Default::default(),
+                samples: 1,
+            }],
             namespace: "nb-test".into(),
             nodes,
             orch_image: "o:1".into(),
@@ -1282,8 +1308,6 @@ mod tests {
             store: Default::default(),
             nats_cluster: None,
             inject,
-            duration_seconds: 7,
-            parameters: Default::default(),
             worker_cpu_limit: None,
             pushgateway: None,
             timeout: std::time::Duration::from_secs(90),
@@ -1332,7 +1356,7 @@ mod tests {
         assert!(!plain
             .iter()
             .any(|a| a == "--streams" || a == "--message-size"));
-        s.parameters = netbench_proto::Parameters {
+        s.entries[0].parameters = netbench_proto::Parameters {
             streams: None,
             message_size: Some(1024),
             rate: None,
@@ -1341,6 +1365,53 @@ mod tests {
         let at = args.iter().position(|a| a == "--message-size").unwrap();
         assert_eq!(args[at + 1], "1024");
         assert!(!args.iter().any(|a| a == "--streams" || a == "--rate"));
+    }
+
+    #[test]
+    fn several_entries_reach_the_orchestrator_as_flags_or_as_a_suite_file() {
+        use netbench_orchestrator::suite::{parse_suite, Entry};
+        let mut s = spec(false, None);
+        let bench = |n: &str| netbench_bench::find(n).unwrap();
+        let entry = |n: &str, samples: u32| Entry {
+            bench: bench(n),
+            duration_seconds: 7,
+            parameters: Default::default(),
+            samples,
+        };
+        // One length, parameters and sample count: flags.
+        s.entries = vec![entry("iperf3-tcp", 3), entry("iperf3-udp", 3)];
+        assert!(!needs_suite_file(&s.entries));
+        let args = orchestrator_args(&s);
+        let at = args.iter().position(|a| a == "--benchmark").unwrap();
+        assert_eq!(args[at + 1], "iperf3-tcp,iperf3-udp");
+        let at = args.iter().position(|a| a == "--samples").unwrap();
+        assert_eq!(args[at + 1], "3");
+        assert!(!args.contains(&"--suite".to_string()));
+        // Every benchmark's ports are open, each once; 5201 for UDP too.
+        let ports = s.ports();
+        assert_eq!(ports.len(), 1, "{ports:?}");
+        assert!(ports[0].udp);
+        // Entries that differ otherwise: the suite file, which gives the same entries back.
+        s.entries[1].samples = 1;
+        s.entries.push(entry("netperf-tcp-rr", 1));
+        assert!(needs_suite_file(&s.entries));
+        s.plan_files.insert(
+            SUITE_FILE.into(),
+            netbench_orchestrator::suite::to_suite(&s.entries),
+        );
+        let args = orchestrator_args(&s);
+        let at = args.iter().position(|a| a == "--suite").unwrap();
+        assert_eq!(args[at + 1], format!("{PLAN_DIR}/{SUITE_FILE}"));
+        assert!(!args
+            .iter()
+            .any(|a| a == "--benchmark" || a == "--samples" || a == "--plan"));
+        assert_eq!(
+            parse_suite(&s.plan_files[SUITE_FILE], 1, 1).unwrap(),
+            s.entries
+        );
+        assert!(mk_plan_configmap(&s).is_some());
+        let ports: Vec<u16> = s.ports().iter().map(|p| p.number).collect();
+        assert!(ports.contains(&5201) && ports.contains(&12865), "{ports:?}");
     }
 
     #[test]
@@ -1429,7 +1500,7 @@ mod tests {
             .into_iter()
             .map(|p| (p.container_port, p.protocol.unwrap()))
             .collect();
-        let want: Vec<(i32, String)> = s
+        let want: Vec<(i32, String)> = s.entries[0]
             .bench
             .ports
             .iter()
@@ -1926,7 +1997,7 @@ mod tests {
     #[test]
     fn udp_data_ports_are_open_for_udp_too() {
         let mut sp = spec(false, None);
-        sp.bench = netbench_bench::find("iperf3-udp").unwrap();
+        sp.entries[0].bench = netbench_bench::find("iperf3-udp").unwrap();
         let policies = mk_network_policies(&sp);
         let workers = policies
             .iter()
@@ -1944,7 +2015,7 @@ mod tests {
             .collect();
         assert!(ports.contains(&(5201, "TCP".into())), "{ports:?}");
         assert!(ports.contains(&(5201, "UDP".into())), "{ports:?}");
-        sp.bench = netbench_bench::find("iperf3-tcp").unwrap();
+        sp.entries[0].bench = netbench_bench::find("iperf3-tcp").unwrap();
         let tcp_only = mk_network_policies(&sp);
         let w = tcp_only
             .iter()

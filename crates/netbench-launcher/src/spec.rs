@@ -2,7 +2,6 @@
 //!
 //! Names and labels live here so that the builders, the launcher and the tests agree on them.
 
-use netbench_bench::Benchmark;
 use netbench_bus::auth::RunCredentials;
 use netbench_bus::tls::RunTls;
 use netbench_proto::{RunId, WorkerId};
@@ -158,7 +157,8 @@ pub fn nats_cert_names(namespace: &str, cluster_ip: Option<IpAddr>) -> (Vec<IpAd
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
     pub run: RunId,
-    pub bench: &'static Benchmark,
+    /// What the run measures (`--benchmark`, `--samples`, `--suite`), passed to the orchestrator.
+    pub entries: Vec<netbench_orchestrator::suite::Entry>,
     pub namespace: String,
     pub nodes: Vec<NodeInfo>,
     pub orch_image: String,
@@ -182,9 +182,6 @@ pub struct LaunchSpec {
     pub tls: Option<TlsPlan>,
     /// Istio sidecar injection.
     pub inject: bool,
-    pub duration_seconds: u32,
-    /// `--streams`, `--message-size`, `--rate`, passed to the orchestrator.
-    pub parameters: netbench_proto::Parameters,
     /// The worker pods' CPU limit; none by default.
     pub worker_cpu_limit: Option<String>,
     /// PushGateway URL, passed to the orchestrator.
@@ -200,6 +197,27 @@ pub struct LaunchSpec {
 }
 
 impl LaunchSpec {
+    /// The data ports of every benchmark of the run, each once (UDP where any needs it).
+    pub fn ports(&self) -> Vec<netbench_bench::catalogue::Port> {
+        let mut out: Vec<netbench_bench::catalogue::Port> = Vec::new();
+        for p in self.entries.iter().flat_map(|e| e.bench.ports) {
+            match out.iter_mut().find(|q| q.number == p.number) {
+                Some(q) => q.udp |= p.udp,
+                None => out.push(*p),
+            }
+        }
+        out
+    }
+    /// The run's benchmarks, each once, joined with `+` (the results file's name).
+    pub fn benchmark_names(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for e in &self.entries {
+            if !names.contains(&e.bench.name) {
+                names.push(e.bench.name);
+            }
+        }
+        names.join("+")
+    }
     /// Whether the NATS we deploy is a cluster (`--nats-replicas` above 1).
     pub fn nats_clustered(&self) -> bool {
         matches!(self.nats, NatsPlan::Deploy { .. }) && self.nats_replicas > 1

@@ -44,7 +44,12 @@ impl Report for Recorder {
 
 fn config(nats_url: Option<String>, out: &std::path::Path) -> LaunchConfig {
     LaunchConfig {
-        bench: netbench_bench::find("iperf3-tcp").unwrap(),
+        entries: vec![netbench_orchestrator::suite::Entry {
+            bench: netbench_bench::find("iperf3-tcp").unwrap(),
+            duration_seconds: 1,
+            parameters: Default::default(),
+            samples: 1,
+        }],
         run: None,
         namespace: None,
         existing_namespace: false,
@@ -53,8 +58,6 @@ fn config(nats_url: Option<String>, out: &std::path::Path) -> LaunchConfig {
         worker_image: "netbench-worker:test".into(),
         nats_image: "nats:2.10.22-alpine".into(),
         inject: false,
-        duration_seconds: 1,
-        parameters: Default::default(),
         worker_cpu_limit: None,
         pushgateway: None,
         plan: Default::default(),

@@ -134,7 +134,8 @@ fn config(out: &Path, extra: &[&str]) -> LaunchConfig {
     )
     .unwrap()
     .launch
-    .config();
+    .config()
+    .unwrap();
     cfg.deadline_grace = Duration::from_secs(5);
     cfg.cleanup_timeout = Duration::from_secs(120);
     cfg

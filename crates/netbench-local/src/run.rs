@@ -4,7 +4,6 @@ use crate::nats_server::{self, NatsCluster, NatsServer};
 use crate::testbed::{self, LinkRate, Subnet, Testbed};
 use crate::workers::{WorkerLaunch, Workers};
 use futures::StreamExt;
-use netbench_bench::Benchmark;
 use netbench_bus::auth::{Login, RunCredentials};
 use netbench_bus::tls::RunTls;
 use netbench_bus::{ConnectionStats, NatsArgs};
@@ -20,11 +19,9 @@ const RELAY_PORT: u16 = 4222;
 
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
-    pub bench: &'static Benchmark,
+    /// What the run measures: benchmarks with their lengths, parameters and samples.
+    pub entries: Vec<netbench_orchestrator::suite::Entry>,
     pub nodes: usize,
-    pub duration_seconds: u32,
-    /// `--streams`, `--message-size`, `--rate` (checked against `bench`).
-    pub parameters: netbench_proto::Parameters,
     pub subnet: Subnet,
     /// Use this NATS (JetStream on) instead of starting one.
     pub nats_url: Option<String>,
@@ -106,7 +103,7 @@ pub fn check_plan(cfg: &mut LocalConfig) -> Result<netbench_orchestrator::flags:
     cfg.plan.flags.seed = Some(seed);
     let nodes = plan_nodes(cfg.nodes, cfg.zones);
     let plan = cfg.plan.plan(&nodes, seed)?;
-    netbench_orchestrator::flags::fits(&plan, &cfg.plan, cfg.duration_seconds, cfg.deadline)
+    netbench_orchestrator::flags::fits(&plan, &cfg.plan, &cfg.entries, cfg.deadline)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,13 +190,15 @@ pub async fn run(
     if !crate::is_root() {
         return Err(LocalError::NotRoot);
     }
-    for program in cfg.bench.programs() {
-        if netbench_worker::tools::locate(program, &[]).is_none() {
-            return Err(LocalError::MissingTool {
-                program,
-                bench: cfg.bench.name,
-                hint: netbench_worker::tools::install_hint(program),
-            });
+    for e in &cfg.entries {
+        for program in e.bench.programs() {
+            if netbench_worker::tools::locate(program, &[]).is_none() {
+                return Err(LocalError::MissingTool {
+                    program,
+                    bench: e.bench.name,
+                    hint: netbench_worker::tools::install_hint(program),
+                });
+            }
         }
     }
     let run = cfg.run.clone().unwrap_or_else(RunId::generate);
@@ -352,12 +351,10 @@ pub async fn run(
     let orch = OrchestratorConfig {
         nats: nats.clone(),
         run: run.clone(),
-        bench: cfg.bench,
+        entries: cfg.entries.clone(),
         workers: cfg.nodes,
         expect: node_names,
         registration_timeout: cfg.registration_timeout,
-        duration_seconds: cfg.duration_seconds,
-        parameters: cfg.parameters,
         results: Some(cfg.results.clone()),
         deadline: cfg.deadline,
         push: cfg.push.clone(),

@@ -15,8 +15,9 @@ use prometheus::{Gauge, Opts, Registry};
 /// Prefix of every netbench metric name.
 pub const PREFIX: &str = "netbench";
 
-/// The labels of every pair series, in this order.
-pub const LABELS: [&str; 8] = [
+/// The labels of every pair series, in this order. `entry` and `sample` tell apart the
+/// results of one pair in a run of several entries (`--suite`) or samples (`--samples`).
+pub const LABELS: [&str; 10] = [
     "run",
     "benchmark",
     "client_worker",
@@ -25,6 +26,8 @@ pub const LABELS: [&str; 8] = [
     "server_node",
     "client_zone",
     "server_zone",
+    "entry",
+    "sample",
 ];
 
 /// The pair's status code (`task.status` of the results file), for every pair.
@@ -62,6 +65,7 @@ fn status_help() -> String {
 /// The labels of a pair, in the order of [`LABELS`].
 pub fn pair_labels(result: &PairResult) -> Vec<(&'static str, String)> {
     let (c, s) = (&result.task.client, &result.task.server);
+    let (entry, sample) = (result.entry.to_string(), result.sample.to_string());
     let values = [
         result.run.as_str(),
         result.benchmark.as_str(),
@@ -71,6 +75,8 @@ pub fn pair_labels(result: &PairResult) -> Vec<(&'static str, String)> {
         s.vm.hostname.as_str(),
         c.vm.availability_zone.as_str(),
         s.vm.availability_zone.as_str(),
+        entry.as_str(),
+        sample.as_str(),
     ];
     LABELS
         .iter()
@@ -236,6 +242,8 @@ mod tests {
             ("server_node", "host-node-b"),
             ("client_zone", "zone-node-a"),
             ("server_zone", "zone-node-b"),
+            ("entry", "0"),
+            ("sample", "0"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -93,6 +93,8 @@ pub fn pair_result(
         client_seconds: 1.0,
         concurrent_pairs: 1,
         plan_index: None,
+        entry: 0,
+        sample: 0,
     }
 }
 
@@ -245,6 +247,7 @@ fn unescape(s: &str, quotes: bool) -> String {
 /// The labels every series of `r` must carry on the gateway: the pair's labels and the job.
 pub fn expected_labels(r: &PairResult) -> BTreeMap<String, String> {
     let (c, s) = (&r.task.client, &r.task.server);
+    let (entry, sample) = (r.entry.to_string(), r.sample.to_string());
     let mut want: BTreeMap<String, String> = [
         ("run", r.run.as_str()),
         ("benchmark", r.benchmark.as_str()),
@@ -254,6 +257,8 @@ pub fn expected_labels(r: &PairResult) -> BTreeMap<String, String> {
         ("server_node", s.vm.hostname.as_str()),
         ("client_zone", c.vm.availability_zone.as_str()),
         ("server_zone", s.vm.availability_zone.as_str()),
+        ("entry", entry.as_str()),
+        ("sample", sample.as_str()),
         ("job", "netbench"),
     ]
     .into_iter()

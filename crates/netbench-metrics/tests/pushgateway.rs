@@ -297,7 +297,9 @@ fn labels_are_the_documented_ones() {
             "client_node",
             "server_node",
             "client_zone",
-            "server_zone"
+            "server_zone",
+            "entry",
+            "sample"
         ]
     );
 }

@@ -128,24 +128,30 @@ pub struct Estimate {
     pub time: Duration,
 }
 
-/// The plan's estimate, or the refusal (exit 2) when it does not fit the deadline and
-/// `--allow-partial` was not given.
+/// The plan's estimate for all of the run's entries and samples, or the refusal (exit 2) when
+/// it does not fit the deadline and `--allow-partial` was not given. Each pair of the plan costs
+/// every entry's samples × (test length + overhead).
 pub fn fits(
     plan: &Plan,
     cfg: &PlanConfig,
-    duration_seconds: u32,
+    entries: &[crate::suite::Entry],
     deadline: Duration,
 ) -> Result<Estimate, String> {
+    let overhead = netbench_proto::timing::PAIR_OVERHEAD.as_secs_f64();
+    let samples: u64 = entries.iter().map(|e| u64::from(e.samples)).sum();
     let budget = plan::Budget {
         concurrency: cfg.flags.concurrency,
-        duration_s: f64::from(duration_seconds),
-        overhead_s: netbench_proto::timing::PAIR_OVERHEAD.as_secs_f64(),
+        duration_s: entries
+            .iter()
+            .map(|e| f64::from(e.samples) * f64::from(e.duration_seconds))
+            .sum(),
+        overhead_s: samples as f64 * overhead,
         deadline,
     };
     let rounds = plan.rounds(budget.concurrency);
     let est = Estimate {
-        pairs: plan.len(),
-        rounds,
+        pairs: plan.len() * samples,
+        rounds: rounds * samples,
         time: plan::estimate(plan.len(), rounds, budget.duration_s, budget.overhead_s),
     };
     // The refusal builds alternative plans: only when it is needed.

@@ -10,6 +10,7 @@
 //! - [`plan`]: pair plans (pure, lazy).
 //! - [`flags`]: the plan flags and the check that a plan fits its deadline (pure).
 //! - [`schedule`]: which pair may start now (pure).
+//! - [`suite`]: what a run measures: its entries (benchmarks, parameters, samples), pure.
 //! - [`registry`]: who registered, who is missing, who lacks a tool.
 //! - [`pair`]: one pair, from tasks to a [`netbench_proto::PairResult`].
 //! - [`run`](mod@run): the run loop and the results file.
@@ -21,5 +22,6 @@ pub mod registration;
 pub mod registry;
 pub mod run;
 pub mod schedule;
+pub mod suite;
 
 pub use run::{run, ExitCode, OrchestratorConfig, RunOutcome};

@@ -188,6 +188,8 @@ pub async fn run_pair(
         client_seconds,
         concurrent_pairs: 1,
         plan_index: None,
+        entry: 0,
+        sample: 0,
     };
     PairRun {
         result,
@@ -280,6 +282,8 @@ pub async fn abandon(
         client_seconds: 0.0,
         concurrent_pairs: 1,
         plan_index: None,
+        entry: 0,
+        sample: 0,
     }
 }
 

@@ -1118,6 +1118,45 @@ impl Plan {
         it
     }
 
+    /// The order of sample round `round` (`--samples`): round 0 is [`Plan::run_order`]; later
+    /// rounds one at a time are a seeded shuffle of the plan whose first pair is never the
+    /// previous round's last (no pair twice in a row), and side by side the run order rotated
+    /// by a seeded offset (rounds of disjoint pairs stay disjoint). Lazy, like the plan.
+    pub fn round_order(
+        &self,
+        concurrency: u32,
+        round: u64,
+        seed: u64,
+    ) -> Box<dyn Iterator<Item = PlanPair> + Send + '_> {
+        let len = self.len();
+        if round == 0 || len < 2 {
+            return Box::new(self.run_order(concurrency));
+        }
+        let key = |r: u64| splitmix64(seed ^ splitmix64(r ^ 0x7361_6d70_6c65)); // "sample"
+        if concurrency > 1 {
+            let offset = key(round) % len;
+            return Box::new(
+                self.run_order(concurrency)
+                    .skip(offset as usize)
+                    .chain(self.run_order(concurrency).take(offset as usize)),
+            );
+        }
+        // The shuffles of rounds 1..=round, each with its shift: 1 when its first pair would
+        // repeat the round before's last.
+        let pair_at = |i: u64| self.get(i).map(|p| (p.client, p.server));
+        let mut last = pair_at(len - 1);
+        let mut current = (Permutation::new(len, key(1)), 0u64);
+        for r in 1..=round {
+            let perm = Permutation::new(len, key(r));
+            let first = pair_at(perm.forward(0));
+            let shift = u64::from(first == last);
+            last = pair_at(perm.forward((len - 1 + shift) % len));
+            current = (perm, shift);
+        }
+        let (perm, shift) = current;
+        Box::new((0..len).filter_map(move |i| self.get(perm.forward((i + shift) % len))))
+    }
+
     fn bounds(&self) -> Bounds {
         *self.bounds.get_or_init(|| match &self.kind {
             Kind::Mesh(m) => Bounds {
@@ -1599,6 +1638,55 @@ mod tests {
 
     fn mk(s: &str, n: usize) -> Plan {
         Plan::new(&spec(s), &nodes(n, 0), None, None, 7).unwrap()
+    }
+
+    #[test]
+    fn sample_rounds_shuffle_the_plan_and_never_repeat_a_pair_back_to_back() {
+        for (plan, n) in [
+            ("mesh", 2),
+            ("mesh", 3),
+            ("mesh", 6),
+            ("ring", 5),
+            ("sample:7", 6),
+        ] {
+            let p = mk(plan, n);
+            let all: BTreeSet<u64> = p.pairs().map(|x| x.index).collect();
+            let mut previous_last: Option<(usize, usize)> = None;
+            let mut orders = Vec::new();
+            for round in 0..6 {
+                let order: Vec<PlanPair> = p.round_order(1, round, 42).collect();
+                let set: BTreeSet<u64> = order.iter().map(|x| x.index).collect();
+                assert_eq!(set, all, "{plan} {n}: round {round} is the whole plan once");
+                assert_eq!(order.len(), all.len());
+                let first = (order[0].client, order[0].server);
+                if all.len() > 1 {
+                    assert_ne!(
+                        Some(first),
+                        previous_last,
+                        "{plan} {n}: round {round} repeats"
+                    );
+                }
+                previous_last = order.last().map(|x| (x.client, x.server));
+                orders.push(order.iter().map(|x| x.index).collect::<Vec<_>>());
+            }
+            assert_eq!(orders[0], p.pairs().map(|x| x.index).collect::<Vec<_>>());
+            if all.len() > 5 {
+                assert!(
+                    orders[1..].iter().any(|o| *o != orders[0]),
+                    "{plan} {n}: never shuffled"
+                );
+            }
+            // Side by side: every round the whole plan, rotated.
+            for round in 0..4 {
+                let set: BTreeSet<u64> = p.round_order(3, round, 42).map(|x| x.index).collect();
+                assert_eq!(set, all);
+            }
+            // The same seed, the same rounds.
+            assert_eq!(
+                p.round_order(1, 3, 42).map(|x| x.index).collect::<Vec<_>>(),
+                orders[3]
+            );
+        }
     }
 
     fn err(spec: &PlanSpec, nodes: &[PlanNode]) -> String {

@@ -60,7 +60,7 @@ pub(crate) fn serve(
     client: async_nats::Client,
     mut sub: async_nats::Subscriber,
     shared: Arc<Shared>,
-    bench: &'static Benchmark,
+    benches: Vec<&'static Benchmark>,
     run: RunId,
     events: Events,
     capacity: usize,
@@ -71,7 +71,7 @@ pub(crate) fn serve(
                 Err(e) => Reply::error(ErrorKind::Malformed, e.to_string()),
                 Ok(r) => match screen(&run, msg.subject.as_str(), &r) {
                     Err(refusal) => refusal,
-                    Ok(()) => admit(&shared, &r, bench, capacity, &events).await,
+                    Ok(()) => admit(&shared, &r, &benches, capacity, &events).await,
                 },
             };
             netbench_bus::reply(&client, &msg, &reply).await;
@@ -82,7 +82,7 @@ pub(crate) fn serve(
 async fn admit(
     shared: &Shared,
     r: &Register,
-    bench: &'static Benchmark,
+    benches: &[&'static Benchmark],
     capacity: usize,
     events: &Events,
 ) -> Reply {
@@ -90,7 +90,7 @@ async fn admit(
         .registry
         .lock()
         .expect("not poisoned")
-        .admit(r, bench, capacity);
+        .admit(r, benches, capacity);
     shared.joined.notify_one();
     match admission {
         Admission::MissingTools(missing) => Reply::error(
@@ -99,7 +99,7 @@ async fn admit(
                 "worker {} lacks {} needed by {}",
                 r.worker.name,
                 missing.join(", "),
-                bench.name
+                benches.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
             ),
         ),
         Admission::Full => Reply::error(
@@ -179,6 +179,19 @@ mod tests {
     }
 
     #[test]
+    fn a_run_of_several_benchmarks_needs_every_tool_of_each() {
+        let tcp = netbench_bench::find("iperf3-tcp").unwrap();
+        let rr = netbench_bench::find("netperf-tcp-rr").unwrap();
+        let mut r = reg("r1", "a", WorkerId::for_name("a"));
+        r.tools = vec!["iperf3".into()];
+        assert_eq!(Registry::default().admit(&r, &[tcp], 2), Admission::New);
+        match Registry::default().admit(&r, &[tcp, rr, rr], 2) {
+            Admission::MissingTools(m) => assert_eq!(m, rr.programs()),
+            other => panic!("admitted without netperf: {other:?}"),
+        }
+    }
+
+    #[test]
     fn the_registry_holds_no_more_workers_than_the_run_asked_for() {
         let bench = netbench_bench::find("iperf3-tcp").unwrap();
         let mut registry = Registry::default();
@@ -187,10 +200,22 @@ mod tests {
             r.tools = vec!["iperf3".into()];
             r
         };
-        assert_eq!(registry.admit(&with_tools("a"), bench, 2), Admission::New);
-        assert_eq!(registry.admit(&with_tools("b"), bench, 2), Admission::New);
-        assert_eq!(registry.admit(&with_tools("c"), bench, 2), Admission::Full);
-        assert_eq!(registry.admit(&with_tools("a"), bench, 2), Admission::Again);
+        assert_eq!(
+            registry.admit(&with_tools("a"), &[bench], 2),
+            Admission::New
+        );
+        assert_eq!(
+            registry.admit(&with_tools("b"), &[bench], 2),
+            Admission::New
+        );
+        assert_eq!(
+            registry.admit(&with_tools("c"), &[bench], 2),
+            Admission::Full
+        );
+        assert_eq!(
+            registry.admit(&with_tools("a"), &[bench], 2),
+            Admission::Again
+        );
         assert_eq!(registry.len(), 2);
         // Workers lacking a tool are refused, and remembered (for the error) up to the bound.
         let mut lacking = Registry::default();
@@ -198,7 +223,7 @@ mod tests {
             let name = format!("x{i}");
             let r = reg("r1", &name, WorkerId::for_name(&name));
             assert!(matches!(
-                lacking.admit(&r, bench, 2),
+                lacking.admit(&r, &[bench], 2),
                 Admission::MissingTools(_)
             ));
         }

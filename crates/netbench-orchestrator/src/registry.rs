@@ -27,16 +27,17 @@ pub enum Admission {
 impl Registry {
     /// Admit `reg`, at most `capacity` distinct workers (and as many remembered as lacking a
     /// tool), so that no registrant can make the registry grow without bound.
-    pub fn admit(&mut self, reg: &Register, bench: &Benchmark, capacity: usize) -> Admission {
+    pub fn admit(&mut self, reg: &Register, benches: &[&Benchmark], capacity: usize) -> Admission {
         let known = self.workers.contains_key(&reg.worker.id);
         if !known && self.workers.len() >= capacity {
             return Admission::Full;
         }
-        let missing: Vec<&'static str> = bench
-            .programs()
-            .into_iter()
-            .filter(|p| !reg.tools.iter().any(|t| t == p))
-            .collect();
+        let mut missing: Vec<&'static str> = Vec::new();
+        for p in benches.iter().flat_map(|b| b.programs()) {
+            if !reg.tools.iter().any(|t| t == p) && !missing.contains(&p) {
+                missing.push(p);
+            }
+        }
         if !missing.is_empty() {
             if self.lacking.len() < capacity || self.lacking.contains_key(&reg.worker.name) {
                 self.lacking

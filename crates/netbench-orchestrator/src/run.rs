@@ -6,8 +6,8 @@ use crate::plan::{Plan, PlanNode};
 use crate::registration::{self, Shared};
 use crate::registry::{Lost, Registry};
 use crate::schedule::{Job, Scheduler};
+use crate::suite::{Entry, Rounds};
 use futures::StreamExt;
-use netbench_bench::Benchmark;
 use netbench_bus::results_file::Spool;
 use netbench_bus::{jetstream::Store, BusError, ConnectionStats, NatsArgs};
 use netbench_proto::{
@@ -25,16 +25,15 @@ use tokio_util::sync::CancellationToken;
 pub struct OrchestratorConfig {
     pub nats: NatsArgs,
     pub run: RunId,
-    pub bench: &'static Benchmark,
+    /// What the run measures, one entry after another (`--benchmark a,b`, `--suite`), each
+    /// with its test length, parameters and samples.
+    pub entries: Vec<Entry>,
     /// How many workers to wait for.
     pub workers: usize,
     /// Names of the workers expected, if known (named in the error when some are missing).
     pub expect: Vec<String>,
     /// How long to wait for all workers to register.
     pub registration_timeout: Duration,
-    pub duration_seconds: u32,
-    /// `--streams`, `--message-size`, `--rate`.
-    pub parameters: netbench_proto::Parameters,
     /// Where to write the results file, if anywhere.
     pub results: Option<PathBuf>,
     /// The run stops (partial results written) at this point.
@@ -45,6 +44,19 @@ pub struct OrchestratorConfig {
     pub harness: Option<Arc<netbench_metrics::HarnessMetrics>>,
     /// Which pairs, how many at once.
     pub plan: PlanConfig,
+}
+
+impl OrchestratorConfig {
+    /// The benchmarks of the run's entries, comma-separated (the run state's `benchmark`).
+    pub fn benchmark_names(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for e in &self.entries {
+            if !names.contains(&e.bench.name) {
+                names.push(e.bench.name);
+            }
+        }
+        names.join(",")
+    }
 }
 
 /// How a run ended is also the process exit code.
@@ -101,7 +113,7 @@ pub async fn run(
     }
     let mut state = store.state(&run).await?.unwrap_or(RunState {
         run: run.clone(),
-        benchmark: cfg.bench.name.to_string(),
+        benchmark: cfg.benchmark_names(),
         phase: RunPhase::Pending,
         pairs_total: cfg.workers * cfg.workers.saturating_sub(1),
         pairs_done: 0,
@@ -119,7 +131,7 @@ pub async fn run(
     };
     events
         .send(EventKind::RunStarted {
-            benchmark: cfg.bench.name.to_string(),
+            benchmark: cfg.benchmark_names(),
             workers_expected: cfg.workers,
         })
         .await;
@@ -137,7 +149,7 @@ pub async fn run(
         client.clone(),
         reg_sub,
         shared.clone(),
-        cfg.bench,
+        cfg.entries.iter().map(|e| e.bench).collect(),
         run.clone(),
         events.clone(),
         cfg.workers,
@@ -214,7 +226,7 @@ pub async fn run(
         netbench_proto::plan_line(&planned_event(&cfg, &estimate, seed)).unwrap_or_default()
     );
     events.send(planned_event(&cfg, &estimate, seed)).await;
-    state.pairs_total = plan.len() as usize;
+    state.pairs_total = plan.len() as usize * Rounds::new(&cfg.entries).len();
     state.plan = cfg.plan.flags.plan.to_string();
     state.concurrency = cfg.plan.flags.concurrency;
     state.phase = RunPhase::Running;
@@ -228,28 +240,39 @@ pub async fn run(
             done.len()
         );
     }
-    let total = plan.len() as usize;
+    // Every entry's samples are rounds of the whole plan: job index = round × plan + place.
+    let rounds = Rounds::new(&cfg.entries);
+    let per_round = plan.len();
+    let total = (per_round * rounds.len() as u64) as usize;
     let mut finished = done.len();
-    let ctx = PairContext {
-        client: &client,
-        stats: &stats,
-        run: &run,
-        bench: cfg.bench,
-        duration_seconds: cfg.duration_seconds,
-        parameters: cfg.parameters,
+    let contexts: Vec<PairContext> = cfg
+        .entries
+        .iter()
+        .map(|e| PairContext {
+            client: &client,
+            stats: &stats,
+            run: &run,
+            bench: e.bench,
+            duration_seconds: e.duration_seconds,
+            parameters: e.parameters,
+        })
+        .collect();
+    let slot_of = |j: &Job| rounds.get((j.index / per_round.max(1)) as usize);
+    let pair_id = |j: &Job| {
+        let base = format!("{}--{}", workers[j.client].id, workers[j.server].id);
+        rounds.pair_id(&base, slot_of(j))
     };
-    let pair_id = |j: &Job| format!("{}--{}", workers[j.client].id, workers[j.server].id);
     // One at a time: the plan's own order (for a mesh, exactly the serial runs' order); side by
-    // side: an order whose neighbours share no worker.
-    let order_of_pairs: Box<dyn Iterator<Item = crate::plan::PlanPair> + '_> =
-        if cfg.plan.flags.concurrency <= 1 {
-            Box::new(plan.pairs())
-        } else {
-            Box::new(plan.pairs_for_concurrency())
-        };
-    let jobs = order_of_pairs
-        .map(|p| Job {
-            index: p.index,
+    // side: an order whose neighbours share no worker. Later samples: shuffled per round.
+    let concurrency = cfg.plan.flags.concurrency;
+    let jobs = (0..rounds.len() as u64)
+        .flat_map(|round| {
+            let sample = u64::from(rounds.get(round as usize).sample);
+            plan.round_order(concurrency, sample, seed)
+                .map(move |p| (round, p))
+        })
+        .map(|(round, p)| Job {
+            index: round * per_round + p.index,
             client: order[p.client],
             server: order[p.server],
         })
@@ -260,7 +283,7 @@ pub async fn run(
         lost.mark(id, &shared.registry.lock().expect("not poisoned"));
     }
     let mut stopped: Option<String> = None;
-    let mut recorder = Recorder::new(&store, &events, cfg.bench, metrics);
+    let mut recorder = Recorder::new(&store, &events, metrics);
     recorder.pace = Some((Instant::now(), finished));
     let mut running = futures::stream::FuturesUnordered::new();
     let mut started: HashMap<u64, OffsetDateTime> = HashMap::new();
@@ -290,7 +313,8 @@ pub async fn run(
                 .await;
             let known_lost = known_lost(&lost, &c, &s);
             started.insert(job.index, OffsetDateTime::now_utc());
-            let (ctx, stats, shutdown) = (&ctx, &stats, &shutdown);
+            let slot = slot_of(&job);
+            let (ctx, stats, shutdown) = (&contexts[slot.entry as usize], &stats, &shutdown);
             running.push(async move {
                 let o = attempt_pair(ctx, stats, &id, &c, &s, known_lost, deadline, shutdown).await;
                 (job, c, s, o)
@@ -311,6 +335,7 @@ pub async fn run(
                 let mut r = outcome.result;
                 r.concurrent_pairs = concurrent;
                 r.plan_index = Some(job.index);
+                (r.entry, r.sample) = (slot_of(&job).entry, slot_of(&job).sample);
                 finished += 1;
                 results.add(&recorder.record(&mut state, r, finished, total, deadline).await);
             }
@@ -326,9 +351,11 @@ pub async fn run(
                     let concurrent = sched.finish(&job);
                     let (c, s) = (&current[job.client], &current[job.server]);
                     let since = started.get(&job.index).copied().unwrap_or_else(OffsetDateTime::now_utc);
-                    let mut r = abandon(&ctx, &pair_id(&job), c, s, since, &why).await;
+                    let slot = slot_of(&job);
+                    let mut r = abandon(&contexts[slot.entry as usize], &pair_id(&job), c, s, since, &why).await;
                     r.concurrent_pairs = concurrent;
                     r.plan_index = Some(job.index);
+                    (r.entry, r.sample) = (slot.entry, slot.sample);
                     finished += 1;
                     results.add(&recorder.record(&mut state, r, finished, total, deadline).await);
                 }
@@ -360,7 +387,6 @@ pub async fn run(
 struct Recorder {
     store: Store,
     events: Events,
-    bench: &'static Benchmark,
     /// The largest message the stream and server take.
     limit: usize,
     push: Option<tokio::sync::mpsc::UnboundedSender<PairResult>>,
@@ -372,12 +398,7 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn new(
-        store: &Store,
-        events: &Events,
-        bench: &'static Benchmark,
-        metrics: Metrics,
-    ) -> Recorder {
+    fn new(store: &Store, events: &Events, metrics: Metrics) -> Recorder {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PairResult>();
         let pusher = tokio::spawn(async move {
             while let Some(r) = rx.recv().await {
@@ -387,7 +408,6 @@ impl Recorder {
         Recorder {
             store: store.clone(),
             events: events.clone(),
-            bench,
             limit: store.message_size_limit(),
             push: Some(tx),
             pusher,
@@ -413,7 +433,7 @@ impl Recorder {
         let published = self
             .store
             .publish_until(
-                subjects::result(run, self.bench.name),
+                subjects::result(run, &r.benchmark),
                 Some(subjects::result_msg_id(run, &r.pair)),
                 &r,
                 until,
@@ -428,10 +448,8 @@ impl Recorder {
             state.pairs_failed += 1;
             tracing::warn!(pair = %r.pair, status = r.status_name, "pair failed: {}", r.error.as_deref().unwrap_or(""));
         }
-        let headline = r
-            .metrics
-            .iter()
-            .find(|m| m.name == self.bench.headline)
+        let headline = netbench_bench::find(&r.benchmark)
+            .and_then(|b| r.metrics.iter().find(|m| m.name == b.headline))
             .cloned();
         self.events
             .send(EventKind::PairFinished {
@@ -524,7 +542,7 @@ fn plan_run(
         .map(|n| index[n.name.as_str()])
         .collect();
     let left = deadline.saturating_duration_since(Instant::now());
-    let estimate = fits(&plan, &cfg.plan, cfg.duration_seconds, left)?;
+    let estimate = fits(&plan, &cfg.plan, &cfg.entries, left)?;
     Ok(Planned {
         plan,
         seed,
@@ -745,7 +763,7 @@ async fn wait_for_workers(
                 return Err(format!(
                     "worker {name} lacks {} needed by {}; install it in the worker image",
                     missing.join(", "),
-                    cfg.bench.name
+                    cfg.benchmark_names()
                 ));
             }
             if reg.len() >= cfg.workers {

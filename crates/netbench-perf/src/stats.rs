@@ -191,6 +191,8 @@ mod tests {
             client_seconds: client,
             concurrent_pairs: 1,
             plan_index: None,
+            entry: 0,
+            sample: 0,
         }
     }
 

@@ -167,8 +167,15 @@ pub struct PairResult {
     pub task: TaskRecord,
     pub run: RunId,
     pub benchmark: String,
-    /// `<client-id>--<server-id>`, unique within the run.
+    /// `<client-id>--<server-id>`, unique within the run; with several entries or samples a
+    /// suffix tells them apart (`/e<entry>`, `/s<sample>`).
     pub pair: String,
+    /// Which entry of the run's list (`--benchmark a,b`, `--suite`) this is, from 0.
+    #[serde(default)]
+    pub entry: u32,
+    /// Which sample of the pair (`--samples K`), from 0.
+    #[serde(default)]
+    pub sample: u32,
     /// [`Status::name`] of `task.status`.
     pub status_name: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -480,6 +487,8 @@ mod tests {
             client_seconds: 1.0,
             concurrent_pairs: 1,
             plan_index: None,
+            entry: 0,
+            sample: 0,
         }
     }
 

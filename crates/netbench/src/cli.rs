@@ -118,9 +118,9 @@ impl PushFlags {
 
 #[derive(Debug, Args)]
 struct LocalArgs {
-    /// Benchmark to run.
-    #[arg(long, default_value = "iperf3-tcp", value_parser = benchmark)]
-    benchmark: &'static Benchmark,
+    /// Benchmark to run; a list (a,b or the flag again) runs each in turn over the same nodes.
+    #[arg(long, default_value = "iperf3-tcp", value_parser = benchmark, value_delimiter = ',')]
+    benchmark: Vec<&'static Benchmark>,
     /// Number of nodes (network namespaces); n nodes give n·(n-1) pairs.
     #[arg(long, default_value_t = 3)]
     nodes: usize,
@@ -129,6 +129,8 @@ struct LocalArgs {
     duration: u32,
     #[command(flatten)]
     params: netbench_orchestrator::flags::ParamFlags,
+    #[command(flatten)]
+    suite: netbench_orchestrator::suite::SuiteFlags,
     /// The /24 inside 198.18.0.0/15 that the nodes live on.
     #[arg(long, default_value = "198.18.0.0/24")]
     subnet: String,
@@ -224,9 +226,9 @@ struct OrchestratorArgs {
     nats: NatsFlags,
     #[command(flatten)]
     store: netbench_report::cli::StoreFlags,
-    /// Benchmark to run.
-    #[arg(long, env = "NETBENCH_BENCHMARK", value_parser = benchmark)]
-    benchmark: &'static Benchmark,
+    /// Benchmark to run; a list (a,b or the flag again) runs each in turn.
+    #[arg(long, env = "NETBENCH_BENCHMARK", value_parser = benchmark, value_delimiter = ',', required_unless_present = "suite")]
+    benchmark: Vec<&'static Benchmark>,
     /// Run id.
     #[arg(long, env = "NETBENCH_RUN", value_parser = run_id)]
     run: RunId,
@@ -244,6 +246,8 @@ struct OrchestratorArgs {
     duration: u32,
     #[command(flatten)]
     params: netbench_orchestrator::flags::ParamFlags,
+    #[command(flatten)]
+    suite: netbench_orchestrator::suite::SuiteFlags,
     /// Where to write the results file.
     #[arg(long)]
     results: Option<PathBuf>,
@@ -349,13 +353,25 @@ async fn worker(a: WorkerArgs, shutdown: CancellationToken) -> u8 {
     }
 }
 
-async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
-    if let Err(e) = netbench_bench::flags::deadline_fits(a.duration, a.deadline) {
-        eprintln!("error: {e}");
-        return exit::USAGE;
+/// The run's entries from `--suite`, or from `--benchmark` with the other flags; each test
+/// length checked against the deadline.
+fn entries(
+    suite: &netbench_orchestrator::suite::SuiteFlags,
+    benchmarks: &[&'static Benchmark],
+    duration: u32,
+    params: &netbench_orchestrator::flags::ParamFlags,
+    deadline: Duration,
+) -> Result<Vec<netbench_orchestrator::suite::Entry>, String> {
+    let entries = suite.entries(benchmarks, duration, params)?;
+    for e in &entries {
+        netbench_bench::flags::deadline_fits(e.duration_seconds, deadline)?;
     }
-    let parameters = match a.params.check(a.benchmark) {
-        Ok(p) => p,
+    Ok(entries)
+}
+
+async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
+    let entries = match entries(&a.suite, &a.benchmark, a.duration, &a.params, a.deadline) {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::USAGE;
@@ -367,12 +383,10 @@ async fn orchestrator(a: OrchestratorArgs, shutdown: CancellationToken) -> u8 {
             ..a.nats.args()
         },
         run: a.run,
-        bench: a.benchmark,
+        entries,
         workers: a.workers,
         expect: a.expect,
         registration_timeout: a.timeout,
-        duration_seconds: a.duration,
-        parameters,
         results: a.results,
         deadline: a.deadline,
         push: a.push.config(),
@@ -426,12 +440,8 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
         );
         return exit::USAGE;
     }
-    if let Err(e) = netbench_bench::flags::deadline_fits(a.duration, a.deadline) {
-        eprintln!("error: {e}");
-        return exit::USAGE;
-    }
-    let parameters = match a.params.check(a.benchmark) {
-        Ok(p) => p,
+    let entries = match entries(&a.suite, &a.benchmark, a.duration, &a.params, a.deadline) {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::USAGE;
@@ -461,12 +471,9 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
             return exit::RUN_FAILED;
         }
     };
-    let bench = a.benchmark;
     let cfg = netbench_local::LocalConfig {
-        bench,
+        entries,
         nodes: a.nodes,
-        duration_seconds: a.duration,
-        parameters,
         subnet,
         nats_url: a.nats_url,
         nats_creds: a.nats_creds,
@@ -490,7 +497,7 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
             roles: a.roles,
         },
     };
-    let mut progress = show::Progress::new(bench);
+    let mut progress = show::Progress::new();
     let printed = |e: &netbench_proto::Event| progress.event(e);
     let outcome = netbench_local::run(cfg, shutdown, printed).await;
     progress.finish();

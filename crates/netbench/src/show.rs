@@ -1,6 +1,5 @@
 //! Human output: progress lines (the end-of-run summary is `netbench_report::summary_text`).
 
-use netbench_bench::Benchmark;
 use netbench_proto::{Event, EventKind, Metric, Status, Unit};
 
 /// A metric value in the unit people read: Gbit/s, µs, k/s.
@@ -28,14 +27,16 @@ pub fn human(m: &Metric) -> String {
 }
 
 /// One progress line for an event, or nothing for events not worth a line.
-pub fn progress_line(e: &Event, bench: &Benchmark) -> Option<String> {
+pub fn progress_line(e: &Event) -> Option<String> {
     Some(match &e.kind {
         EventKind::RunStarted {
-            workers_expected, ..
+            benchmark,
+            workers_expected,
         } => {
             format!(
                 "run {} started: {} on {workers_expected} workers",
-                e.run, bench.name
+                e.run,
+                benchmark.replace(',', ", ")
             )
         }
         EventKind::WorkerJoined { worker, ip, .. } => format!("  worker {worker} joined ({ip})"),
@@ -54,7 +55,7 @@ pub fn progress_line(e: &Event, bench: &Benchmark) -> Option<String> {
             ..
         } => {
             let value = match (status, headline) {
-                (Status::Ok, Some(h)) => format!("{} {}", bench.headline, human(h)),
+                (Status::Ok, Some(h)) => format!("{} {}", h.name, human(h)),
                 _ => status_name.to_uppercase(),
             };
             let left = match left_seconds {
@@ -76,7 +77,7 @@ pub fn progress_line(e: &Event, bench: &Benchmark) -> Option<String> {
 }
 
 /// The end-of-run summary (pairs, node×node matrix, zones, failures) of `local` and `launch`.
-pub fn summary(results: &[netbench_proto::PairResult], _bench: &Benchmark) -> String {
+pub fn summary(results: &[netbench_proto::PairResult]) -> String {
     netbench_report::summary_text(&netbench_proto::ResultsFile {
         results: results.to_vec(),
         run: None,
@@ -86,12 +87,17 @@ pub fn summary(results: &[netbench_proto::PairResult], _bench: &Benchmark) -> St
 /// Progress of a run: on a terminal a bar (pair k/n, elapsed, ETA, last headline value), with
 /// the other events printed above it; otherwise one plain line per event.
 pub struct Progress {
-    bench: &'static Benchmark,
     bar: Option<indicatif::ProgressBar>,
 }
 
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress::new()
+    }
+}
+
 impl Progress {
-    pub fn new(bench: &'static Benchmark) -> Progress {
+    pub fn new() -> Progress {
         use std::io::IsTerminal;
         let bar = std::io::stdout().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::hidden();
@@ -103,12 +109,12 @@ impl Progress {
             );
             bar
         });
-        Progress { bench, bar }
+        Progress { bar }
     }
 
     pub fn event(&mut self, e: &Event) {
         let Some(bar) = &self.bar else {
-            if let Some(line) = progress_line(e, self.bench) {
+            if let Some(line) = progress_line(e) {
                 println!("{line}");
             }
             return;
@@ -128,12 +134,12 @@ impl Progress {
             }
             EventKind::PairFinished { index, .. } => {
                 bar.set_position(*index as u64);
-                if let Some(line) = progress_line(e, self.bench) {
+                if let Some(line) = progress_line(e) {
                     bar.set_message(line.clone());
                     bar.println(line);
                 }
             }
-            _ => match progress_line(e, self.bench) {
+            _ => match progress_line(e) {
                 // Before the first pair the bar is not drawn yet (and would swallow the line).
                 Some(line) if bar.is_hidden() => println!("{line}"),
                 Some(line) => bar.println(line),
