@@ -205,8 +205,9 @@ pub async fn run_watch(args: WatchArgs, shutdown: CancellationToken) -> u8 {
     }
 }
 
-fn load_report(path: &Path) -> Result<Report, crate::ReportError> {
-    Report::build(&crate::load(path)?)
+/// One report per entry of the file (one for a file of one benchmark).
+fn load_report(path: &Path) -> Result<Vec<Report>, crate::ReportError> {
+    Report::build_all(&crate::load(path)?)
 }
 
 pub fn run_report(args: ReportArgs) -> u8 {
@@ -218,7 +219,7 @@ pub fn run_report(args: ReportArgs) -> u8 {
         }
     };
     if let Some(path) = &args.html {
-        if let Err(e) = std::fs::write(path, html::page(&report)) {
+        if let Err(e) = std::fs::write(path, html::page_all(&report)) {
             eprintln!(
                 "error: {}",
                 crate::ReportError::Write {
@@ -236,10 +237,10 @@ pub fn run_report(args: ReportArgs) -> u8 {
     }
     opts.top = usize::from(args.top);
     print(&match args.format {
-        Format::Text => render::text_with(&report, &opts),
-        Format::Csv => render::csv(&report),
-        Format::Json => render::json(&report),
-        Format::Markdown => render::markdown(&report),
+        Format::Text => render::text_all(&report, &opts),
+        Format::Csv => render::csv_all(&report),
+        Format::Json => render::json_all(&report),
+        Format::Markdown => render::markdown_all(&report),
     });
     OK
 }
@@ -247,7 +248,7 @@ pub fn run_report(args: ReportArgs) -> u8 {
 pub fn run_compare(args: CompareArgs) -> u8 {
     let files = crate::load(&args.base).and_then(|b| Ok((b, crate::load(&args.new)?)));
     let comparison =
-        files.and_then(|(b, n)| compare::compare(&b, &n, args.tolerance, &args.metrics));
+        files.and_then(|(b, n)| compare::compare_all(&b, &n, args.tolerance, &args.metrics));
     let c = match comparison {
         Ok(c) => c,
         Err(e) => {
@@ -256,13 +257,18 @@ pub fn run_compare(args: CompareArgs) -> u8 {
         }
     };
     // Text and Markdown open with the warning; JSON carries `load_differs` and says it here.
-    if let (CompareFormat::Json, Some(w)) = (args.format, compare::load_warning(&c)) {
-        eprintln!("{w}");
+    if args.format == CompareFormat::Json {
+        for e in &c.entries {
+            let warnings = [compare::load_warning(e), compare::too_few_note(e)];
+            for w in warnings.into_iter().flatten() {
+                eprintln!("{w}");
+            }
+        }
     }
     print(&match args.format {
-        CompareFormat::Text => compare::text(&c),
-        CompareFormat::Json => compare::json(&c),
-        CompareFormat::Markdown => compare::markdown(&c),
+        CompareFormat::Text => compare::text_all(&c),
+        CompareFormat::Json => compare::json_all(&c),
+        CompareFormat::Markdown => compare::markdown_all(&c),
     });
     if c.regressions > 0 {
         REGRESSION

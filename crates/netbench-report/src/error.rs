@@ -28,6 +28,10 @@ pub enum ReportError {
         "cannot compare {base} with {new}: they are different benchmarks. Compare two runs of the same benchmark"
     )]
     DifferentBenchmarks { base: String, new: String },
+    #[error(
+        "the files hold several entries ({0}); compare them with `compare_all` (`netbench compare` compares each)"
+    )]
+    SeveralEntries(String),
     #[error("no metric {name:?} in either file; metrics there: {known}")]
     UnknownMetric { name: String, known: String },
     #[error("cannot write {}: {source}", path.display())]

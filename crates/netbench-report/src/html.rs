@@ -13,6 +13,10 @@
 //! every pair). The colour runs from red (worst) to green (best) in the direction the catalogue
 //! says is better.
 //!
+//! A file of several entries gives one page with a section per entry ([`page_all`]); with
+//! samples, each metric cell of a pair shows the median and, below it, its interval
+//! (`span.ci`), and a `samples` column says how many failed.
+//!
 //! [`MAX_MATRIX_NODES`]: crate::model::MAX_MATRIX_NODES
 
 use crate::model::{Direction, Matrix, Report, Stats};
@@ -602,6 +606,75 @@ fn ranked_table(r: &Report, which: &[usize], class: &str) -> Markup {
 
 /// The whole page.
 pub fn page(r: &Report) -> String {
+    let title = format!(
+        "netbench {} run {}",
+        r.title(),
+        r.run.as_deref().unwrap_or("?")
+    );
+    document(&title, body(r, &title))
+}
+
+/// One page for every entry: a section per entry; one report gives exactly [`page`].
+pub fn page_all(reports: &[Report]) -> String {
+    match reports {
+        [one] => page(one),
+        _ => {
+            let run = reports
+                .first()
+                .and_then(|r| r.run.as_deref())
+                .unwrap_or("?");
+            let title = format!("netbench run {run}: {} entries", reports.len());
+            let sections = html! {
+                h1 { (title) }
+                ol.entries {
+                    @for r in reports { li { (r.title()) } }
+                }
+                @for (i, r) in reports.iter().enumerate() {
+                    section.entry data-entry=(r.entry.as_ref().map_or(0, |e| e.entry)) {
+                        (body(r, &crate::render::entry_heading(r, i, reports.len())))
+                    }
+                }
+            };
+            document(&title, sections)
+        }
+    }
+}
+
+fn document(title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    }
+    .into_string()
+}
+
+/// The metric cell of a pair: the value (the median with its interval below, when sampled).
+fn metric_cell(r: &Report, p: &crate::model::PairRow, m: &crate::model::MetricInfo) -> Markup {
+    html! {
+        td.num {
+            @if let Some(v) = p.metrics.get(&m.name) {
+                (human(*v, m.unit)) @if p.under_load() { (crate::render::LOAD_MARK) }
+                @if r.sampled() {
+                    @if let Some(i) = p.intervals.get(&m.name) {
+                        br; span.ci title="95% CI of the median (below 6 samples: the min–max range and its coverage)" {
+                            (crate::render::interval_text(i, m.unit))
+                        }
+                    }
+                }
+            } @else { "-" }
+        }
+    }
+}
+
+/// A report's content: metadata, heatmap, extremes, tables.
+fn body(r: &Report, title: &str) -> Markup {
     let nodes = r.matrix.nodes.len();
     let big = nodes > SVG_MAX_NODES;
     let svg = if r.matrix.omitted_nodes > 0 {
@@ -617,29 +690,23 @@ pub fn page(r: &Report) -> String {
         Vec::new()
     };
     let (best, worst) = r.extremes(PAGE_TOP);
-    let title = format!(
-        "netbench {} run {}",
-        r.benchmark,
-        r.run.as_deref().unwrap_or("?")
-    );
     let better = match r.matrix.better {
         Some(Direction::Higher) => "higher is better",
         Some(Direction::Lower) => "lower is better",
         None => "direction unknown",
     };
-    let markup = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { (title) }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
+    html! {
                 h1 { (title) }
                 table.meta {
                     tr { th { "run" } td { (r.run.as_deref().unwrap_or("?")) } }
                     tr { th { "benchmark" } td { (r.benchmark) @if let Some(d) = &r.description { " — " (d) } } }
+                    @if let Some(e) = &r.entry {
+                        tr { th { "entry" } td.entry { (e.entry) } }
+                        tr { th { "parameters" } td.parameters { @if e.non_default.is_empty() { "defaults" } @else { (e.non_default) } } }
+                    }
+                    @if r.sampled() {
+                        tr { th { "samples" } td.samples { "up to " (r.samples) " per pair, " (r.samples_failed) " failed; figures are medians" } }
+                    }
                     @if let Some(p) = &r.phase { tr { th { "phase" } td { (p) } } }
                     @if let Some(e) = &r.run_error { tr { th { "run error" } td { (e) } } }
                     @if let Some(p) = &r.plan { tr { th { "plan" } td.plan { (p) } } }
@@ -689,20 +756,20 @@ pub fn page(r: &Report) -> String {
                     tr {
                         th { "client" } th { "server" } th { "client zone" } th { "server zone" }
                         @for m in &r.metrics { th { (m.name) } }
-                        th { "status" } th { "concurrent pairs" }
+                        th { "status" } @if r.sampled() { th { "samples" } } th { "concurrent pairs" }
                     }
                     @for p in r.pairs.iter().take(HTML_MAX_ROWS) {
                         tr class={ @if p.error.is_some() { "failed" } @else { "ok" } @if p.under_load() { " under-load" } } {
                             td { (p.client) } td { (p.server) } td { (p.client_zone) } td { (p.server_zone) }
-                            @for m in &r.metrics {
-                                td.num { @if let Some(v) = p.metrics.get(&m.name) { (human(*v, m.unit)) @if p.under_load() { (crate::render::LOAD_MARK) } } @else { "-" } }
-                            }
+                            @for m in &r.metrics { (metric_cell(r, p, m)) }
                             td { (p.status) }
+                            @if r.sampled() { td.samples { (crate::render::samples_text(p)) } }
                             td.num { (p.concurrent_pairs) }
                         }
                     }
                 }
                 (cut_note(r.pairs.len().min(HTML_MAX_ROWS), r.pairs.len(), "pairs"))
+                @if r.sampled() { p.interval-note { (crate::render::interval_note(r)) } }
                 h2 { "Zones: " (r.zones.metric) }
                 table.zones {
                     tr { th {} th { "pairs" } th { "median" } th { "min" } th { "max" } }
@@ -732,8 +799,5 @@ pub fn page(r: &Report) -> String {
                     }
                     (cut_note(r.failures.len().min(HTML_MAX_ROWS), r.failures.len(), "failed pairs"))
                 }
-            }
-        }
-    };
-    markup.into_string()
+    }
 }

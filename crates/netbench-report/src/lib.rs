@@ -14,7 +14,13 @@
 //!   taken under load are marked, and `compare` warns when it sets serial figures against
 //!   figures under load.
 //! - [`compare`]: two runs matched pair by pair (client and server node), each metric's delta
-//!   judged against a tolerance in the direction the catalogue says is better.
+//!   judged against a tolerance in the direction the catalogue says is better; with samples, a
+//!   Mann–Whitney U test decides whether a change is more than noise. Entries of several
+//!   benchmarks match by benchmark and parameters.
+//! - [`stats`]: medians, distribution-free intervals for them and the Mann–Whitney U test, for
+//!   `--samples K` (pure, hand-checked in its tests).
+//! - Several entries in one file (`--benchmark a,b`, suites): [`Report::build_all`] gives a
+//!   report per entry; the `*_all` renderers put them one after another.
 //! - [`watch`]: `netbench watch`: replays the `NETBENCH` stream with an ordered consumer (read-only
 //!   rights suffice) and follows live results and events as a growing table.
 //! - [`cli`]: the clap `Args` and `run_*` entry points wired into the `netbench` binary.
@@ -25,6 +31,7 @@ mod error;
 pub mod html;
 pub mod model;
 pub mod render;
+pub mod stats;
 pub mod units;
 pub mod watch;
 

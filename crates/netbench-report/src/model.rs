@@ -5,10 +5,21 @@
 //! A pair is intra-zone when both nodes report the same non-empty `availability_zone`,
 //! cross-zone when both report one and they differ; pairs with an unknown zone on either side
 //! are counted apart.
+//!
+//! A results file may hold several entries (`--benchmark a,b`, a suite file: `entry` in each
+//! result) and several samples of each pair (`--samples K`: `sample`). [`Report::build_all`]
+//! gives one [`Report`] per (entry, benchmark); a file of one entry gives exactly what
+//! [`Report::build`] gives. Within a report whose results carry a `sample` above 0, the rows are
+//! per node pair: each metric is the [`median`] of the pair's successful samples with a
+//! [`median_interval`] beside it, failed samples are counted apart (and listed in the failures
+//! with their sample number), and the matrix and zone figures use the medians. A file without
+//! samples keeps one row per result, as before.
 
+use crate::stats::{median, median_interval, MedianInterval};
 use crate::ReportError;
 use netbench_bench::catalogue::Better;
-use netbench_proto::{Endpoint, PairResult, ResultsFile, Status, Unit};
+use netbench_bench::Param;
+use netbench_proto::{Endpoint, PairResult, Parameters, ResultsFile, Status, Unit};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -70,8 +81,23 @@ pub struct PairRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// How many pairs (this one included) ran at some point while this one ran: 1 is a serial
-    /// figure, more is a figure taken under load.
+    /// figure, more is a figure taken under load. For samples, the most of any sample.
     pub concurrent_pairs: u32,
+    /// How many samples of the pair the results hold (`--samples K`); left out of JSON when 1.
+    /// With several, [`PairRow::metrics`] are the medians of the successful ones.
+    #[serde(skip_serializing_if = "is_one")]
+    pub samples: u32,
+    /// How many of those samples failed (they are not in the medians).
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub failed_samples: u32,
+    /// Per metric, the confidence interval of the median of the successful samples (empty
+    /// without samples).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub intervals: BTreeMap<String, MedianInterval>,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 impl PairRow {
@@ -200,6 +226,21 @@ pub struct Failure {
     pub server: String,
     pub status: String,
     pub reason: String,
+    /// Which sample failed, when the pair was sampled (`--samples K`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u32>,
+}
+
+/// Which entry of a run a report covers, when the file holds several.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryInfo {
+    /// The entry's place in the run's list, from 0.
+    pub entry: u32,
+    /// The parameters its commands ran with (`task.parameters`).
+    pub parameters: Parameters,
+    /// The parameters that differ from the catalogue's defaults, as flags (`--streams 4`);
+    /// empty when none do.
+    pub non_default: String,
 }
 
 /// Everything `netbench report` shows about one run.
@@ -233,9 +274,31 @@ pub struct Report {
     /// Per (client zone, server zone), in zone order.
     pub zone_pairs: Vec<ZonePair>,
     pub failures: Vec<Failure>,
+    /// Set when the file holds several entries: which one this report covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<EntryInfo>,
+    /// The most samples any pair has (`--samples K`); left out of JSON when 1.
+    #[serde(skip_serializing_if = "is_one")]
+    pub samples: u32,
+    /// Failed samples, counted apart from failed pairs (a pair fails when all its samples do).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub samples_failed: usize,
 }
 
 impl Report {
+    /// The benchmark with its non-default parameters (`iperf3-tcp --streams 4`) for a report
+    /// of one of several entries, else the benchmark.
+    pub fn title(&self) -> String {
+        match &self.entry {
+            Some(e) if !e.non_default.is_empty() => format!("{} {}", self.benchmark, e.non_default),
+            _ => self.benchmark.clone(),
+        }
+    }
+    /// True when the pairs' figures are medians of several samples.
+    pub fn sampled(&self) -> bool {
+        self.samples > 1
+    }
+
     /// The best and the worst `n` successful pairs by the headline metric (indices into
     /// [`Report::pairs`]), best first and worst first; the two lists never share a pair. With
     /// no known direction, "best" is the highest value.
@@ -347,13 +410,268 @@ fn reason(r: &PairResult) -> String {
     text.trim().lines().next().unwrap_or_default().to_string()
 }
 
+/// The results of one entry of a run: one benchmark with one set of parameters.
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    pub entry: u32,
+    pub benchmark: &'a str,
+    pub results: Vec<&'a PairResult>,
+}
+
+impl Group<'_> {
+    /// The parameters the entry's commands ran with (its first result's).
+    pub fn parameters(&self) -> Parameters {
+        self.results
+            .first()
+            .map(|r| r.task.parameters)
+            .unwrap_or_default()
+    }
+}
+
+/// The results split by (entry, benchmark), in entry order; each keeps the file's order.
+pub fn groups(file: &ResultsFile) -> Vec<Group<'_>> {
+    let mut by: BTreeMap<(u32, &str), Vec<&PairResult>> = BTreeMap::new();
+    for r in &file.results {
+        by.entry((r.entry, r.benchmark.as_str()))
+            .or_default()
+            .push(r);
+    }
+    by.into_iter()
+        .map(|((entry, benchmark), results)| Group {
+            entry,
+            benchmark,
+            results,
+        })
+        .collect()
+}
+
+/// A parameter's value as its flag takes it: rates in `k`/`M`/`G` when they divide evenly.
+fn param_value(param: Param, v: u64) -> String {
+    if param == Param::Rate && v > 0 {
+        for (div, suffix) in [(1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")] {
+            if v.is_multiple_of(div) {
+                return format!("{}{suffix}", v / div);
+            }
+        }
+    }
+    v.to_string()
+}
+
+/// The parameters that differ from the benchmark's defaults, as flags: `--streams 4
+/// --message-size 65536` (every given one for a benchmark the catalogue does not know).
+pub fn non_default_parameters(benchmark: &str, p: &Parameters) -> String {
+    let defaults = default_parameters(benchmark);
+    Param::ALL
+        .into_iter()
+        .filter_map(|param| {
+            let v = param.get(p)?;
+            (param.get(&defaults) != Some(v))
+                .then(|| format!("{} {}", param.flag(), param_value(param, v)))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The parameters with the catalogue's defaults filled in, to match entries across runs (an
+/// old file records `{}` where a new one records `{"streams": 1}`).
+pub fn effective_parameters(benchmark: &str, p: &Parameters) -> Parameters {
+    let d = default_parameters(benchmark);
+    Parameters {
+        streams: p.streams.or(d.streams),
+        message_size: p.message_size.or(d.message_size),
+        rate: p.rate.or(d.rate),
+    }
+}
+
+/// What a benchmark runs with when no parameter is given: its templates' defaults, and one
+/// stream for a benchmark that takes `--streams` without a template default (iperf3's `-P`
+/// is 1 unless given).
+pub fn default_parameters(benchmark: &str) -> Parameters {
+    let Some(b) = netbench_bench::find(benchmark) else {
+        return Parameters::default();
+    };
+    let mut d = b.effective_parameters(&Parameters::default());
+    if d.streams.is_none() && b.takes().contains(&Param::Streams) {
+        d.streams = Some(1);
+    }
+    d
+}
+
+/// The zone in a row's zone text, `None` when unknown (empty).
+fn zone_of(z: &str) -> Option<&str> {
+    let z = z.trim();
+    (!z.is_empty()).then_some(z)
+}
+
+/// One row per result (a file without samples), and its failures.
+fn plain_rows(results: &[&PairResult]) -> (Vec<PairRow>, Vec<Failure>) {
+    let rows = results
+        .iter()
+        .map(|r| PairRow {
+            client: node(&r.task.client).to_string(),
+            server: node(&r.task.server).to_string(),
+            client_worker: r.task.client.worker.clone(),
+            server_worker: r.task.server.worker.clone(),
+            client_zone: r.task.client.vm.availability_zone.clone(),
+            server_zone: r.task.server.vm.availability_zone.clone(),
+            status: r.status_name.clone(),
+            metrics: r
+                .metrics
+                .iter()
+                .map(|m| (m.name.clone(), m.value))
+                .collect(),
+            error: (r.task.status != Status::Ok).then(|| reason(r)),
+            concurrent_pairs: r.concurrent_pairs,
+            samples: 1,
+            failed_samples: 0,
+            intervals: BTreeMap::new(),
+        })
+        .collect();
+    let failures = results
+        .iter()
+        .filter(|r| r.task.status != Status::Ok)
+        .map(|r| Failure {
+            client: node(&r.task.client).to_string(),
+            server: node(&r.task.server).to_string(),
+            status: r.status_name.clone(),
+            reason: reason(r),
+            sample: None,
+        })
+        .collect();
+    (rows, failures)
+}
+
+/// The results of each (client node, server node), in the order each pair first appears.
+pub fn samples_by_pair<'a>(
+    results: &[&'a PairResult],
+) -> Vec<((String, String), Vec<&'a PairResult>)> {
+    let mut out: Vec<((String, String), Vec<&PairResult>)> = Vec::new();
+    let mut index: std::collections::HashMap<(String, String), usize> = Default::default();
+    for r in results {
+        let key = (
+            node(&r.task.client).to_string(),
+            node(&r.task.server).to_string(),
+        );
+        match index.get(&key) {
+            Some(&i) => out[i].1.push(r),
+            None => {
+                index.insert(key.clone(), out.len());
+                out.push((key, vec![r]));
+            }
+        }
+    }
+    out
+}
+
+/// One row per node pair, its metrics the medians of its successful samples; every failed
+/// sample is a failure of its own.
+fn sampled_rows(results: &[&PairResult]) -> (Vec<PairRow>, Vec<Failure>) {
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for ((client, server), samples) in samples_by_pair(results) {
+        let first = samples[0];
+        let ok: Vec<&PairResult> = samples
+            .iter()
+            .copied()
+            .filter(|r| r.task.status == Status::Ok)
+            .collect();
+        let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for r in &ok {
+            for m in &r.metrics {
+                values.entry(m.name.clone()).or_default().push(m.value);
+            }
+        }
+        let last_failed = samples.iter().rev().find(|r| r.task.status != Status::Ok);
+        for r in samples.iter().filter(|r| r.task.status != Status::Ok) {
+            failures.push(Failure {
+                client: client.clone(),
+                server: server.clone(),
+                status: r.status_name.clone(),
+                reason: reason(r),
+                sample: Some(r.sample),
+            });
+        }
+        rows.push(PairRow {
+            client_worker: first.task.client.worker.clone(),
+            server_worker: first.task.server.worker.clone(),
+            client_zone: first.task.client.vm.availability_zone.clone(),
+            server_zone: first.task.server.vm.availability_zone.clone(),
+            status: match (ok.is_empty(), last_failed) {
+                (true, Some(f)) => f.status_name.clone(),
+                _ => Status::Ok.name().to_string(),
+            },
+            metrics: values
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), median(v)?)))
+                .collect(),
+            intervals: if samples.len() > 1 {
+                values
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), median_interval(v)?)))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
+            error: if ok.is_empty() {
+                last_failed.map(|r| reason(r))
+            } else {
+                None
+            },
+            concurrent_pairs: samples
+                .iter()
+                .map(|r| r.concurrent_pairs)
+                .max()
+                .unwrap_or(1),
+            samples: samples.len() as u32,
+            failed_samples: (samples.len() - ok.len()) as u32,
+            client,
+            server,
+        });
+    }
+    (rows, failures)
+}
+
 impl Report {
-    /// Build the report of a results file.
+    /// Build the report of a results file of one benchmark (all its results as one entry).
     pub fn build(file: &ResultsFile) -> Result<Report, ReportError> {
         let benchmark = benchmark_name(file)?;
-        let bench = netbench_bench::find(&benchmark);
         let results: Vec<&PairResult> = file.results.iter().collect();
-        let metrics = metrics_of(&benchmark, &results);
+        Ok(Report::build_group(file, &results, benchmark, None))
+    }
+
+    /// One report per entry of the file ([`groups`]), in entry order. A file of one entry gives
+    /// exactly [`Report::build`]'s report.
+    pub fn build_all(file: &ResultsFile) -> Result<Vec<Report>, ReportError> {
+        let groups = groups(file);
+        if groups.len() <= 1 {
+            if let Ok(r) = Report::build(file) {
+                return Ok(vec![r]);
+            }
+        }
+        let several = groups.len() > 1;
+        Ok(groups
+            .iter()
+            .map(|g| {
+                let parameters = g.parameters();
+                let entry = several.then(|| EntryInfo {
+                    entry: g.entry,
+                    parameters,
+                    non_default: non_default_parameters(g.benchmark, &parameters),
+                });
+                Report::build_group(file, &g.results, g.benchmark.to_string(), entry)
+            })
+            .collect())
+    }
+
+    /// The report of some results of `file` (one entry), all of benchmark `benchmark`.
+    pub fn build_group(
+        file: &ResultsFile,
+        results: &[&PairResult],
+        benchmark: String,
+        entry: Option<EntryInfo>,
+    ) -> Report {
+        let bench = netbench_bench::find(&benchmark);
+        let metrics = metrics_of(&benchmark, results);
         let headline_info = match bench {
             Some(b) => MetricInfo {
                 name: b.headline.to_string(),
@@ -367,55 +685,29 @@ impl Report {
             }),
         };
 
-        let pairs: Vec<PairRow> = file
-            .results
-            .iter()
-            .map(|r| PairRow {
-                client: node(&r.task.client).to_string(),
-                server: node(&r.task.server).to_string(),
-                client_worker: r.task.client.worker.clone(),
-                server_worker: r.task.server.worker.clone(),
-                client_zone: r.task.client.vm.availability_zone.clone(),
-                server_zone: r.task.server.vm.availability_zone.clone(),
-                status: r.status_name.clone(),
-                metrics: r
-                    .metrics
-                    .iter()
-                    .map(|m| (m.name.clone(), m.value))
-                    .collect(),
-                error: (r.task.status != Status::Ok).then(|| reason(r)),
-                concurrent_pairs: r.concurrent_pairs,
-            })
-            .collect();
+        let sampled = results.iter().any(|r| r.sample > 0);
+        let (pairs, failures) = if sampled {
+            sampled_rows(results)
+        } else {
+            plain_rows(results)
+        };
 
-        let failures: Vec<Failure> = file
-            .results
-            .iter()
-            .filter(|r| r.task.status != Status::Ok)
-            .map(|r| Failure {
-                client: node(&r.task.client).to_string(),
-                server: node(&r.task.server).to_string(),
-                status: r.status_name.clone(),
-                reason: reason(r),
-            })
-            .collect();
+        let matrix = build_matrix(&pairs, &headline_info);
+        let zones = build_zones(&pairs, &headline_info);
+        let zone_pairs = build_zone_pairs(&pairs, &headline_info);
 
-        let matrix = build_matrix(&file.results, &headline_info);
-        let zones = build_zones(&file.results, &headline_info);
-        let zone_pairs = build_zone_pairs(&file.results, &headline_info);
-
-        let first_started = file.results.iter().map(|r| r.started_at).min();
-        let last_finished = file.results.iter().map(|r| r.finished_at).max();
+        let first_started = results.iter().map(|r| r.started_at).min();
+        let last_finished = results.iter().map(|r| r.finished_at).max();
         let rfc = |t: time::OffsetDateTime| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
         };
-        Ok(Report {
+        Report {
             run: file
                 .run
                 .as_ref()
                 .map(|s| s.run.to_string())
-                .or_else(|| file.results.first().map(|r| r.run.to_string())),
+                .or_else(|| results.first().map(|r| r.run.to_string())),
             description: bench.map(|b| b.description.to_string()),
             phase: file
                 .run
@@ -425,37 +717,31 @@ impl Report {
             run_error: file.run.as_ref().and_then(|s| s.error.clone()),
             plan: file.run.as_ref().map(|s| s.plan.clone()),
             concurrency: file.run.as_ref().map(|s| s.concurrency),
-            pairs_under_load: file
-                .results
-                .iter()
-                .filter(|r| r.concurrent_pairs > 1)
-                .count(),
-            max_concurrent_pairs: file
-                .results
-                .iter()
-                .map(|r| r.concurrent_pairs)
-                .max()
-                .unwrap_or(1),
+            pairs_under_load: pairs.iter().filter(|p| p.under_load()).count(),
+            max_concurrent_pairs: pairs.iter().map(|p| p.concurrent_pairs).max().unwrap_or(1),
             first_started: first_started.and_then(rfc),
             last_finished: last_finished.and_then(rfc),
-            pairs_total: file.results.len(),
-            pairs_failed: failures.len(),
+            pairs_total: pairs.len(),
+            pairs_failed: pairs.iter().filter(|p| p.error.is_some()).count(),
             headline: headline_info.name.clone(),
             benchmark,
             metrics,
+            samples: pairs.iter().map(|p| p.samples).max().unwrap_or(1),
+            samples_failed: if sampled { failures.len() } else { 0 },
             pairs,
             matrix,
             zones,
             zone_pairs,
             failures,
-        })
+            entry,
+        }
     }
 }
 
-fn build_matrix(results: &[PairResult], headline: &MetricInfo) -> Matrix {
-    let mut nodes: Vec<String> = results
+fn build_matrix(rows: &[PairRow], headline: &MetricInfo) -> Matrix {
+    let mut nodes: Vec<String> = rows
         .iter()
-        .flat_map(|r| [node(&r.task.client), node(&r.task.server)])
+        .flat_map(|r| [r.client.as_str(), r.server.as_str()])
         .map(str::to_string)
         .collect();
     nodes.sort_by(|a, b| natural_cmp(a, b));
@@ -478,12 +764,12 @@ fn build_matrix(results: &[PairResult], headline: &MetricInfo) -> Matrix {
         .map(|(i, n)| (n.as_str(), i))
         .collect();
     let mut cells = vec![vec![None; nodes.len()]; nodes.len()];
-    for r in results {
-        let (c, s) = (index[node(&r.task.client)], index[node(&r.task.server)]);
+    for r in rows {
+        let (c, s) = (index[r.client.as_str()], index[r.server.as_str()]);
         // A later result for the same pair (a re-run) replaces an earlier one.
         cells[c][s] = Some(MatrixCell {
-            value: r.metric(&headline.name),
-            status: r.status_name.clone(),
+            value: r.metrics.get(&headline.name).copied(),
+            status: r.status.clone(),
             concurrent_pairs: r.concurrent_pairs,
         });
     }
@@ -492,21 +778,21 @@ fn build_matrix(results: &[PairResult], headline: &MetricInfo) -> Matrix {
     matrix
 }
 
-fn build_zones(results: &[PairResult], headline: &MetricInfo) -> ZoneSummary {
-    let mut zones: Vec<String> = results
+fn build_zones(rows: &[PairRow], headline: &MetricInfo) -> ZoneSummary {
+    let mut zones: Vec<String> = rows
         .iter()
-        .flat_map(|r| [zone(&r.task.client), zone(&r.task.server)])
+        .flat_map(|r| [zone_of(&r.client_zone), zone_of(&r.server_zone)])
         .flatten()
         .map(str::to_string)
         .collect();
     zones.sort();
     zones.dedup();
     let (mut intra, mut cross, mut unknown) = (Vec::new(), Vec::new(), 0);
-    for r in results.iter().filter(|r| r.task.status == Status::Ok) {
-        let Some(v) = r.metric(&headline.name) else {
+    for r in rows.iter().filter(|r| r.error.is_none()) {
+        let Some(&v) = r.metrics.get(&headline.name) else {
             continue;
         };
-        match (zone(&r.task.client), zone(&r.task.server)) {
+        match (zone_of(&r.client_zone), zone_of(&r.server_zone)) {
             (Some(a), Some(b)) if a == b => intra.push(v),
             (Some(_), Some(_)) => cross.push(v),
             _ => unknown += 1,
@@ -522,7 +808,7 @@ fn build_zones(results: &[PairResult], headline: &MetricInfo) -> ZoneSummary {
     }
 }
 
-fn build_zone_pairs(results: &[PairResult], headline: &MetricInfo) -> Vec<ZonePair> {
+fn build_zone_pairs(rows: &[PairRow], headline: &MetricInfo) -> Vec<ZonePair> {
     #[derive(Default)]
     struct Acc {
         values: Vec<f64>,
@@ -530,18 +816,18 @@ fn build_zone_pairs(results: &[PairResult], headline: &MetricInfo) -> Vec<ZonePa
         under_load: usize,
     }
     let mut by: BTreeMap<(&str, &str), Acc> = BTreeMap::new();
-    for r in results {
+    for r in rows {
         let key = (
-            zone(&r.task.client).unwrap_or("?"),
-            zone(&r.task.server).unwrap_or("?"),
+            zone_of(&r.client_zone).unwrap_or("?"),
+            zone_of(&r.server_zone).unwrap_or("?"),
         );
         let acc = by.entry(key).or_default();
         if r.concurrent_pairs > 1 {
             acc.under_load += 1;
         }
-        if r.task.status != Status::Ok {
+        if r.error.is_some() {
             acc.failed += 1;
-        } else if let Some(v) = r.metric(&headline.name) {
+        } else if let Some(&v) = r.metrics.get(&headline.name) {
             acc.values.push(v);
         }
     }

@@ -9,9 +9,17 @@
 //! - CSV is the per-pair table for spreadsheets, values in base units, one column per metric
 //!   named like the Prometheus series (`throughput_received_bytes_per_second`).
 //! - JSON is the whole [`Report`], values in base units.
+//! - A file of several entries ([`Report::build_all`]) gives one report per entry, one after
+//!   another (`*_all`), each headed by its benchmark and non-default parameters; CSV is then one
+//!   table with `entry` and `parameters` columns, JSON `{"groups": [report, …]}`.
+//! - With samples (`--samples K`) each metric of a pair is the median of its successful samples,
+//!   followed by a `<metric> 95% CI` column ([`interval_text`]) and a `samples` column (`5`,
+//!   `1 of 5 failed`); CSV adds `samples`, `failed_samples` and per metric `<col>_ci_low`,
+//!   `<col>_ci_high`, `<col>_ci_coverage`.
 
-use crate::model::{Direction, Matrix, MatrixCell, Report, Stats};
-use crate::units::human;
+use crate::model::{Direction, Matrix, MatrixCell, PairRow, Report, Stats};
+use crate::stats::MedianInterval;
+use crate::units::{human, human_range};
 use netbench_proto::{ResultsFile, Unit};
 
 /// The terminal width assumed when neither `--width` nor `$COLUMNS` says.
@@ -55,12 +63,70 @@ impl TextOptions {
     }
 }
 
-/// The text report of a results file, for the end of `netbench local`.
+/// The text report of a results file (every entry), for the end of `netbench local`.
 pub fn summary_text(file: &ResultsFile) -> String {
-    match Report::build(file) {
-        Ok(r) => text_with(&r, &TextOptions::from_env()),
+    match Report::build_all(file) {
+        Ok(r) => text_all(&r, &TextOptions::from_env()),
         Err(e) => format!("cannot summarize the results: {e}\n"),
     }
+}
+
+/// A median's interval as a cell: `11.70–12.10 Gbit/s` for a 95 % interval; below 6 samples
+/// the min–max range with what it really covers, `11.70–12.10 Gbit/s (range, 75%)`; `1 sample`
+/// when only one succeeded.
+pub fn interval_text(iv: &MedianInterval, unit: Unit) -> String {
+    let range = human_range(iv.low, iv.high, unit);
+    if iv.samples < 2 {
+        "1 sample".to_string()
+    } else if iv.meets_target {
+        range
+    } else {
+        format!("{range} (range, {})", coverage_text(iv.coverage))
+    }
+}
+
+/// `75%`, `93.8%`, `96.9%`.
+pub fn coverage_text(c: f64) -> String {
+    let pct = c * 100.0;
+    if (pct - pct.round()).abs() < 0.05 {
+        format!("{pct:.0}%")
+    } else {
+        format!("{pct:.1}%")
+    }
+}
+
+/// The samples cell of a row: `5`, `1 of 5 failed`.
+pub fn samples_text(p: &PairRow) -> String {
+    if p.failed_samples == 0 {
+        p.samples.to_string()
+    } else {
+        format!("{} of {} failed", p.failed_samples, p.samples)
+    }
+}
+
+/// What the interval columns mean, under a sampled pairs table.
+pub fn interval_note(r: &Report) -> String {
+    let mut smallest = r
+        .pairs
+        .iter()
+        .flat_map(|p| p.intervals.values())
+        .map(|i| i.samples)
+        .min()
+        .unwrap_or(0);
+    smallest = smallest.max(2);
+    let mut s = format!(
+        "Figures are medians of up to {} samples per pair (failed samples left out). 95% CI: a \
+         distribution-free interval for the median (order statistics, binomial ranks).",
+        r.samples
+    );
+    if smallest < 6 {
+        s.push_str(&format!(
+            " Below 6 samples no 95% interval exists: the min–max range is shown with its real \
+             coverage, 1 − 2·0.5^n ({smallest} samples: {}); --samples 6 or more gives a 95% interval.",
+            coverage_text(1.0 - 2.0 * 0.5f64.powi(smallest as i32))
+        ));
+    }
+    s
 }
 
 /// The mark of a figure taken under load.
@@ -289,11 +355,15 @@ fn stats_row(label: &str, s: Option<Stats>, unit: Unit) -> Vec<String> {
 
 fn tables(r: &Report) -> Tables {
     let loaded = r.pairs_under_load > 0;
+    let sampled = r.sampled();
     let mut pairs = vec![["client", "server", "zone"]
         .iter()
         .map(|s| s.to_string())
-        .chain(r.metrics.iter().map(|m| m.name.clone()))
+        .chain(r.metrics.iter().flat_map(|m| {
+            std::iter::once(m.name.clone()).chain(sampled.then(|| format!("{} 95% CI", m.name)))
+        }))
         .chain(["status".to_string()])
+        .chain(sampled.then(|| "samples".to_string()))
         .chain(loaded.then(|| "concurrent pairs".to_string()))
         .collect::<Vec<_>>()];
     for p in &r.pairs {
@@ -309,8 +379,19 @@ fn tables(r: &Report) -> Tables {
                     .map(|v| human(*v, m.unit))
                     .unwrap_or_else(dash),
             );
+            if sampled {
+                row.push(
+                    p.intervals
+                        .get(&m.name)
+                        .map(|i| interval_text(i, m.unit))
+                        .unwrap_or_else(dash),
+                );
+            }
         }
         row.push(p.status.clone());
+        if sampled {
+            row.push(samples_text(p));
+        }
         if loaded {
             row.push(if p.under_load() {
                 format!("{}{LOAD_MARK}", p.concurrent_pairs)
@@ -331,17 +412,21 @@ fn tables(r: &Report) -> Tables {
         stats_row("cross-zone", z.cross, z.unit),
     ];
 
-    let mut failures = vec![["client", "server", "status", "reason"]
+    let with_sample = r.failures.iter().any(|f| f.sample.is_some());
+    let mut failures = vec![["client", "server"]
         .iter()
         .map(|s| s.to_string())
+        .chain(with_sample.then(|| "sample".to_string()))
+        .chain(["status".to_string(), "reason".to_string()])
         .collect::<Vec<_>>()];
     for f in &r.failures {
-        failures.push(vec![
-            f.client.clone(),
-            f.server.clone(),
-            f.status.clone(),
-            f.reason.chars().take(200).collect(),
-        ]);
+        let mut row = vec![f.client.clone(), f.server.clone()];
+        if with_sample {
+            row.push(f.sample.map(|s| s.to_string()).unwrap_or_else(dash));
+        }
+        row.push(f.status.clone());
+        row.push(f.reason.chars().take(200).collect());
+        failures.push(row);
     }
     Tables {
         pairs,
@@ -355,8 +440,11 @@ pub fn run_line(r: &Report) -> String {
     let mut s = format!(
         "run {}  benchmark {}",
         r.run.as_deref().unwrap_or("?"),
-        r.benchmark
+        r.title()
     );
+    if let Some(e) = &r.entry {
+        s.push_str(&format!("  entry {}", e.entry));
+    }
     if let Some(p) = &r.phase {
         s.push_str(&format!("  phase {p}"));
     }
@@ -364,6 +452,12 @@ pub fn run_line(r: &Report) -> String {
         "  pairs {} ({} failed)",
         r.pairs_total, r.pairs_failed
     ));
+    if r.sampled() {
+        s.push_str(&format!(
+            "  samples up to {} per pair ({} failed)",
+            r.samples, r.samples_failed
+        ));
+    }
     if let (Some(a), Some(b)) = (&r.first_started, &r.last_finished) {
         s.push_str(&format!("  {a} .. {b}"));
     }
@@ -432,9 +526,18 @@ pub fn text_with(r: &Report, opts: &TextOptions) -> String {
     }
     out.push_str("\nPairs\n");
     out.push_str(&align(&t.pairs));
+    if r.sampled() {
+        out.push_str(&interval_note(r));
+        out.push('\n');
+    }
     out.push_str(&format!(
-        "\nMatrix: {} (rows: client, columns: server)\n",
-        r.matrix.metric
+        "\nMatrix: {}{} (rows: client, columns: server)\n",
+        r.matrix.metric,
+        if r.sampled() {
+            ", median of the samples"
+        } else {
+            ""
+        }
     ));
     if r.matrix.omitted_nodes > 0 {
         out.push_str(&omitted_note(r.matrix.omitted_nodes));
@@ -484,7 +587,7 @@ pub fn md_table(rows: &[Vec<String>]) -> String {
 /// The report as Markdown: a heading per section.
 pub fn markdown(r: &Report) -> String {
     let t = tables(r);
-    let mut out = format!("# netbench report: {}\n\n", md_cell(&r.benchmark));
+    let mut out = format!("# netbench report: {}\n\n", md_cell(&r.title()));
     out.push_str(&format!("{}\n\n", md_cell(&run_line(r))));
     out.push_str(&format!("{}\n\n", md_cell(&load_line(r))));
     if let Some(e) = &r.run_error {
@@ -492,6 +595,9 @@ pub fn markdown(r: &Report) -> String {
     }
     out.push_str("## Pairs\n\n");
     out.push_str(&md_table(&t.pairs));
+    if r.sampled() {
+        out.push_str(&format!("\n{}\n", md_cell(&interval_note(r))));
+    }
     out.push_str(&format!(
         "\n## Matrix: {} (rows: client, columns: server)\n\n",
         md_cell(&r.matrix.metric)
@@ -553,46 +659,113 @@ pub fn csv_column(name: &str, unit: Unit) -> String {
 
 /// The per-pair table as CSV, base units.
 pub fn csv(r: &Report) -> String {
+    csv_of(&[r])
+}
+
+/// Every entry's pairs as one CSV table; one report gives exactly [`csv()`].
+pub fn csv_all(reports: &[Report]) -> String {
+    csv_of(&reports.iter().collect::<Vec<_>>())
+}
+
+fn csv_of(reports: &[&Report]) -> String {
+    let several = reports.len() > 1;
+    let sampled = reports.iter().any(|r| r.sampled());
+    // (column, metric name), the first report's order first.
+    let mut columns: Vec<(String, String)> = Vec::new();
+    for r in reports {
+        for m in &r.metrics {
+            let col = csv_column(&m.name, m.unit);
+            if !columns.iter().any(|(c, _)| *c == col) {
+                columns.push((col, m.name.clone()));
+            }
+        }
+    }
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = [
-        "run",
-        "benchmark",
-        "client",
-        "server",
-        "client_worker",
-        "server_worker",
-        "client_zone",
-        "server_zone",
-        "status",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    header.extend(r.metrics.iter().map(|m| csv_column(&m.name, m.unit)));
+    let mut header: Vec<String> = ["run", "benchmark"]
+        .into_iter()
+        .chain(several.then_some("entry"))
+        .chain(several.then_some("parameters"))
+        .chain([
+            "client",
+            "server",
+            "client_worker",
+            "server_worker",
+            "client_zone",
+            "server_zone",
+            "status",
+        ])
+        .map(str::to_string)
+        .collect();
+    header.extend(columns.iter().map(|(c, _)| c.clone()));
+    if sampled {
+        header.push("samples".into());
+        header.push("failed_samples".into());
+        for (c, _) in &columns {
+            for end in ["ci_low", "ci_high", "ci_coverage"] {
+                header.push(format!("{c}_{end}"));
+            }
+        }
+    }
     header.push("concurrent_pairs".into());
     header.push("error".into());
     w.write_record(&header).expect("writing to memory");
-    for p in &r.pairs {
-        let mut row = vec![
-            r.run.clone().unwrap_or_default(),
-            r.benchmark.clone(),
-            p.client.clone(),
-            p.server.clone(),
-            p.client_worker.clone(),
-            p.server_worker.clone(),
-            p.client_zone.clone(),
-            p.server_zone.clone(),
-            p.status.clone(),
-        ];
-        row.extend(r.metrics.iter().map(|m| {
-            p.metrics
-                .get(&m.name)
-                .map(f64::to_string)
-                .unwrap_or_default()
-        }));
-        row.push(p.concurrent_pairs.to_string());
-        row.push(p.error.clone().unwrap_or_default());
-        w.write_record(&row).expect("writing to memory");
+    for r in reports {
+        // This report's metric of a column, when it has it in that unit.
+        let has = |col: &str, name: &str| {
+            r.metrics
+                .iter()
+                .any(|m| m.name == name && csv_column(&m.name, m.unit) == col)
+        };
+        for p in &r.pairs {
+            let mut row = vec![r.run.clone().unwrap_or_default(), r.benchmark.clone()];
+            if several {
+                row.push(
+                    r.entry
+                        .as_ref()
+                        .map(|e| e.entry.to_string())
+                        .unwrap_or_default(),
+                );
+                row.push(
+                    r.entry
+                        .as_ref()
+                        .map(|e| e.non_default.clone())
+                        .unwrap_or_default(),
+                );
+            }
+            row.extend([
+                p.client.clone(),
+                p.server.clone(),
+                p.client_worker.clone(),
+                p.server_worker.clone(),
+                p.client_zone.clone(),
+                p.server_zone.clone(),
+                p.status.clone(),
+            ]);
+            row.extend(columns.iter().map(|(col, name)| {
+                has(col, name)
+                    .then(|| p.metrics.get(name))
+                    .flatten()
+                    .map(f64::to_string)
+                    .unwrap_or_default()
+            }));
+            if sampled {
+                row.push(p.samples.to_string());
+                row.push(p.failed_samples.to_string());
+                for (col, name) in &columns {
+                    match p.intervals.get(name).filter(|_| has(col, name)) {
+                        Some(i) => row.extend([
+                            i.low.to_string(),
+                            i.high.to_string(),
+                            i.coverage.to_string(),
+                        ]),
+                        None => row.extend([String::new(), String::new(), String::new()]),
+                    }
+                }
+            }
+            row.push(p.concurrent_pairs.to_string());
+            row.push(p.error.clone().unwrap_or_default());
+            w.write_record(&row).expect("writing to memory");
+        }
     }
     String::from_utf8(w.into_inner().expect("flushing memory")).expect("CSV of UTF-8 cells")
 }
@@ -600,6 +773,61 @@ pub fn csv(r: &Report) -> String {
 /// The whole report as pretty JSON.
 pub fn json(r: &Report) -> String {
     serde_json::to_string_pretty(r).expect("reports serialize") + "\n"
+}
+
+/// Every entry's report: one report gives exactly [`json`]; several `{"groups": [...]}`.
+pub fn json_all(reports: &[Report]) -> String {
+    match reports {
+        [one] => json(one),
+        _ => {
+            serde_json::to_string_pretty(&serde_json::json!({ "groups": reports }))
+                .expect("reports serialize")
+                + "\n"
+        }
+    }
+}
+
+/// The heading of entry `i` of `n` in the text and Markdown reports.
+pub fn entry_heading(r: &Report, i: usize, n: usize) -> String {
+    format!("entry {} of {n}: {}", i + 1, r.title())
+}
+
+/// Every entry's text report, one after another; one report gives exactly [`text_with`].
+pub fn text_all(reports: &[Report], opts: &TextOptions) -> String {
+    match reports {
+        [one] => text_with(one, opts),
+        _ => {
+            let mut out = format!(
+                "{} entries: {}\n",
+                reports.len(),
+                reports
+                    .iter()
+                    .map(Report::title)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for (i, r) in reports.iter().enumerate() {
+                out.push_str(&format!(
+                    "\n=== {} ===\n",
+                    entry_heading(r, i, reports.len())
+                ));
+                out.push_str(&text_with(r, opts));
+            }
+            out
+        }
+    }
+}
+
+/// Every entry's Markdown report, one after another; one report gives exactly [`markdown`].
+pub fn markdown_all(reports: &[Report]) -> String {
+    match reports {
+        [one] => markdown(one),
+        _ => reports
+            .iter()
+            .map(markdown)
+            .collect::<Vec<_>>()
+            .join("\n---\n\n"),
+    }
 }
 
 /// What stands where a matrix too large to draw would be.

@@ -45,6 +45,23 @@ pub fn human(value: f64, unit: Unit) -> String {
     }
 }
 
+/// A range with its unit once when both ends share it: `11.70–12.10 Gbit/s`, `35000–35327/s`.
+pub fn human_range(low: f64, high: f64, unit: Unit) -> String {
+    fn split(s: &str) -> (&str, &str) {
+        let at = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+            .unwrap_or(s.len());
+        s.split_at(at)
+    }
+    let (lo, hi) = (human(low, unit), human(high, unit));
+    let ((ln, lu), (hn, hu)) = (split(&lo), split(&hi));
+    if lu == hu && !ln.is_empty() && !hn.is_empty() {
+        format!("{ln}–{hn}{hu}")
+    } else {
+        format!("{lo} – {hi}")
+    }
+}
+
 /// A relative change as a signed percentage: `+20.0%`, `-3.1%`.
 pub fn percent(change: f64) -> String {
     if change.is_infinite() {
@@ -68,5 +85,17 @@ mod tests {
         assert_eq!(human(49.0, Unit::Count), "49");
         assert_eq!(percent(-0.2), "-20.0%");
         assert_eq!(percent(0.05), "+5.0%");
+        assert_eq!(
+            human_range(1.4625e9, 1.5125e9, Unit::BytesPerSecond),
+            "11.70–12.10 Gbit/s"
+        );
+        assert_eq!(
+            human_range(35000.0, 35327.4, Unit::PerSecond),
+            "35000–35327/s"
+        );
+        assert_eq!(
+            human_range(9e-4, 1.1e-3, Unit::Seconds),
+            "900.0 µs – 1.10 ms"
+        );
     }
 }
