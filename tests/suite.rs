@@ -195,4 +195,70 @@ fn a_suite_of_three_entries_with_samples_runs_on_one_deployment() {
             w[0]["pair"]
         );
     }
+
+    // `report`: one report per entry, medians with their interval (3 samples: the range, 75 %).
+    let out = run(netbench().arg("report").arg(&path));
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for heading in [
+        "=== entry 1 of 3: iperf3-tcp --streams 2 ===",
+        "=== entry 2 of 3: netperf-tcp-rr --message-size 128 ===",
+        "=== entry 3 of 3: iperf3-udp --rate 20M ===",
+    ] {
+        assert!(text.contains(heading), "no {heading:?} in:\n{text}");
+    }
+    assert!(text.contains("throughput_received 95% CI"), "{text}");
+    assert!(text.contains("(range, 75%)"), "{text}");
+    assert!(
+        text.contains("(range, 50%)"),
+        "2 samples cover 50 %: {text}"
+    );
+    // `compare` of the run with itself: nothing changed, and it says 3 vs 3 cannot be significant.
+    let out = run(netbench().arg("compare").arg(&path).arg(&path));
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3 entries compared"), "{text}");
+    assert!(text.contains("with 3 vs 3 samples"), "{text}");
+    assert!(text.contains("Mann–Whitney U, exact, p = 1.000"), "{text}");
+}
+
+/// `compare` calls a real slowdown (links shaped to 200 Mbit/s) a regression with 5 samples a
+/// side (p = 0.008), and "not significant" with 3 a side (p ≥ 0.1), never a regression.
+#[test]
+fn compare_calls_a_slower_network_a_regression_only_when_the_samples_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    let new = dir.path().join("new.json");
+    let flags = ["--benchmark", "iperf3-tcp", "--samples", "5"];
+    run_local(108, &flags, &base);
+    let shaped = [&flags[..], &["--link-rate", "200mbit"]].concat();
+    let file = run_local(109, &shaped, &new);
+    assert_eq!(results(&file).len(), 10);
+    let out = run(netbench().arg("compare").arg(&base).arg(&new));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a regression: {text}");
+    assert!(text.contains("REGRESSED"), "{text}");
+    assert!(text.contains("Mann–Whitney U, exact, p = 0.008"), "{text}");
+    // The same runs cut to 3 samples a side.
+    let cut = |from: &std::path::Path, to: &std::path::Path| {
+        let mut f = read_json(from);
+        f["results"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|r| r["sample"].as_u64().unwrap() < 3);
+        std::fs::write(to, serde_json::to_string(&f).unwrap()).unwrap();
+    };
+    let (base3, new3) = (dir.path().join("base3.json"), dir.path().join("new3.json"));
+    cut(&base, &base3);
+    cut(&new, &new3);
+    let out = run(netbench().arg("compare").arg(&base3).arg(&new3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "not significant is no failure: {text}"
+    );
+    assert!(text.contains("not significant"), "{text}");
+    assert!(!text.contains("REGRESSED"), "{text}");
+    assert!(text.contains("p = 0.100"), "{text}");
 }
