@@ -6,6 +6,8 @@
   check.py zones FILE K NODE=ZONE...                   a --plan zones:K run: the planned pairs
   check.py concurrency FILE C [--plan P]               a --concurrency C run: no worker in two
                                                        pairs at once, concurrent_pairs honest
+  check.py suite FILE PAIRS BENCH:SAMPLES...          a --suite run: every entry's benchmark,
+                                                       each (entry, sample, pair) once, all ok
   check.py safety LOG                                  every address seen is ours
   check.py stream INFO.json RESULTS.jsonl N R SERVER   a run's results read from one server of a
                                                        NATS cluster: N pairs, each once; the
@@ -68,6 +70,38 @@ def results(path, bench, minimum=1, partial=False, pairs=None):
               f"status {t['status']} ({r.get('status_name')})  "
               f"{head['name']} {head['value']:.4g} {head['unit']}")
     return rs
+
+
+def suite(path, pairs, entries):
+    """A run of several entries: entry i is entries[i] = (bench, samples), run on the same
+    workers, every (entry, sample, node pair) once and ok with a positive headline."""
+    rs = json.load(open(path))["results"]
+    want = pairs * sum(k for _, k in entries)
+    if len(rs) != want:
+        fail(f"{path}: {len(rs)} results, want {want} ({pairs} pairs × {entries})")
+    seen = set()
+    workers = set()
+    for r in rs:
+        e, k = r["entry"], r["sample"]
+        bench, samples = entries[e]
+        if r["benchmark"] != bench or not k < samples:
+            fail(f"entry {e} sample {k}: {r['benchmark']}, want {bench} with {samples} samples")
+        t = r["task"]
+        key = (e, k, t["client"]["vm"]["hostname"], t["server"]["vm"]["hostname"])
+        if key in seen:
+            fail(f"{key} twice")
+        seen.add(key)
+        workers |= {t["client"]["worker"], t["server"]["worker"]}
+        if t["status"] != 0:
+            fail(f"status {t['status']} for {key}: {r.get('error')} {r['output'][:300]}")
+        head = (r.get("metrics") or [{"value": 0}])[0]
+        if not head["value"] > 0:
+            fail(f"no positive headline for {key}: {r.get('metrics')}")
+        print(f"    entry {e} sample {k} {key[2]} -> {key[3]}  {bench} {t.get('parameters')}  "
+              f"{head['name']} {head['value']:.4g} {head['unit']}")
+    hosts = {h for key in seen for h in key[2:]}
+    if len(workers) != len(hosts):
+        fail(f"workers {sorted(workers)} on nodes {sorted(hosts)}: one deployment, one worker per node")
 
 
 def node_zones(args):
@@ -235,6 +269,9 @@ if __name__ == "__main__":
     elif cmd == "concurrency":
         args = sys.argv[2:]
         concurrency(args[0], int(args[1]), args[args.index("--plan") + 1] if "--plan" in args else None)
+    elif cmd == "suite":
+        suite(sys.argv[2], int(sys.argv[3]),
+              [(b, int(k)) for b, k in (a.rsplit(":", 1) for a in sys.argv[4:])])
     elif cmd == "safety":
         safety(sys.argv[2])
     elif cmd == "stream":
