@@ -204,7 +204,7 @@ const NETPERF_UDP_PORTS: &[Port] = &[
 ];
 /// The `-k` output selectors of the netperf request/response tests (TCP_RR, TCP_CRR, UDP_RR).
 const NETPERF_RR_KEYS: &str =
-    "TRANSACTION_RATE,MIN_LATENCY,MEAN_LATENCY,P50_LATENCY,P90_LATENCY,P99_LATENCY,MAX_LATENCY";
+    "TRANSACTION_RATE,MIN_LATENCY,MEAN_LATENCY,P50_LATENCY,P90_LATENCY,P99_LATENCY,MAX_LATENCY,LOCAL_CPU_UTIL,REMOTE_CPU_UTIL";
 const FORTIO_SERVER: Template = Template {
     program: "fortio",
     args: &[
@@ -277,6 +277,19 @@ const IPERF3_CPU_SERVER: MetricDef = metric(
     "CPU the server tool used, percent of one CPU (iperf3 cpu_utilization_percent.remote_total).",
 );
 
+const NETPERF_CPU_CLIENT: MetricDef = metric(
+    "cpu_client_system_percent",
+    Count,
+    Lower,
+    "CPU busy on the client's machine during the test, percent of all its CPUs (netperf -c, LOCAL_CPU_UTIL: system-wide, not the tool alone).",
+);
+const NETPERF_CPU_SERVER: MetricDef = metric(
+    "cpu_server_system_percent",
+    Count,
+    Lower,
+    "CPU busy on the server's machine during the test, percent of all its CPUs (netperf -C, REMOTE_CPU_UTIL).",
+);
+
 /// The catalogue. Order is the order of `--help` and the README.
 pub const CATALOGUE: &[Benchmark] = &[
     Benchmark {
@@ -307,7 +320,7 @@ pub const CATALOGUE: &[Benchmark] = &[
         client: Template {
             program: "netperf",
             args: &[
-                "-H", "{server_ip}", "-p", "12865", "-t", "TCP_RR", "-l", "{duration}", "-j", "-P", "0", "--",
+                "-H", "{server_ip}", "-p", "12865", "-t", "TCP_RR", "-l", "{duration}", "-j", "-c", "-C", "-P", "0", "--",
                 "-P", ",12866", "{?message_size -r}", "-k", NETPERF_RR_KEYS,
             ],
         },
@@ -322,6 +335,8 @@ pub const CATALOGUE: &[Benchmark] = &[
             metric("latency_p90", Seconds, Lower, "90th percentile round-trip latency."),
             metric("latency_p99", Seconds, Lower, "99th percentile round-trip latency."),
             metric("latency_max", Seconds, Lower, "Maximum round-trip latency of a transaction."),
+            NETPERF_CPU_CLIENT,
+            NETPERF_CPU_SERVER,
         ],
         headline: "transaction_rate",
     },
@@ -332,14 +347,18 @@ pub const CATALOGUE: &[Benchmark] = &[
         client: Template {
             program: "netperf",
             args: &[
-                "-H", "{server_ip}", "-p", "12865", "-t", "TCP_STREAM", "-l", "{duration}", "-P", "0", "--",
-                "-P", ",12866", "-m", "{message_size=131072}", "-k", "THROUGHPUT,THROUGHPUT_UNITS",
+                "-H", "{server_ip}", "-p", "12865", "-t", "TCP_STREAM", "-l", "{duration}", "-c", "-C", "-P", "0", "--",
+                "-P", ",12866", "-m", "{message_size=131072}", "-k", "THROUGHPUT,THROUGHPUT_UNITS,LOCAL_CPU_UTIL,REMOTE_CPU_UTIL",
             ],
         },
         ports: NETPERF_PORTS,
         tests_per_run: 1,
         parse: parse::netperf::parse_stream,
-        metrics: &[metric("throughput", BytesPerSecond, Higher, "Bytes per second, as netperf measured it.")],
+        metrics: &[
+            metric("throughput", BytesPerSecond, Higher, "Bytes per second, as netperf measured it."),
+            NETPERF_CPU_CLIENT,
+            NETPERF_CPU_SERVER,
+        ],
         headline: "throughput",
     },
     Benchmark {
@@ -400,13 +419,13 @@ pub const CATALOGUE: &[Benchmark] = &[
         client: Template {
             program: "netperf",
             args: &[
-                "-H", "{server_ip}", "-p", "12865", "-t", "TCP_CRR", "-l", "{duration}", "-j", "-P", "0", "--",
+                "-H", "{server_ip}", "-p", "12865", "-t", "TCP_CRR", "-l", "{duration}", "-j", "-c", "-C", "-P", "0", "--",
                 "-P", ",12866", "{?message_size -r}", "-k", NETPERF_RR_KEYS,
             ],
         },
         ports: NETPERF_PORTS,
         tests_per_run: 1,
-        parse: parse::netperf::parse_rr,
+        parse: parse::netperf::parse_crr,
         metrics: &[
             metric("transaction_rate", PerSecond, Higher, "Transactions per second (for TCP_CRR each is connect, request, response, close)."),
             metric("latency_min", Seconds, Lower, "Minimum latency of a transaction."),
@@ -415,6 +434,7 @@ pub const CATALOGUE: &[Benchmark] = &[
             metric("latency_p90", Seconds, Lower, "90th percentile latency of a transaction."),
             metric("latency_p99", Seconds, Lower, "99th percentile latency of a transaction."),
             metric("latency_max", Seconds, Lower, "Maximum latency of a transaction."),
+            NETPERF_CPU_CLIENT,
         ],
         headline: "transaction_rate",
     },
@@ -451,7 +471,7 @@ pub const CATALOGUE: &[Benchmark] = &[
         client: Template {
             program: "netperf",
             args: &[
-                "-H", "{server_ip}", "-p", "12865", "-t", "UDP_RR", "-l", "{duration}", "-j", "-P", "0", "--",
+                "-H", "{server_ip}", "-p", "12865", "-t", "UDP_RR", "-l", "{duration}", "-j", "-c", "-C", "-P", "0", "--",
                 "-P", ",12866", "{?message_size -r}", "-k", NETPERF_RR_KEYS,
             ],
         },
@@ -466,6 +486,8 @@ pub const CATALOGUE: &[Benchmark] = &[
             metric("latency_p90", Seconds, Lower, "90th percentile round-trip latency."),
             metric("latency_p99", Seconds, Lower, "99th percentile round-trip latency."),
             metric("latency_max", Seconds, Lower, "Maximum round-trip latency of a transaction."),
+            NETPERF_CPU_CLIENT,
+            NETPERF_CPU_SERVER,
         ],
         headline: "transaction_rate",
     },
@@ -476,9 +498,9 @@ pub const CATALOGUE: &[Benchmark] = &[
         client: Template {
             program: "netperf",
             args: &[
-                "-H", "{server_ip}", "-p", "12865", "-t", "UDP_STREAM", "-l", "{duration}", "-P", "0", "--",
+                "-H", "{server_ip}", "-p", "12865", "-t", "UDP_STREAM", "-l", "{duration}", "-c", "-C", "-P", "0", "--",
                 "-P", ",12866", "-m", "{message_size=1400}", "-k",
-                "THROUGHPUT_UNITS,LOCAL_SEND_THROUGHPUT,REMOTE_RECV_THROUGHPUT,LOCAL_SEND_CALLS,REMOTE_RECV_CALLS",
+                "THROUGHPUT_UNITS,LOCAL_SEND_THROUGHPUT,REMOTE_RECV_THROUGHPUT,LOCAL_SEND_CALLS,REMOTE_RECV_CALLS,LOCAL_CPU_UTIL,REMOTE_CPU_UTIL",
             ],
         },
         ports: NETPERF_UDP_PORTS,
@@ -490,6 +512,8 @@ pub const CATALOGUE: &[Benchmark] = &[
             metric("loss_percent", Count, Lower, "Datagrams lost, in percent of those sent (0 to 100)."),
             metric("lost_datagrams", Count, Lower, "Datagrams sent but not received (send calls minus receive calls)."),
             metric("datagrams", Count, Higher, "Datagrams sent by netperf."),
+            NETPERF_CPU_CLIENT,
+            NETPERF_CPU_SERVER,
         ],
         headline: "throughput_received",
     },

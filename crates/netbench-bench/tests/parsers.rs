@@ -241,18 +241,21 @@ fn netperf_rr_ok() {
     let b = bench("netperf-tcp-rr");
     let f = fixture("netperf-tcp-rr", "ok");
     check_cmd(b, &f);
-    // TRANSACTION_RATE=31704.987, latencies in microseconds.
+    // TRANSACTION_RATE=176540.053, latencies in microseconds; CPU (-c -C) in percent of all
+    // CPUs, client and server on one 2-CPU VM here.
     check_ok(
         b,
         &f,
         &[
-            ("transaction_rate", Unit::PerSecond, 31704.987),
-            ("latency_min", Unit::Seconds, 19e-6),
-            ("latency_mean", Unit::Seconds, 31.45e-6),
-            ("latency_p50", Unit::Seconds, 31e-6),
-            ("latency_p90", Unit::Seconds, 34e-6),
-            ("latency_p99", Unit::Seconds, 61e-6),
-            ("latency_max", Unit::Seconds, 3011e-6),
+            ("transaction_rate", Unit::PerSecond, 176540.053),
+            ("latency_min", Unit::Seconds, 4e-6),
+            ("latency_mean", Unit::Seconds, 5.63e-6),
+            ("latency_p50", Unit::Seconds, 5e-6),
+            ("latency_p90", Unit::Seconds, 6e-6),
+            ("latency_p99", Unit::Seconds, 11e-6),
+            ("latency_max", Unit::Seconds, 8431e-6),
+            ("cpu_client_system_percent", Unit::Count, 99.75),
+            ("cpu_server_system_percent", Unit::Count, 99.75),
         ],
     );
 }
@@ -272,11 +275,15 @@ fn netperf_stream_ok() {
     let b = bench("netperf-tcp-stream");
     let f = fixture("netperf-tcp-stream", "ok");
     check_cmd(b, &f);
-    // THROUGHPUT=10958.07, THROUGHPUT_UNITS=10^6bits/s.
+    // THROUGHPUT=10558.86, THROUGHPUT_UNITS=10^6bits/s, CPU 100 % on both ends.
     check_ok(
         b,
         &f,
-        &[("throughput", Unit::BytesPerSecond, 10958.07e6 / 8.0)],
+        &[
+            ("throughput", Unit::BytesPerSecond, 10558.86e6 / 8.0),
+            ("cpu_client_system_percent", Unit::Count, 100.0),
+            ("cpu_server_system_percent", Unit::Count, 100.0),
+        ],
     );
 }
 
@@ -298,18 +305,20 @@ fn netperf_crr_ok() {
     let b = bench("netperf-tcp-crr");
     let f = fixture("netperf-tcp-crr", "ok");
     check_cmd(b, &f);
-    // TRANSACTION_RATE=9330.473, latencies in microseconds (connect + request + response).
+    // TRANSACTION_RATE=41890.532, latencies in microseconds (connect + request + response).
+    // REMOTE_CPU_UTIL=298.73 is no share of a machine (netserver's TCP_CRR figure): left out.
     check_ok(
         b,
         &f,
         &[
-            ("transaction_rate", Unit::PerSecond, 9330.473),
-            ("latency_min", Unit::Seconds, 59e-6),
-            ("latency_mean", Unit::Seconds, 107.08e-6),
-            ("latency_p50", Unit::Seconds, 99e-6),
-            ("latency_p90", Unit::Seconds, 125e-6),
-            ("latency_p99", Unit::Seconds, 233e-6),
-            ("latency_max", Unit::Seconds, 8870e-6),
+            ("transaction_rate", Unit::PerSecond, 41890.532),
+            ("latency_min", Unit::Seconds, 18e-6),
+            ("latency_mean", Unit::Seconds, 23.82e-6),
+            ("latency_p50", Unit::Seconds, 21e-6),
+            ("latency_p90", Unit::Seconds, 23e-6),
+            ("latency_p99", Unit::Seconds, 63e-6),
+            ("latency_max", Unit::Seconds, 13153e-6),
+            ("cpu_client_system_percent", Unit::Count, 100.0),
         ],
     );
 }
@@ -323,13 +332,15 @@ fn netperf_udp_rr_ok() {
         b,
         &f,
         &[
-            ("transaction_rate", Unit::PerSecond, 17237.285),
-            ("latency_min", Unit::Seconds, 11e-6),
-            ("latency_mean", Unit::Seconds, 57.93e-6),
-            ("latency_p50", Unit::Seconds, 66e-6),
-            ("latency_p90", Unit::Seconds, 80e-6),
-            ("latency_p99", Unit::Seconds, 111e-6),
-            ("latency_max", Unit::Seconds, 4910e-6),
+            ("transaction_rate", Unit::PerSecond, 203341.019),
+            ("latency_min", Unit::Seconds, 3e-6),
+            ("latency_mean", Unit::Seconds, 4.89e-6),
+            ("latency_p50", Unit::Seconds, 4e-6),
+            ("latency_p90", Unit::Seconds, 5e-6),
+            ("latency_p99", Unit::Seconds, 6e-6),
+            ("latency_max", Unit::Seconds, 6045e-6),
+            ("cpu_client_system_percent", Unit::Count, 100.0),
+            ("cpu_server_system_percent", Unit::Count, 100.0),
         ],
     );
 }
@@ -402,18 +413,20 @@ fn netperf_udp_stream_ok() {
     let b = bench("netperf-udp-stream");
     let f = fixture("netperf-udp-stream", "ok");
     check_cmd(b, &f);
-    // LOCAL_SEND_THROUGHPUT=2051.88, REMOTE_RECV_THROUGHPUT=1755.26 (10^6bits/s),
-    // LOCAL_SEND_CALLS=366443, REMOTE_RECV_CALLS=313470.
-    let lost = 366443.0 - 313470.0;
+    // LOCAL_SEND_THROUGHPUT=4886.90, REMOTE_RECV_THROUGHPUT=1967.77 (10^6bits/s),
+    // LOCAL_SEND_CALLS=872722, REMOTE_RECV_CALLS=351412.
+    let lost = 872722.0 - 351412.0;
     check_ok(
         b,
         &f,
         &[
-            ("throughput_received", Unit::BytesPerSecond, 1755.26e6 / 8.0),
-            ("throughput_sent", Unit::BytesPerSecond, 2051.88e6 / 8.0),
-            ("loss_percent", Unit::Count, 100.0 * lost / 366443.0),
+            ("throughput_received", Unit::BytesPerSecond, 1967.77e6 / 8.0),
+            ("throughput_sent", Unit::BytesPerSecond, 4886.90e6 / 8.0),
+            ("loss_percent", Unit::Count, 100.0 * lost / 872722.0),
             ("lost_datagrams", Unit::Count, lost),
-            ("datagrams", Unit::Count, 366443.0),
+            ("datagrams", Unit::Count, 872722.0),
+            ("cpu_client_system_percent", Unit::Count, 100.0),
+            ("cpu_server_system_percent", Unit::Count, 100.0),
         ],
     );
 }
@@ -431,7 +444,13 @@ fn netperf_udp_stream_with_nothing_sent_is_a_failure() {
 #[test]
 fn netperf_stream_units() {
     let p = netbench_bench::parse::netperf::parse_stream;
-    let bytes = |units: &str| p(&format!("THROUGHPUT=2\nTHROUGHPUT_UNITS={units}\n")).unwrap()[0].1;
+    let bytes = |units: &str| {
+        p(&format!(
+            "THROUGHPUT=2\nTHROUGHPUT_UNITS={units}\nLOCAL_CPU_UTIL=-1\nREMOTE_CPU_UTIL=-1\n"
+        ))
+        .unwrap()[0]
+            .1
+    };
     assert_eq!(bytes("10^0bits/s"), 0.25);
     assert_eq!(bytes("10^3bits/s"), 250.0);
     assert_eq!(bytes("10^6bits/s"), 250_000.0);
@@ -820,6 +839,57 @@ fn truncated_outputs_never_panic_and_cut_json_is_unparsable() {
 
 /// Line-oriented outputs cut at a line boundary before their last line are unparsable, never a
 /// partial measurement.
+/// netperf's CPU figures: -1 (not measured) and anything over 100 % of the machine are left
+/// out, never reported; a missing CPU line is output cut short.
+#[test]
+fn netperf_cpu_not_measured_or_impossible_is_left_out() {
+    let b = bench("netperf-tcp-rr");
+    let f = fixture("netperf-tcp-rr", "ok");
+    let with = |local: &str, remote: &str| {
+        f.stdout
+            .replace("LOCAL_CPU_UTIL=99.75", &format!("LOCAL_CPU_UTIL={local}"))
+            .replace(
+                "REMOTE_CPU_UTIL=99.75",
+                &format!("REMOTE_CPU_UTIL={remote}"),
+            )
+    };
+    let names = |out: &str| -> Vec<&'static str> {
+        (b.parse)(out)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    let both = names(&with("12.5", "40"));
+    assert!(
+        both.contains(&"cpu_client_system_percent") && both.contains(&"cpu_server_system_percent")
+    );
+    let unmeasured = names(&with("-1", "40"));
+    assert!(
+        !unmeasured.contains(&"cpu_client_system_percent"),
+        "{unmeasured:?}"
+    );
+    assert!(unmeasured.contains(&"cpu_server_system_percent"));
+    let impossible = names(&with("12.5", "298.73"));
+    assert!(
+        !impossible.contains(&"cpu_server_system_percent"),
+        "{impossible:?}"
+    );
+    let cut: String = f
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("REMOTE_CPU_UTIL"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        matches!((b.parse)(&cut), Err(ParseError::Unparsable(m)) if m.contains("REMOTE_CPU_UTIL"))
+    );
+    // TCP_CRR never reports the server's CPU (netserver's figure is broken there).
+    let crr = bench("netperf-tcp-crr");
+    assert!(crr.metric("cpu_server_system_percent").is_none());
+    assert!(crr.metric("cpu_client_system_percent").is_some());
+}
+
 #[test]
 fn successful_line_outputs_cut_short_are_unparsable() {
     for (b, case) in [

@@ -333,8 +333,10 @@ mod tests {
             .collect();
         assert_eq!(clients, HashSet::from(["n1".into(), "n2".into()]));
         assert_eq!(fams["netbench_latency_p50_seconds"].get_metric().len(), 2);
-        // Seven netperf-tcp-rr metrics plus status and ok.
-        assert_eq!(fams.len(), 9);
+        // Nine netperf-tcp-rr metrics (seven of the transactions, CPU on both ends) plus status
+        // and ok.
+        assert_eq!(fams.len(), 11);
+        assert!(fams.contains_key("netbench_cpu_server_system_percent"));
     }
 
     #[test]

@@ -17,6 +17,10 @@
 //! LOCAL_SEND_CALLS,REMOTE_RECV_CALLS` reports what netperf sent and what netserver received;
 //! with one datagram per call, the calls are datagrams, and their difference is the loss.
 //!
+//! With `-c -C` and the keys `LOCAL_CPU_UTIL,REMOTE_CPU_UTIL` netperf adds the CPU busy on each
+//! machine during the test, in percent of all its CPUs (system-wide, from `/proc/stat`: method
+//! `S`); netperf prints -1 where it could not measure, and then the metric is left out.
+//!
 //! When the control connection is refused netperf exits 255 and explains on stdout:
 //!
 //! ```text
@@ -88,7 +92,45 @@ fn keyword_output<'a>(
     Ok(kv)
 }
 
+/// The CPU keys (`-k …,LOCAL_CPU_UTIL,REMOTE_CPU_UTIL`): their lines must be there (else the
+/// output was cut short), but a value is left out where netperf printed -1 (not measured) and
+/// where it is no share of the machine (over 100: netserver's TCP_CRR figure, 300–500 % here,
+/// is broken, so `remote` is false there).
+fn cpu(
+    kv: &HashMap<&str, &str>,
+    remote: bool,
+    out: &mut Vec<(&'static str, f64)>,
+) -> Result<(), ParseError> {
+    for (key, name, keep) in [
+        ("LOCAL_CPU_UTIL", "cpu_client_system_percent", true),
+        ("REMOTE_CPU_UTIL", "cpu_server_system_percent", remote),
+    ] {
+        let raw = kv
+            .get(key)
+            .ok_or_else(|| unparsable(format!("no {key}= line")))?;
+        let v = raw
+            .parse::<f64>()
+            .map_err(|_| unparsable(format!("{key}={raw} is not a number")))?;
+        if keep && (0.0..=100.0).contains(&v) {
+            out.push((name, v));
+        }
+    }
+    Ok(())
+}
+
 pub fn parse_rr(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
+    parse_transactions(stdout, true)
+}
+
+/// TCP_CRR: as TCP_RR, without the server's CPU (netserver's figure exceeds 100 %).
+pub fn parse_crr(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
+    parse_transactions(stdout, false)
+}
+
+fn parse_transactions(
+    stdout: &str,
+    remote_cpu: bool,
+) -> Result<Vec<(&'static str, f64)>, ParseError> {
     let kv = keyword_output(stdout, "TRANSACTION_RATE")?;
     let mut out = vec![("transaction_rate", number(&kv, "TRANSACTION_RATE")?)];
     for (key, name) in [
@@ -102,6 +144,7 @@ pub fn parse_rr(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
         // Microseconds -> seconds.
         out.push((name, number(&kv, key)? / 1e6));
     }
+    cpu(&kv, remote_cpu, &mut out)?;
     Ok(out)
 }
 
@@ -129,7 +172,9 @@ fn bytes_per_unit(kv: &HashMap<&str, &str>) -> Result<f64, ParseError> {
 pub fn parse_stream(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
     let kv = keyword_output(stdout, "THROUGHPUT")?;
     let value = number(&kv, "THROUGHPUT")?;
-    Ok(vec![("throughput", value * bytes_per_unit(&kv)?)])
+    let mut out = vec![("throughput", value * bytes_per_unit(&kv)?)];
+    cpu(&kv, true, &mut out)?;
+    Ok(out)
 }
 
 pub fn parse_udp_stream(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseError> {
@@ -144,7 +189,7 @@ pub fn parse_udp_stream(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseE
     }
     // Duplicates could make the server count more than was sent; that is no negative loss.
     let lost = (sent - received).max(0.0);
-    Ok(vec![
+    let mut out = vec![
         (
             "throughput_received",
             number(&kv, "REMOTE_RECV_THROUGHPUT")? * unit,
@@ -156,5 +201,7 @@ pub fn parse_udp_stream(stdout: &str) -> Result<Vec<(&'static str, f64)>, ParseE
         ("loss_percent", 100.0 * lost / sent),
         ("lost_datagrams", lost),
         ("datagrams", sent),
-    ])
+    ];
+    cpu(&kv, true, &mut out)?;
+    Ok(out)
 }
