@@ -42,21 +42,6 @@ impl PartialEq for Entry {
     }
 }
 
-impl Entry {
-    /// The entry as written in a suite file (the launcher hands a suite to its orchestrator
-    /// this way, and `report` names an entry by it).
-    pub fn describe(&self) -> String {
-        let mut s = format!("{} {}s", self.bench.name, self.duration_seconds);
-        for arg in crate::flags::ParamFlags::to_args(&self.parameters).chunks(2) {
-            s.push_str(&format!(" {}", arg.join(" ")));
-        }
-        if self.samples > 1 {
-            s.push_str(&format!(" ×{}", self.samples));
-        }
-        s
-    }
-}
-
 /// The most samples of one pair (`--samples`, `samples:`).
 pub const MAX_SAMPLES: u32 = 100;
 /// The most entries of one run.
