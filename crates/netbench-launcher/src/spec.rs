@@ -210,13 +210,7 @@ impl LaunchSpec {
     }
     /// The run's benchmarks, each once, joined with `+` (the results file's name).
     pub fn benchmark_names(&self) -> String {
-        let mut names: Vec<&str> = Vec::new();
-        for e in &self.entries {
-            if !names.contains(&e.bench.name) {
-                names.push(e.bench.name);
-            }
-        }
-        names.join("+")
+        netbench_orchestrator::suite::benchmark_names(&self.entries).join("+")
     }
     /// Whether the NATS we deploy is a cluster (`--nats-replicas` above 1).
     pub fn nats_clustered(&self) -> bool {

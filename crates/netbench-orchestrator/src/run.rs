@@ -49,13 +49,7 @@ pub struct OrchestratorConfig {
 impl OrchestratorConfig {
     /// The benchmarks of the run's entries, comma-separated (the run state's `benchmark`).
     pub fn benchmark_names(&self) -> String {
-        let mut names: Vec<&str> = Vec::new();
-        for e in &self.entries {
-            if !names.contains(&e.bench.name) {
-                names.push(e.bench.name);
-            }
-        }
-        names.join(",")
+        crate::suite::benchmark_names(&self.entries).join(",")
     }
 }
 

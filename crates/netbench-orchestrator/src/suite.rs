@@ -42,6 +42,17 @@ impl PartialEq for Entry {
     }
 }
 
+/// The benchmarks of `entries`, each once, in order.
+pub fn benchmark_names(entries: &[Entry]) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for e in entries {
+        if !names.contains(&e.bench.name) {
+            names.push(e.bench.name);
+        }
+    }
+    names
+}
+
 /// The most samples of one pair (`--samples`, `samples:`).
 pub const MAX_SAMPLES: u32 = 100;
 /// The most entries of one run.

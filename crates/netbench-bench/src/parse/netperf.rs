@@ -44,13 +44,19 @@ fn keywords(stdout: &str) -> HashMap<&str, &str> {
         .collect()
 }
 
-fn number(kv: &HashMap<&str, &str>, key: &str) -> Result<f64, ParseError> {
+/// The value of a `KEY=` line, which must be there and be a number (of any sign).
+fn value(kv: &HashMap<&str, &str>, key: &str) -> Result<f64, ParseError> {
     let raw = kv
         .get(key)
         .ok_or_else(|| unparsable(format!("no {key}= line")))?;
-    let value = raw
-        .parse::<f64>()
-        .map_err(|_| unparsable(format!("{key}={raw} is not a number")))?;
+    raw.parse::<f64>()
+        .map_err(|_| unparsable(format!("{key}={raw} is not a number")))
+}
+
+/// A measured value: there, a number, finite and not negative.
+fn number(kv: &HashMap<&str, &str>, key: &str) -> Result<f64, ParseError> {
+    let value = value(kv, key)?;
+    let raw = kv[key];
     if !value.is_finite() || value < 0.0 {
         // netperf prints -1 for values it did not measure (e.g. percentiles without -j).
         return Err(unparsable(format!(
@@ -105,12 +111,7 @@ fn cpu(
         ("LOCAL_CPU_UTIL", "cpu_client_system_percent", true),
         ("REMOTE_CPU_UTIL", "cpu_server_system_percent", remote),
     ] {
-        let raw = kv
-            .get(key)
-            .ok_or_else(|| unparsable(format!("no {key}= line")))?;
-        let v = raw
-            .parse::<f64>()
-            .map_err(|_| unparsable(format!("{key}={raw} is not a number")))?;
+        let v = value(kv, key)?;
         if keep && (0.0..=100.0).contains(&v) {
             out.push((name, v));
         }
