@@ -1,7 +1,8 @@
 # netbench worker image: the static netbench binary plus the benchmark tools it runs.
 #   docker/build-binary
 #   docker build -f docker/worker.Dockerfile -t netbench-worker:latest .
-# Tools: iperf3, qperf (main), netperf (non-free), fortio 1.68.2.
+# Tools: iperf3, qperf (main), netperf (non-free), fortio 1.68.2; netbase for /etc/protocols
+# (netperf's UDP tests call getprotobyname: without it they fail with 'enable_enobufs failed').
 # Runs as uid 10001, which every tool allows: all their ports are > 1024.
 #
 # Where fortio comes from, chosen by the build argument FORTIO_FROM:
@@ -17,7 +18,7 @@ ARG FORTIO_FROM=official
 FROM debian:bookworm-slim AS tools
 RUN sed -i 's/^Components: main$/Components: main non-free/' /etc/apt/sources.list.d/debian.sources \
  && apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iperf3 qperf netperf \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iperf3 qperf netperf netbase \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin netbench
 COPY target/x86_64-unknown-linux-gnu/release/netbench /usr/local/bin/netbench
