@@ -425,6 +425,67 @@ fn routes_take_only_servers_with_the_runs_route_password() {
     );
 }
 
+/// A freshly made cluster: the replicated stream exists, its leaders are still being elected,
+/// and a reader (the orchestrator's look for stored results, as it starts) must wait that out,
+/// not fail with "503" (CI: "cannot read results: error while processing messages from the
+/// stream: 503" from the first fetch of a just-created consumer).
+#[tokio::test]
+async fn results_are_read_back_while_a_fresh_cluster_elects_its_leaders() {
+    let bin = nats_server::locate(None).unwrap();
+    for round in 0..5 {
+        let cluster = NatsCluster::start(&bin, 3, "").unwrap();
+        cluster.wait_healthy(Duration::from_secs(20)).unwrap();
+        let args = NatsArgs {
+            url: cluster.url(),
+            store: StoreConfig {
+                replicas: 3,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let client = netbench_bus::connect(&args, "reader", &Default::default())
+            .await
+            .unwrap();
+        let store = Store::open_with(client, &args.store).await.unwrap();
+        let run: RunId = format!("fresh{round}").parse().unwrap();
+        // Right after the stream was made: nothing stored yet, and no error.
+        let mut none = 0;
+        store
+            .each_result(&run, |_| none += 1)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}, just made: {e}"));
+        assert_eq!(none, 0);
+        const N: usize = 6;
+        for i in 0..N {
+            let mut r = netbench_metrics::testkit::fixture_pair("iperf3-tcp", "ok", "a", "b");
+            r.run = run.clone();
+            r.pair = format!("p{i}");
+            store
+                .publish(
+                    netbench_proto::subjects::result(&run, &r.benchmark),
+                    Some(netbench_proto::subjects::result_msg_id(&run, &r.pair)),
+                    &r,
+                )
+                .await
+                .unwrap();
+        }
+        // At once, on a second connection (as the orchestrator): every result, once.
+        let client = netbench_bus::connect(&args, "orchestrator", &Default::default())
+            .await
+            .unwrap();
+        let store = Store::open_with(client, &args.store).await.unwrap();
+        let mut seen = Vec::new();
+        store
+            .each_result(&run, |r| seen.push(r.pair))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        seen.sort();
+        let mut want: Vec<String> = (0..N).map(|i| format!("p{i}")).collect();
+        want.sort();
+        assert_eq!(seen, want, "round {round}");
+    }
+}
+
 #[test]
 fn per_role_logins_and_tls_work_on_the_cluster() {
     assert!(is_root(), "needs root (network namespaces)");

@@ -210,6 +210,8 @@ fn transient(e: &BusError) -> bool {
         "no responders",
         "not available",
         "no suitable peers",
+        // A pull request no consumer leader answered yet (status 503, "no responders").
+        ": 503",
     ]
     .iter()
     .any(|t| text.contains(t))
@@ -498,8 +500,10 @@ impl Store {
     ) -> Result<(), BusError> {
         let err =
             |e: &dyn std::fmt::Display| BusError::JetStream(format!("cannot read results: {e}"));
-        // Setting up the reader waits out a leader election (a server of a cluster just died);
-        // the reading itself is not retried, so `each` never sees a result twice.
+        // Setting up the reader waits out a leader election (a server of a cluster just died),
+        // and so does a fetch that no consumer leader answered yet ("503": a fresh R3 consumer).
+        // A fetch taken again never gives a result twice: with no acks, what was delivered is
+        // behind the consumer.
         let consumer = through_elections("reading the run's results", || async {
             let stream = self
                 .js
@@ -518,26 +522,39 @@ impl Store {
                 .map_err(|e| err(&e))
         })
         .await?;
+        let started = std::time::Instant::now();
         loop {
-            let mut batch = consumer
-                .fetch()
-                .max_messages(500)
-                .messages()
-                .await
-                .map_err(|e| err(&e))?;
             let mut got = 0;
-            while let Some(msg) = batch.next().await {
-                let msg = msg.map_err(|e| err(&e))?;
-                got += 1;
-                match serde_json::from_slice::<PairResult>(&msg.payload) {
-                    Ok(r) => each(r),
-                    Err(e) => {
-                        tracing::warn!(subject = %msg.subject, "skipping undecodable result: {e}")
+            let mut failed = None;
+            match consumer.fetch().max_messages(500).messages().await {
+                Err(e) => failed = Some(err(&e)),
+                Ok(mut batch) => {
+                    while let Some(msg) = batch.next().await {
+                        let msg = match msg {
+                            Ok(m) => m,
+                            Err(e) => {
+                                failed = Some(err(&e));
+                                break;
+                            }
+                        };
+                        got += 1;
+                        match serde_json::from_slice::<PairResult>(&msg.payload) {
+                            Ok(r) => each(r),
+                            Err(e) => {
+                                tracing::warn!(subject = %msg.subject, "skipping undecodable result: {e}")
+                            }
+                        }
                     }
                 }
             }
-            if got == 0 {
-                break;
+            match failed {
+                Some(e) if transient(&e) && started.elapsed() < ELECTION_WAIT => {
+                    tracing::warn!("reading the run's results: {e}; retrying (a NATS cluster may be electing a leader)");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Some(e) => return Err(e),
+                None if got == 0 => break,
+                None => {}
             }
         }
         Ok(())
