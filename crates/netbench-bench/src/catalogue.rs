@@ -499,7 +499,9 @@ pub const CATALOGUE: &[Benchmark] = &[
             program: "netperf",
             args: &[
                 "-H", "{server_ip}", "-p", "12865", "-t", "UDP_STREAM", "-l", "{duration}", "-c", "-C", "-P", "0", "--",
-                "-P", ",12866", "-m", "{message_size=1400}", "-k",
+                // -R 1: let the datagrams be routed (netperf sets SO_DONTROUTE for UDP_STREAM,
+                // and a pod on another node is not on-link: "Network is unreachable").
+                "-R", "1", "-P", ",12866", "-m", "{message_size=1400}", "-k",
                 "THROUGHPUT_UNITS,LOCAL_SEND_THROUGHPUT,REMOTE_RECV_THROUGHPUT,LOCAL_SEND_CALLS,REMOTE_RECV_CALLS,LOCAL_CPU_UTIL,REMOTE_CPU_UTIL",
             ],
         },
