@@ -146,13 +146,8 @@ impl LaunchConfig {
 
     /// Flags that do not go together, said before anything is created.
     pub fn check(&self) -> Result<()> {
-        for e in &self.entries {
-            netbench_bench::flags::deadline_fits(e.duration_seconds, self.deadline)
-                .map_err(LaunchError::Usage)?;
-            e.bench
-                .check_parameters(&e.parameters)
-                .map_err(LaunchError::Usage)?;
-        }
+        netbench_orchestrator::suite::check(&self.entries, self.deadline)
+            .map_err(LaunchError::Usage)?;
         if let (None, Some(flag)) = (&self.nats_url, self.nats_login.given().first()) {
             return Err(LaunchError::Usage(format!(
                 "{flag} is a login for an existing NATS and applies only with --nats-url; the \
@@ -433,7 +428,7 @@ pub async fn launch(
     }
     report.status(&format!(
         "run {run}: {} on {} nodes ({}) in namespace {}",
-        spec.benchmark_names().replace('+', ", "),
+        netbench_orchestrator::suite::benchmark_names(&spec.entries).join(", "),
         spec.nodes.len(),
         spec.nodes
             .iter()

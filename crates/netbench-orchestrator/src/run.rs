@@ -220,7 +220,11 @@ pub async fn run(
         netbench_proto::plan_line(&planned_event(&cfg, &estimate, seed)).unwrap_or_default()
     );
     events.send(planned_event(&cfg, &estimate, seed)).await;
-    state.pairs_total = plan.len() as usize * Rounds::new(&cfg.entries).len();
+    // Every entry's samples are rounds of the whole plan: job index = round × plan + place.
+    let rounds = Rounds::new(&cfg.entries);
+    let per_round = plan.len();
+    let total = (per_round * rounds.len() as u64) as usize;
+    state.pairs_total = total;
     state.plan = cfg.plan.flags.plan.to_string();
     state.concurrency = cfg.plan.flags.concurrency;
     state.phase = RunPhase::Running;
@@ -234,10 +238,6 @@ pub async fn run(
             done.len()
         );
     }
-    // Every entry's samples are rounds of the whole plan: job index = round × plan + place.
-    let rounds = Rounds::new(&cfg.entries);
-    let per_round = plan.len();
-    let total = (per_round * rounds.len() as u64) as usize;
     let mut finished = done.len();
     let contexts: Vec<PairContext> = cfg
         .entries
@@ -329,7 +329,8 @@ pub async fn run(
                 let mut r = outcome.result;
                 r.concurrent_pairs = concurrent;
                 r.plan_index = Some(job.index);
-                (r.entry, r.sample) = (slot_of(&job).entry, slot_of(&job).sample);
+                let slot = slot_of(&job);
+                (r.entry, r.sample) = (slot.entry, slot.sample);
                 finished += 1;
                 results.add(&recorder.record(&mut state, r, finished, total, deadline).await);
             }

@@ -42,6 +42,16 @@ impl PartialEq for Entry {
     }
 }
 
+/// What a run of `entries` must satisfy whoever made them (flags, a suite file, a program):
+/// each test fits the deadline, each benchmark takes its parameters.
+pub fn check(entries: &[Entry], deadline: std::time::Duration) -> Result<(), String> {
+    for e in entries {
+        netbench_bench::flags::deadline_fits(e.duration_seconds, deadline)?;
+        e.bench.check_parameters(&e.parameters)?;
+    }
+    Ok(())
+}
+
 /// The benchmarks of `entries`, each once, in order.
 pub fn benchmark_names(entries: &[Entry]) -> Vec<&'static str> {
     let mut names: Vec<&'static str> = Vec::new();

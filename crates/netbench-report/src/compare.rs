@@ -265,7 +265,7 @@ pub fn judge(
 /// Results by (client node, server node): every sample of the pair when the results are
 /// sampled (a `sample` above 0), else the last result for the nodes (a re-run wins).
 fn by_nodes<'a>(results: &[&'a PairResult]) -> BTreeMap<NodePair, Vec<&'a PairResult>> {
-    let sampled = results.iter().any(|r| r.sample > 0);
+    let sampled = model::is_sampled(results);
     model::samples_by_pair(results)
         .into_iter()
         .map(|((client, server), mut v)| {
@@ -363,6 +363,15 @@ fn metric_delta(
 
 /// The side of one entry of a file.
 fn side(f: &ResultsFile, results: &[&PairResult], bench: String) -> RunSide {
+    // Node pairs and the most samples of one when sampled (each pair has several results),
+    // else results as before.
+    let (pairs, samples) = if model::is_sampled(results) {
+        let by_pair = model::samples_by_pair(results);
+        let most = by_pair.iter().map(|(_, v)| v.len()).max().unwrap_or(1);
+        (by_pair.len(), most)
+    } else {
+        (results.len(), 1)
+    };
     RunSide {
         run: f
             .run
@@ -370,24 +379,11 @@ fn side(f: &ResultsFile, results: &[&PairResult], bench: String) -> RunSide {
             .map(|s| s.run.to_string())
             .or_else(|| results.first().map(|r| r.run.to_string())),
         benchmark: bench,
-        // Node pairs when sampled (each has several results), else results as before.
-        pairs: if results.iter().any(|r| r.sample > 0) {
-            model::samples_by_pair(results).len()
-        } else {
-            results.len()
-        },
+        pairs,
         plan: f.run.as_ref().map(|s| s.plan.clone()),
         concurrency: f.run.as_ref().map(|s| s.concurrency),
         pairs_under_load: results.iter().filter(|r| r.concurrent_pairs > 1).count(),
-        samples: if results.iter().any(|r| r.sample > 0) {
-            model::samples_by_pair(results)
-                .iter()
-                .map(|(_, v)| v.len())
-                .max()
-                .unwrap_or(1)
-        } else {
-            1
-        },
+        samples,
     }
 }
 

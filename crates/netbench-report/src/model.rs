@@ -541,6 +541,11 @@ fn plain_rows(results: &[&PairResult]) -> (Vec<PairRow>, Vec<Failure>) {
     (rows, failures)
 }
 
+/// Whether `results` hold samples (`--samples`: some `sample` above 0).
+pub fn is_sampled(results: &[&PairResult]) -> bool {
+    results.iter().any(|r| r.sample > 0)
+}
+
 /// The results of each (client node, server node), in the order each pair first appears.
 pub fn samples_by_pair<'a>(
     results: &[&'a PairResult],
@@ -685,7 +690,7 @@ impl Report {
             }),
         };
 
-        let sampled = results.iter().any(|r| r.sample > 0);
+        let sampled = is_sampled(results);
         let (pairs, failures) = if sampled {
             sampled_rows(results)
         } else {

@@ -363,9 +363,7 @@ fn entries(
     deadline: Duration,
 ) -> Result<Vec<netbench_orchestrator::suite::Entry>, String> {
     let entries = suite.entries(benchmarks, duration, params)?;
-    for e in &entries {
-        netbench_bench::flags::deadline_fits(e.duration_seconds, deadline)?;
-    }
+    netbench_orchestrator::suite::check(&entries, deadline)?;
     Ok(entries)
 }
 
