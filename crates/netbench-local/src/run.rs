@@ -392,7 +392,10 @@ pub async fn run(
     let (kept_nats, kept_cluster) = match server {
         Some(OwnNats::Single(s)) if keep => (Some(s.leak()), Vec::new()),
         Some(OwnNats::Cluster(c, tls_dir)) if keep => {
-            let _ = tls_dir.keep();
+            // The kept servers read their TLS files from it; without TLS it is empty and goes.
+            if cfg.tls {
+                let _ = tls_dir.keep();
+            }
             let kept = c.leak();
             (kept.first().map(|(_, pid, dir)| (*pid, dir.clone())), kept)
         }
