@@ -355,6 +355,8 @@ async fn orchestrator_survives_fuzz_on_registration_then_runs() {
         hostname: "x".into(),
         zone: String::new(),
         cpus: 0,
+        placement: Default::default(),
+        service_ip: None,
     };
     let valid = vec![encode_control(&Register {
         run: "otherrun".parse().unwrap(),

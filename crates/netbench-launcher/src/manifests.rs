@@ -1298,6 +1298,7 @@ mod tests {
                 duration_seconds: 7,
                 parameters: Default::default(),
                 samples: 1,
+                paths: Default::default(),
             }],
             namespace: "nb-test".into(),
             nodes,
@@ -1377,6 +1378,7 @@ mod tests {
             duration_seconds: 7,
             parameters: Default::default(),
             samples,
+            paths: Default::default(),
         };
         // One length, parameters and sample count: flags.
         s.entries = vec![entry("iperf3-tcp", 3), entry("iperf3-udp", 3)];
@@ -1406,7 +1408,7 @@ mod tests {
             .iter()
             .any(|a| a == "--benchmark" || a == "--samples" || a == "--plan"));
         assert_eq!(
-            parse_suite(&s.plan_files[SUITE_FILE], 1, 1).unwrap(),
+            parse_suite(&s.plan_files[SUITE_FILE], 1, 1, Default::default()).unwrap(),
             s.entries
         );
         assert!(mk_plan_configmap(&s).is_some());

@@ -49,6 +49,7 @@ fn config(nats_url: Option<String>, out: &std::path::Path) -> LaunchConfig {
             duration_seconds: 1,
             parameters: Default::default(),
             samples: 1,
+            paths: Default::default(),
         }],
         run: None,
         namespace: None,

@@ -59,6 +59,7 @@ pub fn pair_result(
         idle: true,
         id: Some(WorkerId::for_name(w)),
         cpus: None,
+        service_ip: None,
     };
     let now = OffsetDateTime::now_utc();
     let client_ep = endpoint(client, "198.18.40.2");
@@ -95,6 +96,7 @@ pub fn pair_result(
         plan_index: None,
         entry: 0,
         sample: 0,
+        path: Default::default(),
     }
 }
 

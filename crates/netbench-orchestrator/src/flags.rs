@@ -128,9 +128,11 @@ pub struct Estimate {
     pub time: Duration,
 }
 
-/// The plan's estimate for all of the run's entries and samples, or the refusal (exit 2) when
-/// it does not fit the deadline and `--allow-partial` was not given. Each pair of the plan costs
-/// every entry's samples × (test length + overhead).
+/// The plan's estimate for all of the run's entries, samples and paths, or the refusal (exit
+/// 2) when it does not fit the deadline and `--allow-partial` was not given. Each pair of the
+/// plan costs every entry's samples × paths across nodes × (test length + overhead); the
+/// same-node path adds one pair per node ([`Plan::same_node_nodes`]), side by side up to the
+/// concurrency.
 pub fn fits(
     plan: &Plan,
     cfg: &PlanConfig,
@@ -138,27 +140,63 @@ pub fn fits(
     deadline: Duration,
 ) -> Result<Estimate, String> {
     let overhead = netbench_proto::timing::PAIR_OVERHEAD.as_secs_f64();
-    let samples: u64 = entries.iter().map(|e| u64::from(e.samples)).sum();
+    let concurrency = cfg.flags.concurrency.max(1);
+    let across = |e: &crate::suite::Entry| e.paths.across_nodes().count() as u64;
+    let same =
+        |e: &crate::suite::Entry| u64::from(e.paths.contains(netbench_proto::Path::SameNode));
+    // Jobs per pair of the plan, and per same-node node.
+    let per_pair: u64 = entries
+        .iter()
+        .map(|e| u64::from(e.samples) * across(e))
+        .sum();
+    let per_node: u64 = entries.iter().map(|e| u64::from(e.samples) * same(e)).sum();
     let budget = plan::Budget {
-        concurrency: cfg.flags.concurrency,
+        concurrency,
         duration_s: entries
             .iter()
-            .map(|e| f64::from(e.samples) * f64::from(e.duration_seconds))
+            .map(|e| (u64::from(e.samples) * across(e)) as f64 * f64::from(e.duration_seconds))
             .sum(),
-        overhead_s: samples as f64 * overhead,
+        overhead_s: per_pair as f64 * overhead,
         deadline,
+        extra: Duration::ZERO,
     };
-    let rounds = plan.rounds(budget.concurrency);
+    let nodes = if per_node > 0 {
+        plan.same_node_nodes().len() as u64
+    } else {
+        0
+    };
+    // Same-node pairs share no node with each other: up to `concurrency` at once.
+    let node_rounds = nodes.div_ceil(u64::from(concurrency).min(nodes).max(1));
+    let node_seconds: f64 = entries
+        .iter()
+        .map(|e| {
+            (u64::from(e.samples) * same(e)) as f64 * (f64::from(e.duration_seconds) + overhead)
+        })
+        .sum();
+    let extra =
+        Duration::try_from_secs_f64(node_rounds as f64 * node_seconds).unwrap_or(Duration::MAX);
+    let rounds = plan.rounds(concurrency);
     let est = Estimate {
-        pairs: plan.len() * samples,
-        rounds: rounds * samples,
-        time: plan::estimate(plan.len(), rounds, budget.duration_s, budget.overhead_s),
+        pairs: plan.len() * per_pair + nodes * per_node,
+        rounds: rounds * per_pair + node_rounds * per_node,
+        time: plan::estimate(plan.len(), rounds, budget.duration_s, budget.overhead_s)
+            .saturating_add(extra),
     };
     // The refusal builds alternative plans: only when it is needed.
     if cfg.flags.allow_partial || est.time <= deadline {
         return Ok(est);
     }
-    match plan::refusal(plan, &budget) {
+    if extra >= deadline {
+        return Err(format!(
+            "the same-node path alone, {nodes} nodes × ~{:.1} s, takes ≈ {} > deadline {}: try --concurrency {} or --deadline {}, or leave same-node out of --paths; or --allow-partial to run anyway and keep what is measured by the deadline",
+            node_seconds,
+            plan::human(extra),
+            plan::human(deadline),
+            (concurrency * 2).min(crate::flags::MAX_CONCURRENCY),
+            plan::deadline_flag(est.time)
+        ));
+    }
+    match plan::refusal(plan, &plan::Budget { extra, ..budget }) {
         Some(why) => Err(why),
         None => Ok(est),
     }

@@ -4,8 +4,8 @@ use async_nats::Client;
 use netbench_bench::{allow, measure, Benchmark, Role};
 use netbench_bus::BusError;
 use netbench_proto::{
-    subjects, Endpoint, ErrorKind, PairResult, ProcessOutcome, Reply, RunId, Status, TaskOptions,
-    TaskParams, TaskRecord, TaskRequest, WorkerInfo,
+    subjects, Endpoint, ErrorKind, PairResult, Path, ProcessOutcome, Reply, RunId, Status,
+    TaskOptions, TaskParams, TaskRecord, TaskRequest, WorkerInfo,
 };
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -95,19 +95,36 @@ fn failure_from_reply(reply: Reply, who: &WorkerInfo, what: &str) -> Failure {
     }
 }
 
-/// Run one pair. Never fails: every way it can go wrong ends up in the result's status.
+/// The server side of a result: the worker, and on path `service` the Service address the
+/// client connected to.
+fn server_endpoint(server_w: &WorkerInfo, path: Path, idle: bool) -> Endpoint {
+    let mut e = Endpoint::from_worker(server_w, idle);
+    if path == Path::Service {
+        e.service_ip = server_w.service_ip.map(|ip| ip.to_string());
+    }
+    e
+}
+
+/// What the client connects to on `path` (the server's own address, or its Service's).
+fn task_params(ctx: &PairContext<'_>, server_w: &WorkerInfo, path: Path) -> TaskParams {
+    TaskParams {
+        server_ip: server_w.target_ip(path).unwrap_or(server_w.ip),
+        duration_seconds: ctx.duration_seconds,
+        parameters: ctx.parameters,
+    }
+}
+
+/// Run one pair on one path. Never fails: every way it can go wrong ends up in the result's
+/// status.
 pub async fn run_pair(
     ctx: &PairContext<'_>,
     pair_id: &str,
     client_w: &WorkerInfo,
     server_w: &WorkerInfo,
+    path: Path,
     known_lost: Option<LostSide>,
 ) -> PairRun {
-    let params = TaskParams {
-        server_ip: server_w.ip,
-        duration_seconds: ctx.duration_seconds,
-        parameters: ctx.parameters,
-    };
+    let params = task_params(ctx, server_w, path);
     let server_spec = allow::spec(ctx.bench, Role::Server, ctx.run, pair_id, params.clone());
     let client_spec = allow::spec(ctx.bench, Role::Client, ctx.run, pair_id, params);
     let started_at = OffsetDateTime::now_utc();
@@ -130,6 +147,19 @@ pub async fn run_pair(
             };
             (Err(failure), None, true)
         }
+        // A worker that came back without its Service address (checked before the run).
+        None if server_w.target_ip(path).is_none() => (
+            Err(Failure {
+                status: Status::Rejected,
+                error: format!(
+                    "worker {} has no Service address, which path {path} needs",
+                    server_w.name
+                ),
+                lost: None,
+            }),
+            None,
+            true,
+        ),
         None => exchange(ctx, pair_id, client_w, server_w, &server_spec, &client_spec).await,
     };
     let finished_at = OffsetDateTime::now_utc();
@@ -172,12 +202,13 @@ pub async fn run_pair(
             status,
             // As each worker measured it: no other task ran there during the pair.
             client: Endpoint::from_worker(client_w, client_idle),
-            server: Endpoint::from_worker(server_w, server_idle),
+            server: server_endpoint(server_w, path, server_idle),
             parameters: ctx.bench.effective_parameters(&ctx.parameters),
         },
         run: ctx.run.clone(),
         benchmark: ctx.bench.name.to_string(),
         pair: pair_id.to_string(),
+        path,
         status_name: status.name().to_string(),
         started_at,
         finished_at,
@@ -234,14 +265,11 @@ pub async fn abandon(
     pair_id: &str,
     client_w: &WorkerInfo,
     server_w: &WorkerInfo,
+    path: Path,
     started_at: OffsetDateTime,
     why: &str,
 ) -> PairResult {
-    let params = TaskParams {
-        server_ip: server_w.ip,
-        duration_seconds: ctx.duration_seconds,
-        parameters: ctx.parameters,
-    };
+    let params = task_params(ctx, server_w, path);
     let client_spec = allow::spec(ctx.bench, Role::Client, ctx.run, pair_id, params);
     let stop = TaskRequest::StopServer {
         run: ctx.run.clone(),
@@ -266,12 +294,13 @@ pub async fn abandon(
             },
             status: Status::TimedOut,
             client: Endpoint::from_worker(client_w, true),
-            server: Endpoint::from_worker(server_w, true),
+            server: server_endpoint(server_w, path, true),
             parameters: ctx.bench.effective_parameters(&ctx.parameters),
         },
         run: ctx.run.clone(),
         benchmark: ctx.bench.name.to_string(),
         pair: pair_id.to_string(),
+        path,
         status_name: Status::TimedOut.name().to_string(),
         started_at,
         finished_at: OffsetDateTime::now_utc(),

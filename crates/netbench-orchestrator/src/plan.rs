@@ -1182,6 +1182,20 @@ impl Plan {
         })
     }
 
+    /// The nodes the same-node path measures, one pair each: every node of the run that
+    /// `--clients` and `--servers` both admit (indices into [`Plan::nodes`], in order),
+    /// whatever pairs the plan picks.
+    pub fn same_node_nodes(&self) -> Vec<usize> {
+        let admits =
+            |p: &Option<NamePatterns>, name: &str| p.as_ref().is_none_or(|p| p.matches(name));
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| admits(&self.clients, &n.name) && admits(&self.servers, &n.name))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// The largest number of pairs that can run at once (disjoint pairs; ⌊n/2⌋ for a mesh).
     pub fn max_concurrency(&self) -> u64 {
         self.bounds().max_matching.max(1)
@@ -1415,6 +1429,9 @@ pub struct Budget {
     pub overhead_s: f64,
     /// `--deadline`.
     pub deadline: Duration,
+    /// Time the run spends outside the plan's pairs (the same-node path's pairs, one per
+    /// node), on top of the plan's estimate.
+    pub extra: Duration,
 }
 
 /// `None` if `plan` fits the budget's deadline, else the message that refuses it, e.g.
@@ -1429,17 +1446,21 @@ pub fn refusal(plan: &Plan, budget: &Budget) -> Option<String> {
         duration_s,
         overhead_s,
         deadline,
+        extra,
     } = *budget;
     let spec = &plan.spec;
     let nodes = &plan.nodes[..];
     let per = duration_s + overhead_s;
     let c = concurrency.max(1);
-    let fits = |p: &Plan, c: u32| p.estimate(c, duration_s, overhead_s) <= deadline;
+    let fits =
+        |p: &Plan, c: u32| p.estimate(c, duration_s, overhead_s).saturating_add(extra) <= deadline;
     if fits(plan, c) {
         return None;
     }
-    let est = plan.estimate(c, duration_s, overhead_s);
-    let what = if c == 1 {
+    let est = plan
+        .estimate(c, duration_s, overhead_s)
+        .saturating_add(extra);
+    let mut what = if c == 1 {
         format!("{} pairs × ~{per:.1} s", plan.len())
     } else {
         format!(
@@ -1448,6 +1469,9 @@ pub fn refusal(plan: &Plan, budget: &Budget) -> Option<String> {
             plan.rounds(c)
         )
     };
+    if !extra.is_zero() {
+        what.push_str(&format!(" + ~{} of same-node pairs", human(extra)));
+    }
     let rebuild = |spec: PlanSpec| {
         Plan::new(
             &spec,
@@ -1458,7 +1482,8 @@ pub fn refusal(plan: &Plan, budget: &Budget) -> Option<String> {
         )
         .ok()
     };
-    let about = |p: &Plan, c: u32| human(p.estimate(c, duration_s, overhead_s));
+    let about =
+        |p: &Plan, c: u32| human(p.estimate(c, duration_s, overhead_s).saturating_add(extra));
     let mut tries: Vec<String> = Vec::new();
     // A smaller plan.
     if plan.nodes.iter().any(|v| !v.zone.is_empty()) {
@@ -1531,7 +1556,7 @@ pub fn refusal(plan: &Plan, budget: &Budget) -> Option<String> {
         )
         .len();
         let slots = if per > 0.0 {
-            (deadline.as_secs_f64() / per).floor() as u64
+            (deadline.saturating_sub(extra).as_secs_f64() / per).floor() as u64
         } else {
             u64::MAX
         };
@@ -1610,6 +1635,8 @@ mod tests {
             hostname: name.into(),
             zone: String::new(),
             cpus: 0,
+            placement: Default::default(),
+            service_ip: None,
         }
     }
 
@@ -2541,6 +2568,7 @@ mod tests {
             duration_s: 10.0,
             overhead_s: 0.1,
             deadline: Duration::from_secs(deadline_s),
+            extra: Duration::ZERO,
         }
     }
 

@@ -140,6 +140,8 @@ mod tests {
                 hostname: name.into(),
                 zone: String::new(),
                 cpus: 0,
+                placement: Default::default(),
+                service_ip: None,
             },
             tools: vec![],
             version: "0".into(),

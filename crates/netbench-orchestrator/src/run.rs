@@ -11,8 +11,8 @@ use futures::StreamExt;
 use netbench_bus::results_file::Spool;
 use netbench_bus::{jetstream::Store, BusError, ConnectionStats, NatsArgs};
 use netbench_proto::{
-    subjects, Event, EventKind, PairResult, RollCall, RunId, RunPhase, RunState, Status, WorkerId,
-    WorkerInfo,
+    subjects, Event, EventKind, PairResult, Path, Placement, RollCall, RunId, RunPhase, RunState,
+    Status, WorkerId, WorkerInfo,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -205,25 +205,24 @@ pub async fn run(
     // The plan: which pairs, how many at once, and whether that fits the deadline.
     let planned = match plan_run(&cfg, &mut workers, deadline) {
         Ok(p) => p,
-        Err(why) => {
-            return finish(&store, &events, state, results, ExitCode::Usage, Some(why)).await
-        }
+        Err((code, why)) => return finish(&store, &events, state, results, code, Some(why)).await,
     };
     let Planned {
         plan,
         seed,
         estimate,
-        order,
+        nodes,
+        same_node,
     } = planned;
     tracing::info!(
         "{}",
         netbench_proto::plan_line(&planned_event(&cfg, &estimate, seed)).unwrap_or_default()
     );
     events.send(planned_event(&cfg, &estimate, seed)).await;
-    // Every entry's samples are rounds of the whole plan: job index = round × plan + place.
-    let rounds = Rounds::new(&cfg.entries);
-    let per_round = plan.len();
-    let total = (per_round * rounds.len() as u64) as usize;
+    // Every entry's samples are rounds of the whole plan, each pair on each of the entry's
+    // paths, then the same-node pairs: a job's index says which (suite::Rounds).
+    let rounds = Rounds::new(&cfg.entries, plan.len(), same_node.len() as u64);
+    let total = rounds.total() as usize;
     state.pairs_total = total;
     state.plan = cfg.plan.flags.plan.to_string();
     state.concurrency = cfg.plan.flags.concurrency;
@@ -251,27 +250,51 @@ pub async fn run(
             parameters: e.parameters,
         })
         .collect();
-    let slot_of = |j: &Job| rounds.get((j.index / per_round.max(1)) as usize);
+    // A job names two nodes; its path says which of their workers run it.
+    let at = |j: &Job| rounds.locate(j.index).expect("jobs come from the rounds");
+    let workers_of = |j: &Job| {
+        let path = at(j).path;
+        let (c, s) = path.placements();
+        let pick = |node: usize, p| nodes[node].get(p).expect("checked by plan_run");
+        (pick(j.client, c), pick(j.server, s))
+    };
     let pair_id = |j: &Job| {
-        let base = format!("{}--{}", workers[j.client].id, workers[j.server].id);
-        rounds.pair_id(&base, slot_of(j))
+        let (c, s) = workers_of(j);
+        let a = at(j);
+        let base = format!("{}--{}", workers[c].id, workers[s].id);
+        rounds.pair_id(&base, a.slot, a.path)
     };
     // One at a time: the plan's own order (for a mesh, exactly the serial runs' order); side by
-    // side: an order whose neighbours share no worker. Later samples: shuffled per round.
+    // side: an order whose neighbours share no node. Later samples: shuffled per round.
     let concurrency = cfg.plan.flags.concurrency;
-    let jobs = (0..rounds.len() as u64)
-        .flat_map(|round| {
-            let sample = u64::from(rounds.get(round as usize).sample);
-            plan.round_order(concurrency, sample, seed)
-                .map(move |p| (round, p))
-        })
-        .map(|(round, p)| Job {
-            index: round * per_round + p.index,
-            client: order[p.client],
-            server: order[p.server],
+    let (plan_ref, rounds_ref, same_node_ref) = (&plan, &rounds, &same_node);
+    let jobs = (0..rounds.len())
+        .flat_map(move |round| {
+            let sample = u64::from(rounds_ref.get(round).slot.sample);
+            let pairs = plan_ref
+                .round_order(concurrency, sample, seed)
+                .flat_map(move |p| {
+                    rounds_ref
+                        .pair_jobs(round, p.index)
+                        .map(move |(index, _)| Job {
+                            index,
+                            client: p.client,
+                            server: p.server,
+                        })
+                });
+            let on_nodes = same_node_ref.iter().enumerate().filter_map(move |(i, &n)| {
+                rounds_ref.node_job(round, i as u64).map(|index| Job {
+                    index,
+                    client: n,
+                    server: n,
+                })
+            });
+            pairs.chain(on_nodes)
         })
         .filter(|j| !done.contains(&pair_id(j)));
-    let mut sched = Scheduler::new(jobs, workers.len(), cfg.plan.flags.concurrency as usize);
+    // The scheduler keeps nodes, not workers, out of two pairs at once: a node's pod and
+    // host workers share its network.
+    let mut sched = Scheduler::new(jobs, plan.nodes().len(), concurrency as usize);
     let mut lost = Lost::default();
     for id in &gone {
         lost.mark(id, &shared.registry.lock().expect("not poisoned"));
@@ -294,7 +317,8 @@ pub async fn run(
         }
         refresh_returned(&shared, &mut lost, &mut current);
         while let Some(job) = if late { None } else { sched.start_next() } {
-            let (c, s) = (current[job.client].clone(), current[job.server].clone());
+            let (cw, sw) = workers_of(&job);
+            let (c, s) = (current[cw].clone(), current[sw].clone());
             let id = pair_id(&job);
             events
                 .send(EventKind::PairStarted {
@@ -307,10 +331,13 @@ pub async fn run(
                 .await;
             let known_lost = known_lost(&lost, &c, &s);
             started.insert(job.index, OffsetDateTime::now_utc());
-            let slot = slot_of(&job);
-            let (ctx, stats, shutdown) = (&contexts[slot.entry as usize], &stats, &shutdown);
+            let a = at(&job);
+            let (ctx, stats, shutdown) = (&contexts[a.slot.entry as usize], &stats, &shutdown);
             running.push(async move {
-                let o = attempt_pair(ctx, stats, &id, &c, &s, known_lost, deadline, shutdown).await;
+                let o = attempt_pair(
+                    ctx, stats, &id, &c, &s, a.path, known_lost, deadline, shutdown,
+                )
+                .await;
                 (job, c, s, o)
             });
         }
@@ -329,7 +356,7 @@ pub async fn run(
                 let mut r = outcome.result;
                 r.concurrent_pairs = concurrent;
                 r.plan_index = Some(job.index);
-                let slot = slot_of(&job);
+                let slot = at(&job).slot;
                 (r.entry, r.sample) = (slot.entry, slot.sample);
                 finished += 1;
                 results.add(&recorder.record(&mut state, r, finished, total, deadline).await);
@@ -344,13 +371,14 @@ pub async fn run(
                 running.clear();
                 for job in cut {
                     let concurrent = sched.finish(&job);
-                    let (c, s) = (&current[job.client], &current[job.server]);
+                    let (cw, sw) = workers_of(&job);
+                    let (c, s) = (&current[cw], &current[sw]);
                     let since = started.get(&job.index).copied().unwrap_or_else(OffsetDateTime::now_utc);
-                    let slot = slot_of(&job);
-                    let mut r = abandon(&contexts[slot.entry as usize], &pair_id(&job), c, s, since, &why).await;
+                    let a = at(&job);
+                    let mut r = abandon(&contexts[a.slot.entry as usize], &pair_id(&job), c, s, a.path, since, &why).await;
                     r.concurrent_pairs = concurrent;
                     r.plan_index = Some(job.index);
-                    (r.entry, r.sample) = (slot.entry, slot.sample);
+                    (r.entry, r.sample) = (a.slot.entry, a.slot.sample);
                     finished += 1;
                     results.add(&recorder.record(&mut state, r, finished, total, deadline).await);
                 }
@@ -495,54 +523,131 @@ struct Planned {
     plan: Plan,
     seed: u64,
     estimate: Estimate,
-    /// Plan node index → index into the run's worker list.
-    order: Vec<usize>,
+    /// Plan node index → that node's workers (indices into the run's worker list).
+    nodes: Vec<NodeWorkers>,
+    /// The plan nodes the same-node path measures (empty when no entry asks for it).
+    same_node: Vec<usize>,
 }
 
-/// Plan the registered workers' pairs, and refuse a plan that cannot fit the time left.
+/// A node's workers, by placement (indices into the run's worker list).
+#[derive(Debug, Clone, Default)]
+struct NodeWorkers([Option<usize>; 3]);
+
+impl NodeWorkers {
+    fn get(&self, p: Placement) -> Option<usize> {
+        self.0[p as usize]
+    }
+}
+
+/// Plan the registered workers' pairs, and refuse a plan that cannot fit the time left (exit
+/// 2) or that needs workers the run does not have (exit 3).
 fn plan_run(
     cfg: &OrchestratorConfig,
     workers: &mut [WorkerInfo],
     deadline: Instant,
-) -> Result<Planned, String> {
-    // Plans name nodes (a worker's hostname is its node); two workers on one node keep their
-    // own names.
-    let by_host: HashSet<&str> = workers.iter().map(|w| w.hostname.as_str()).collect();
-    let unique_hosts = by_host.len() == workers.len();
-    let name = |w: &WorkerInfo| {
-        if unique_hosts {
-            w.hostname.clone()
-        } else {
+) -> Result<Planned, (ExitCode, String)> {
+    let paths = crate::suite::all_paths(&cfg.entries);
+    // Plans name nodes (a worker's hostname is its node). The node's pod worker stands for it
+    // (its host worker, for a run of the host path alone).
+    let lead = if paths.needs(Placement::Pod) {
+        Placement::Pod
+    } else {
+        Placement::Host
+    };
+    let leads = workers.iter().filter(|w| w.placement == lead);
+    let hosts: HashSet<&str> = leads.clone().map(|w| w.hostname.as_str()).collect();
+    // Two pod workers on one node (a hand-made deployment) keep their own names, on the pod
+    // path alone: no other path could tell which is whose.
+    let by_name = hosts.len() != leads.count();
+    if by_name && !paths.is_pod_only() {
+        return Err((
+            ExitCode::RunFailed,
+            format!("two {lead} workers run on one node, and --paths {paths} needs one per node: run one worker of each placement per node"),
+        ));
+    }
+    let node_of = |w: &WorkerInfo| {
+        if by_name {
             w.name.clone()
+        } else {
+            w.hostname.clone()
         }
     };
-    workers.sort_by(|a, b| name(a).cmp(&name(b)).then(a.id.cmp(&b.id)));
+    workers.sort_by(|a, b| node_of(a).cmp(&node_of(b)).then(a.id.cmp(&b.id)));
     let nodes: Vec<PlanNode> = workers
         .iter()
+        .filter(|w| w.placement == lead)
         .map(|w| PlanNode {
-            name: name(w),
+            name: node_of(w),
             zone: w.zone.clone(),
         })
         .collect();
     let seed = cfg.plan.seed();
-    let plan = cfg.plan.plan(&nodes, seed)?;
-    let index: HashMap<&str, usize> = nodes
+    let plan = cfg
+        .plan
+        .plan(&nodes, seed)
+        .map_err(|e| (ExitCode::Usage, e))?;
+    let index: HashMap<&str, usize> = plan
+        .nodes()
         .iter()
         .enumerate()
         .map(|(i, n)| (n.name.as_str(), i))
         .collect();
-    let order = plan
-        .nodes()
-        .iter()
-        .map(|n| index[n.name.as_str()])
-        .collect();
+    let mut by_node = vec![NodeWorkers::default(); plan.nodes().len()];
+    for (i, w) in workers.iter().enumerate() {
+        let Some(&n) = index.get(node_of(w).as_str()) else {
+            continue; // a worker on a node the run does not use
+        };
+        let slot = &mut by_node[n].0[w.placement as usize];
+        if slot.is_some() {
+            return Err((
+                ExitCode::RunFailed,
+                format!(
+                    "two {} workers run on node {}: run one worker of each placement per node",
+                    w.placement,
+                    node_of(w)
+                ),
+            ));
+        }
+        *slot = Some(i);
+    }
+    for (n, node) in plan.nodes().iter().enumerate() {
+        for p in Placement::ALL.into_iter().filter(|&p| paths.needs(p)) {
+            let Some(w) = by_node[n].get(p) else {
+                return Err((
+                    ExitCode::RunFailed,
+                    format!(
+                        "node {} has no {p} worker, and --paths {paths} needs one on every node (a worker started with --placement {p})",
+                        node.name
+                    ),
+                ));
+            };
+            if p == Placement::Pod
+                && paths.contains(Path::Service)
+                && workers[w].service_ip.is_none()
+            {
+                return Err((
+                    ExitCode::RunFailed,
+                    format!(
+                        "worker {} has no Service address, and --paths service needs one for every pod worker (--service-ip, NETBENCH_SERVICE_IP)",
+                        workers[w].name
+                    ),
+                ));
+            }
+        }
+    }
+    let same_node = if paths.contains(Path::SameNode) {
+        plan.same_node_nodes()
+    } else {
+        Vec::new()
+    };
     let left = deadline.saturating_duration_since(Instant::now());
-    let estimate = fits(&plan, &cfg.plan, &cfg.entries, left)?;
+    let estimate = fits(&plan, &cfg.plan, &cfg.entries, left).map_err(|e| (ExitCode::Usage, e))?;
     Ok(Planned {
         plan,
         seed,
         estimate,
-        order,
+        nodes: by_node,
+        same_node,
     })
 }
 
@@ -590,6 +695,7 @@ async fn attempt_pair(
     id: &str,
     c: &WorkerInfo,
     s: &WorkerInfo,
+    path: Path,
     known_lost: Option<LostSide>,
     deadline: Instant,
     shutdown: &CancellationToken,
@@ -597,7 +703,7 @@ async fn attempt_pair(
     let mut attempt = 1;
     loop {
         let connects_before = stats.connects();
-        let o = run_pair(ctx, id, c, s, known_lost).await;
+        let o = run_pair(ctx, id, c, s, path, known_lost).await;
         let blipped = stats.connects() != connects_before
             || ctx.client.connection_state() != async_nats::connection::State::Connected;
         if o.result.task.status == Status::WorkerLost && attempt < MAX_PAIR_ATTEMPTS {
@@ -666,16 +772,23 @@ impl Collected {
     /// and its workers (to go on without those that do not come back).
     fn add_stored(&mut self, r: &PairResult) {
         self.done.insert(r.pair.clone());
-        for e in [&r.task.client, &r.task.server] {
+        // Where each side ran follows from the path.
+        let (cp, sp) = r.path.placements();
+        for (e, placement) in [(&r.task.client, cp), (&r.task.server, sp)] {
             if let (Some(id), Ok(ip)) = (&e.id, e.ip.parse()) {
-                self.seen.entry(id.clone()).or_insert_with(|| WorkerInfo {
+                let w = self.seen.entry(id.clone()).or_insert_with(|| WorkerInfo {
                     id: id.clone(),
                     name: e.worker.clone(),
                     ip,
                     hostname: e.vm.hostname.clone(),
                     zone: e.vm.availability_zone.clone(),
                     cpus: e.cpus.unwrap_or(0),
+                    placement,
+                    service_ip: None,
                 });
+                if let Some(vip) = e.service_ip.as_deref().and_then(|v| v.parse().ok()) {
+                    w.service_ip = Some(vip);
+                }
             }
         }
         self.add(r);

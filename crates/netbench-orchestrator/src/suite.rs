@@ -15,12 +15,12 @@
 //!
 //! Keys: `benchmark` (required), `duration`, `streams`, `message_size`, `rate`, `samples`,
 //! `paths`. A key an entry leaves out takes the command line's value (`--duration`,
-//! `--samples`); parameters not given take the benchmark's defaults. Everything is checked
+//! `--samples`, `--paths`); parameters not given take the benchmark's defaults. Everything is checked
 //! before anything starts: an unknown key or benchmark, a parameter the benchmark does not
 //! take, a value out of range.
 
 use netbench_bench::Benchmark;
-use netbench_proto::Parameters;
+use netbench_proto::{Parameters, Path, Paths};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -32,14 +32,32 @@ pub struct Entry {
     /// Given parameters only (checked against `bench`); the rest are the template's defaults.
     pub parameters: Parameters,
     pub samples: u32,
+    /// The network paths each pair is measured on (`--paths`, `paths:`).
+    pub paths: Paths,
 }
 
 impl PartialEq for Entry {
     fn eq(&self, other: &Entry) -> bool {
         self.bench.name == other.bench.name
-            && (self.duration_seconds, self.parameters, self.samples)
-                == (other.duration_seconds, other.parameters, other.samples)
+            && (
+                self.duration_seconds,
+                self.parameters,
+                self.samples,
+                self.paths,
+            ) == (
+                other.duration_seconds,
+                other.parameters,
+                other.samples,
+                other.paths,
+            )
     }
+}
+
+/// Every path any entry measures.
+pub fn all_paths(entries: &[Entry]) -> Paths {
+    entries
+        .iter()
+        .fold(Paths::of(&[]), |acc, e| acc.union(e.paths))
 }
 
 /// What a run of `entries` must satisfy whoever made them (flags, a suite file, a program):
@@ -82,6 +100,16 @@ pub struct SuiteFlags {
     /// parameter flags.
     #[arg(long, env = "NETBENCH_SUITE", value_name = "FILE", conflicts_with_all = ["benchmark", "streams", "message_size", "rate"])]
     pub suite: Option<PathBuf>,
+    /// The network paths to measure, comma-separated: pod (pod to pod across nodes, the
+    /// default), host (node to node in hostNetwork: the baseline), service (pod to a ClusterIP
+    /// Service in front of the server's pod), same-node (two pods on one node, one pair per
+    /// node). Each pair of the plan runs its paths back to back. In a suite file: `paths:`.
+    #[arg(long, env = "NETBENCH_PATHS", value_name = "PATHS", default_value = "pod", value_parser = paths_arg)]
+    pub paths: Paths,
+}
+
+fn paths_arg(s: &str) -> Result<Paths, String> {
+    Paths::parse(&[s])
 }
 
 fn samples(s: &str) -> Result<u32, String> {
@@ -105,7 +133,7 @@ impl SuiteFlags {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read the suite file {}: {e}", path.display()))?;
-                parse_suite(&text, duration_seconds, self.samples)
+                parse_suite(&text, duration_seconds, self.samples, self.paths)
                     .map_err(|e| format!("suite file {}: {e}", path.display()))
             }
             None => from_flags(
@@ -113,6 +141,7 @@ impl SuiteFlags {
                 duration_seconds,
                 &params.parameters(),
                 self.samples,
+                self.paths,
             ),
         }
     }
@@ -124,6 +153,7 @@ pub fn from_flags(
     duration_seconds: u32,
     parameters: &Parameters,
     samples: u32,
+    paths: Paths,
 ) -> Result<Vec<Entry>, String> {
     if benchmarks.is_empty() {
         return Err("no benchmark given: add --benchmark NAME (or a list: a,b)".into());
@@ -148,6 +178,7 @@ pub fn from_flags(
             duration_seconds,
             parameters: *parameters,
             samples,
+            paths,
         });
     }
     check_count(out.len())?;
@@ -198,12 +229,14 @@ impl Scalar {
     }
 }
 
-/// The paths this build measures (`paths:` in a suite entry).
-pub const PATHS: [&str; 1] = ["pod"];
-
-/// Parse and check a suite file. `duration_seconds` and `samples` are the command line's, for
-/// entries that leave them out. Errors name the entry (from 1) and what to change.
-pub fn parse_suite(text: &str, duration_seconds: u32, samples: u32) -> Result<Vec<Entry>, String> {
+/// Parse and check a suite file. `duration_seconds`, `samples` and `paths` are the command
+/// line's, for entries that leave them out. Errors name the entry (from 1) and what to change.
+pub fn parse_suite(
+    text: &str,
+    duration_seconds: u32,
+    samples: u32,
+    paths: Paths,
+) -> Result<Vec<Entry>, String> {
     let list: Vec<SuiteEntry> = serde_norway::from_str(text).map_err(|e| {
         format!("{e}; expected a YAML list of entries like `- {{benchmark: iperf3-tcp, duration: 10s}}` (keys: benchmark, duration, streams, message_size, rate, samples, paths)")
     })?;
@@ -240,19 +273,16 @@ pub fn parse_suite(text: &str, duration_seconds: u32, samples: u32) -> Result<Ve
             Some(k) => self::samples(&k.to_string()).map_err(at)?,
             None => samples,
         };
-        for p in e.paths.iter().flatten() {
-            if !PATHS.contains(&p.as_str()) {
-                return Err(at(format!(
-                    "path {p:?} is not one this build measures (only: {}); leave it out",
-                    PATHS.join(", ")
-                )));
-            }
-        }
+        let paths = match &e.paths {
+            Some(list) => Paths::parse(list).map_err(at)?,
+            None => paths,
+        };
         out.push(Entry {
             bench,
             duration_seconds,
             parameters,
             samples,
+            paths,
         });
     }
     Ok(out)
@@ -275,6 +305,8 @@ pub fn to_suite(entries: &[Entry]) -> String {
         if let Some(v) = e.parameters.rate {
             s.push_str(&format!("  rate: {v}\n"));
         }
+        let paths: Vec<&str> = e.paths.iter().map(Path::name).collect();
+        s.push_str(&format!("  paths: [{}]\n", paths.join(", ")));
     }
     s
 }
@@ -286,29 +318,85 @@ pub struct Slot {
     pub sample: u32,
 }
 
-/// The rounds of a run: every entry's samples in order, each round the whole plan once.
-/// A job's index in the run is `round * plan_len + place in the plan`.
+/// One round: one sample of one entry over the whole plan. Each pair of the plan runs the
+/// entry's paths across nodes back to back (so a pair's `pod` and `host` figures are taken
+/// moments apart), then each same-node node once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub slot: Slot,
+    pub paths: Paths,
+    /// The round's first job index.
+    pub offset: u64,
+    /// Jobs in the round.
+    pub len: u64,
+}
+
+impl Round {
+    /// Paths across nodes, per pair of the plan.
+    fn per_pair(&self) -> u64 {
+        self.paths.across_nodes().count() as u64
+    }
+}
+
+/// What one job of a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobAt {
+    /// Index into [`Rounds`].
+    pub round: usize,
+    pub slot: Slot,
+    pub path: Path,
+    pub place: Place,
+}
+
+/// Where a job falls in its round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A pair of the plan (its canonical index).
+    Pair(u64),
+    /// The `i`-th node of the same-node path.
+    Node(u64),
+}
+
+/// The rounds of a run: every entry's samples in order, each round the whole plan once on
+/// each of the entry's paths. A job's index in the run (its `plan_index`, the results file's
+/// order) is `round offset + plan pair × paths across nodes + path`, then the same-node nodes.
 #[derive(Debug, Clone)]
 pub struct Rounds {
-    rounds: Vec<Slot>,
+    rounds: Vec<Round>,
+    plan_len: u64,
     entries: usize,
     most_samples: u32,
 }
 
 impl Rounds {
-    pub fn new(entries: &[Entry]) -> Rounds {
-        let rounds = entries
-            .iter()
-            .enumerate()
-            .flat_map(|(i, e)| {
-                (0..e.samples).map(move |sample| Slot {
-                    entry: i as u32,
-                    sample,
-                })
-            })
-            .collect();
+    /// `plan_len` pairs across nodes, `same_node` nodes for the same-node path.
+    pub fn new(entries: &[Entry], plan_len: u64, same_node: u64) -> Rounds {
+        let mut offset = 0;
+        let mut rounds = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            for sample in 0..e.samples {
+                let mut r = Round {
+                    slot: Slot {
+                        entry: i as u32,
+                        sample,
+                    },
+                    paths: e.paths,
+                    offset,
+                    len: 0,
+                };
+                r.len = plan_len * r.per_pair()
+                    + if e.paths.contains(Path::SameNode) {
+                        same_node
+                    } else {
+                        0
+                    };
+                offset += r.len;
+                rounds.push(r);
+            }
+        }
         Rounds {
             rounds,
+            plan_len,
             entries: entries.len(),
             most_samples: entries.iter().map(|e| e.samples).max().unwrap_or(1),
         }
@@ -319,21 +407,66 @@ impl Rounds {
     pub fn is_empty(&self) -> bool {
         self.rounds.is_empty()
     }
-    pub fn get(&self, round: usize) -> Slot {
+    pub fn get(&self, round: usize) -> Round {
         self.rounds[round]
     }
-    pub fn iter(&self) -> impl Iterator<Item = Slot> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = Round> + '_ {
         self.rounds.iter().copied()
     }
-    /// A pair's id in this run: `<client>--<server>` as ever for one entry of one sample,
-    /// `/e<entry>` when the run has several entries, `/s<sample>` when it takes samples.
-    pub fn pair_id(&self, base: &str, slot: Slot) -> String {
+    /// Jobs in the whole run.
+    pub fn total(&self) -> u64 {
+        self.rounds.last().map_or(0, |r| r.offset + r.len)
+    }
+    /// The jobs of `round` for the plan pair at canonical index `pair`, one per path across
+    /// nodes: (job index, path).
+    pub fn pair_jobs(&self, round: usize, pair: u64) -> impl Iterator<Item = (u64, Path)> {
+        let r = self.rounds[round];
+        let k = r.per_pair();
+        r.paths
+            .across_nodes()
+            .enumerate()
+            .map(move |(i, p)| (r.offset + pair * k + i as u64, p))
+    }
+    /// The job index of the `node`-th same-node pair of `round`, if the round has that path.
+    pub fn node_job(&self, round: usize, node: u64) -> Option<u64> {
+        let r = self.rounds[round];
+        r.paths
+            .contains(Path::SameNode)
+            .then(|| r.offset + self.plan_len * r.per_pair() + node)
+    }
+    /// What job `index` is.
+    pub fn locate(&self, index: u64) -> Option<JobAt> {
+        let round = self.rounds.partition_point(|r| r.offset + r.len <= index);
+        let r = *self.rounds.get(round)?;
+        let at = index.checked_sub(r.offset)?;
+        let k = r.per_pair();
+        let (path, place) = if at < self.plan_len * k {
+            let path = r.paths.across_nodes().nth((at % k) as usize)?;
+            (path, Place::Pair(at / k))
+        } else {
+            (Path::SameNode, Place::Node(at - self.plan_len * k))
+        };
+        Some(JobAt {
+            round,
+            slot: r.slot,
+            path,
+            place,
+        })
+    }
+    /// A pair's id in this run: `<client>--<server>` as ever for one entry of one sample on
+    /// the pod path, `/e<entry>` when the run has several entries, `/s<sample>` when it takes
+    /// samples, `/<path>` for a path other than `pod`.
+    pub fn pair_id(&self, base: &str, slot: Slot, path: Path) -> String {
         let mut id = base.to_string();
         if self.entries > 1 {
             id.push_str(&format!("/e{}", slot.entry));
         }
         if self.most_samples > 1 {
             id.push_str(&format!("/s{}", slot.sample));
+        }
+        if path != Path::Pod {
+            id.push('/');
+            id.push_str(path.name());
         }
         id
     }
@@ -352,7 +485,7 @@ mod tests {
         let suite = "- benchmark: iperf3-tcp\n  duration: 5s\n  streams: 4\n  samples: 3\n\
                      - {benchmark: netperf-tcp-rr, message_size: 256}\n\
                      - benchmark: iperf3-udp\n  rate: 50M\n  duration: 7\n  paths: [pod]\n";
-        let e = parse_suite(suite, 10, 2).unwrap();
+        let e = parse_suite(suite, 10, 2, Paths::default()).unwrap();
         assert_eq!(e.len(), 3);
         assert_eq!(e[0].bench.name, "iperf3-tcp");
         assert_eq!((e[0].duration_seconds, e[0].samples), (5, 3));
@@ -363,7 +496,10 @@ mod tests {
         assert_eq!(e[2].parameters.rate, Some(50_000_000));
         assert_eq!(e[2].duration_seconds, 7);
         // And back: the launcher's copy parses to the same entries.
-        assert_eq!(parse_suite(&to_suite(&e), 99, 99).unwrap(), e);
+        assert_eq!(
+            parse_suite(&to_suite(&e), 99, 99, Paths::parse(&["host"]).unwrap()).unwrap(),
+            e
+        );
     }
 
     #[test]
@@ -389,14 +525,19 @@ mod tests {
             ("- benchmark: iperf3-tcp\n  duration: 0s\n", "between 1s"),
             ("- benchmark: iperf3-udp\n  rate: fast\n", "is not a rate"),
             (
-                "- benchmark: iperf3-tcp\n  paths: [host]\n",
-                "path \"host\"",
+                "- benchmark: iperf3-tcp\n  paths: [host, nodes]\n",
+                "entry 1 (iperf3-tcp): unknown path \"nodes\"",
             ),
+            (
+                "- benchmark: iperf3-tcp\n  paths: [pod, pod]\n",
+                "named twice",
+            ),
+            ("- benchmark: iperf3-tcp\n  paths: []\n", "no path given"),
             ("[]", "no entries"),
             ("benchmark: iperf3-tcp\n", "expected a YAML list"),
         ];
         for (text, want) in cases {
-            let err = parse_suite(text, 10, 1).unwrap_err();
+            let err = parse_suite(text, 10, 1, Paths::default()).unwrap_err();
             assert!(err.contains(want), "{text:?}: {err}");
         }
     }
@@ -405,35 +546,108 @@ mod tests {
     fn the_benchmark_list_takes_each_once_and_checks_the_parameters_for_each() {
         let tcp = bench("iperf3-tcp");
         let rr = bench("netperf-tcp-rr");
-        let e = from_flags(&[tcp, rr], 10, &Parameters::default(), 3).unwrap();
+        let e = from_flags(&[tcp, rr], 10, &Parameters::default(), 3, Paths::default()).unwrap();
         assert_eq!(e.len(), 2);
         assert!(e.iter().all(|e| e.samples == 3));
-        let err = from_flags(&[tcp, tcp], 10, &Parameters::default(), 1).unwrap_err();
+        let err =
+            from_flags(&[tcp, tcp], 10, &Parameters::default(), 1, Paths::default()).unwrap_err();
         assert!(err.contains("twice"), "{err}");
         let streams = Parameters {
             streams: Some(4),
             ..Default::default()
         };
-        let err = from_flags(&[tcp, rr], 10, &streams, 1).unwrap_err();
+        let err = from_flags(&[tcp, rr], 10, &streams, 1, Paths::default()).unwrap_err();
         assert!(
             err.contains("netperf-tcp-rr does not take --streams") && err.contains("--suite"),
             "{err}"
         );
-        assert!(from_flags(&[tcp], 10, &streams, 1).is_ok());
+        assert!(from_flags(&[tcp], 10, &streams, 1, Paths::default()).is_ok());
     }
 
     #[test]
-    fn pair_ids_stay_as_they_were_for_one_entry_of_one_sample() {
+    fn pair_ids_stay_as_they_were_for_one_entry_of_one_sample_on_the_pod_path() {
         let tcp = bench("iperf3-tcp");
         let rr = bench("netperf-tcp-rr");
-        let one = Rounds::new(&from_flags(&[tcp], 10, &Parameters::default(), 1).unwrap());
-        assert_eq!(one.len(), 1);
-        assert_eq!(one.pair_id("a--b", one.get(0)), "a--b");
-        let many = Rounds::new(&from_flags(&[tcp, rr], 10, &Parameters::default(), 2).unwrap());
-        let ids: Vec<String> = many.iter().map(|s| many.pair_id("a--b", s)).collect();
+        let plain = Paths::default();
+        let one = Rounds::new(
+            &from_flags(&[tcp], 10, &Parameters::default(), 1, plain).unwrap(),
+            6,
+            3,
+        );
+        assert_eq!((one.len(), one.total()), (1, 6));
+        assert_eq!(one.pair_id("a--b", one.get(0).slot, Path::Pod), "a--b");
+        let many = Rounds::new(
+            &from_flags(&[tcp, rr], 10, &Parameters::default(), 2, plain).unwrap(),
+            6,
+            3,
+        );
+        let ids: Vec<String> = many
+            .iter()
+            .map(|r| many.pair_id("a--b", r.slot, Path::Pod))
+            .collect();
         assert_eq!(
             ids,
             ["a--b/e0/s0", "a--b/e0/s1", "a--b/e1/s0", "a--b/e1/s1"]
         );
+        assert_eq!(
+            one.pair_id("a--b", one.get(0).slot, Path::SameNode),
+            "a--b/same-node"
+        );
+    }
+
+    #[test]
+    fn a_round_runs_each_pair_on_its_paths_back_to_back_then_the_same_node_pairs() {
+        let tcp = bench("iperf3-tcp");
+        let all = Paths::parse(&["pod,host,service,same-node"]).unwrap();
+        let entries = from_flags(&[tcp], 10, &Parameters::default(), 2, all).unwrap();
+        // 6 pairs × 3 paths across nodes + 3 same-node pairs = 21 jobs a round.
+        let r = Rounds::new(&entries, 6, 3);
+        assert_eq!((r.len(), r.total()), (2, 42));
+        let jobs: Vec<(u64, Path)> = r.pair_jobs(1, 2).collect();
+        assert_eq!(
+            jobs,
+            [
+                (21 + 6, Path::Pod),
+                (21 + 7, Path::Host),
+                (21 + 8, Path::Service)
+            ]
+        );
+        assert_eq!(r.node_job(1, 2), Some(21 + 18 + 2));
+        // Every job index is located where it was made, once.
+        let mut seen = std::collections::BTreeSet::new();
+        for round in 0..r.len() {
+            for pair in 0..6 {
+                for (index, path) in r.pair_jobs(round, pair) {
+                    let at = r.locate(index).unwrap();
+                    assert_eq!(
+                        (at.round, at.path, at.place),
+                        (round, path, Place::Pair(pair))
+                    );
+                    assert!(seen.insert(index));
+                }
+            }
+            for node in 0..3 {
+                let index = r.node_job(round, node).unwrap();
+                let at = r.locate(index).unwrap();
+                assert_eq!((at.path, at.place), (Path::SameNode, Place::Node(node)));
+                assert!(seen.insert(index));
+            }
+        }
+        assert_eq!(seen.len() as u64, r.total());
+        assert_eq!(r.locate(r.total()), None);
+        // A pod-only entry next to a same-node-only one.
+        let mixed = vec![
+            entries[0],
+            Entry {
+                paths: Paths::parse(&["same-node"]).unwrap(),
+                samples: 1,
+                ..entries[0]
+            },
+        ];
+        let r = Rounds::new(&mixed, 6, 3);
+        assert_eq!(r.total(), 21 * 2 + 3);
+        assert_eq!(r.pair_jobs(2, 0).count(), 0);
+        assert_eq!(r.node_job(2, 0), Some(42));
+        assert_eq!(r.node_job(0, 0), Some(18));
     }
 }

@@ -166,6 +166,7 @@ mod tests {
             idle: true,
             id: None,
             cpus: None,
+            service_ip: None,
         };
         PairResult {
             output: String::new(),
@@ -193,6 +194,7 @@ mod tests {
             plan_index: None,
             entry: 0,
             sample: 0,
+            path: Default::default(),
         }
     }
 

@@ -23,6 +23,24 @@ pub struct WorkerInfo {
     /// older worker).
     #[serde(default)]
     pub cpus: u32,
+    /// Where on its node the worker runs, i.e. which paths it serves (`pod` for an older
+    /// worker).
+    #[serde(default)]
+    pub placement: crate::path::Placement,
+    /// The ClusterIP of the Service in front of exactly this worker's pod (path `service`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ip_text_opt")]
+    pub service_ip: Option<IpAddr>,
+}
+
+impl WorkerInfo {
+    /// Where a client of `path` connects to reach this worker's server: the Service's address
+    /// for `service`, else the worker's own.
+    pub fn target_ip(&self, path: crate::path::Path) -> Option<IpAddr> {
+        match path {
+            crate::path::Path::Service => self.service_ip,
+            _ => Some(self.ip),
+        }
+    }
 }
 
 /// Worker -> orchestrator, on `netbench.<run>.register`.
@@ -209,6 +227,24 @@ impl Reply {
             kind,
             message: message.into(),
         })
+    }
+}
+
+mod ip_text_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::net::IpAddr;
+
+    pub fn serialize<S: Serializer>(ip: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match ip {
+            Some(ip) => s.collect_str(ip),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(text) => text.parse().map(Some).map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
     }
 }
 

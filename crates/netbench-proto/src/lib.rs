@@ -6,12 +6,14 @@
 //! - [`record`]: the JSON documents people watch and chain onto: pair results, events, run state,
 //!   and the results file.
 //! - [`codec`]: encoding, decoding and the `Content-Type` header values, with size limits.
+//! - [`path`]: the network paths (`--paths`) and where workers run for them.
 //! - [`ids`]: run ids and worker ids that are always safe inside a subject.
 
 pub mod codec;
 pub mod control;
 pub mod exit;
 pub mod ids;
+pub mod path;
 pub mod record;
 pub mod subjects;
 pub mod timing;
@@ -23,4 +25,5 @@ pub use codec::{
 pub use control::*;
 pub use exit::ExitCode;
 pub use ids::{RunId, WorkerId};
+pub use path::{Path, Paths, Placement};
 pub use record::*;

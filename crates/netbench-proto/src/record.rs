@@ -120,6 +120,10 @@ pub struct Endpoint {
     /// it has no CPU limit), so a CPU-bound result can be told from a network-bound one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus: Option<u32>,
+    /// Added key, on the server of path `service`: the Service address the client connected
+    /// to (`ip` stays the pod's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_ip: Option<String>,
 }
 
 impl Endpoint {
@@ -134,6 +138,7 @@ impl Endpoint {
             idle,
             id: Some(w.id.clone()),
             cpus: (w.cpus > 0).then_some(w.cpus),
+            service_ip: None,
         }
     }
 }
@@ -168,7 +173,8 @@ pub struct PairResult {
     pub run: RunId,
     pub benchmark: String,
     /// `<client-id>--<server-id>`, unique within the run; with several entries or samples a
-    /// suffix tells them apart (`/e<entry>`, `/s<sample>`).
+    /// suffix tells them apart (`/e<entry>`, `/s<sample>`), and a path other than `pod` adds
+    /// `/<path>` (`/host`, `/service`, `/same-node`).
     pub pair: String,
     /// Which entry of the run's list (`--benchmark a,b`, `--suite`) this is, from 0.
     #[serde(default)]
@@ -176,6 +182,9 @@ pub struct PairResult {
     /// Which sample of the pair (`--samples K`), from 0.
     #[serde(default)]
     pub sample: u32,
+    /// Which way the traffic went (`--paths`): `pod`, `host`, `service` or `same-node`.
+    #[serde(default)]
+    pub path: crate::path::Path,
     /// [`Status::name`] of `task.status`.
     pub status_name: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -460,6 +469,8 @@ mod tests {
             hostname: "a".into(),
             zone: "z".into(),
             cpus: 0,
+            placement: Default::default(),
+            service_ip: None,
         };
         PairResult {
             output,
@@ -489,6 +500,7 @@ mod tests {
             plan_index: None,
             entry: 0,
             sample: 0,
+            path: Default::default(),
         }
     }
 

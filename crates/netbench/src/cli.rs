@@ -209,6 +209,14 @@ struct WorkerArgs {
     /// Node's availability zone.
     #[arg(long, env = "NETBENCH_ZONE", default_value = "")]
     zone: String,
+    /// Where on its node this worker runs, i.e. which paths it serves: pod (the node's worker
+    /// pod), host (in the node's own network: path host), same-node (a second pod on the
+    /// node: the client of path same-node).
+    #[arg(long, env = "NETBENCH_PLACEMENT", default_value = "pod")]
+    placement: netbench_proto::Placement,
+    /// The ClusterIP of the Service in front of exactly this worker's pod (path service).
+    #[arg(long, env = "NETBENCH_SERVICE_IP")]
+    service_ip: Option<std::net::IpAddr>,
     /// Exit after this long whatever happens.
     #[arg(long, default_value = "30m", value_parser = duration)]
     deadline: Duration,
@@ -339,6 +347,8 @@ async fn worker(a: WorkerArgs, shutdown: CancellationToken) -> u8 {
             hostname,
             zone: a.zone,
             cpus: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
+            placement: a.placement,
+            service_ip: a.service_ip,
         },
         deadline: a.deadline,
         output_cap: a.output_cap,

@@ -140,6 +140,8 @@ async fn serve(cli: Cli) -> std::process::ExitCode {
                 ip: address(cli.octet, i),
                 zone: "perf".into(),
                 cpus: 0,
+                placement: Default::default(),
+                service_ip: None,
             },
             deadline: Duration::from_secs(cli.deadline_seconds),
             output_cap: netbench_worker::service::DEFAULT_OUTPUT_CAP,
