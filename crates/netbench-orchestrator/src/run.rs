@@ -327,6 +327,7 @@ pub async fn run(
                     total,
                     client: c.name.clone(),
                     server: s.name.clone(),
+                    path: at(&job).path,
                 })
                 .await;
             let known_lost = known_lost(&lost, &c, &s);
@@ -481,6 +482,7 @@ impl Recorder {
                 total,
                 client: r.task.client.worker.clone(),
                 server: r.task.server.worker.clone(),
+                path: r.path,
                 status: r.task.status,
                 status_name: r.status_name.clone(),
                 headline,

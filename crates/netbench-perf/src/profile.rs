@@ -187,6 +187,7 @@ mod tests {
             total: 2,
             client: "a".into(),
             server: "b".into(),
+            path: Default::default(),
         })
     }
 
@@ -198,6 +199,7 @@ mod tests {
             total: 2,
             client: "a".into(),
             server: "b".into(),
+            path: Default::default(),
             status: Status::Ok,
             status_name: "ok".into(),
             headline: None,

@@ -54,6 +54,11 @@ impl Path {
         }
     }
 
+    /// `pod`, the default (left out of events).
+    pub fn is_pod(&self) -> bool {
+        *self == Path::Pod
+    }
+
     /// True for the path whose client and server share a node (one pair per node, not per
     /// pair of the plan).
     pub fn is_same_node(self) -> bool {

@@ -394,6 +394,9 @@ pub enum EventKind {
         total: usize,
         client: String,
         server: String,
+        /// The pair's path, when not `pod`.
+        #[serde(default, skip_serializing_if = "crate::path::Path::is_pod")]
+        path: crate::path::Path,
     },
     PairFinished {
         pair: String,
@@ -401,6 +404,9 @@ pub enum EventKind {
         total: usize,
         client: String,
         server: String,
+        /// The pair's path, when not `pod`.
+        #[serde(default, skip_serializing_if = "crate::path::Path::is_pod")]
+        path: crate::path::Path,
         status: Status,
         status_name: String,
         /// The benchmark's headline metric, when the pair succeeded.

@@ -70,6 +70,7 @@ async fn publish_run(store: &Store, file: &ResultsFile) {
                 total,
                 client: r.task.client.worker.clone(),
                 server: r.task.server.worker.clone(),
+                path: Default::default(),
                 status: r.task.status,
                 status_name: r.status_name.clone(),
                 headline: r.metrics.first().cloned(),

@@ -52,6 +52,7 @@ pub fn progress_line(e: &Event) -> Option<String> {
             headline,
             seconds,
             left_seconds,
+            path,
             ..
         } => {
             let value = match (status, headline) {
@@ -64,7 +65,12 @@ pub fn progress_line(e: &Event) -> Option<String> {
                 }
                 _ => String::new(),
             };
-            format!("[{index}/{total}] {client} -> {server}  {value}  ({seconds:.1}s{left})")
+            let via = if path.is_pod() {
+                String::new()
+            } else {
+                format!(" ({path})")
+            };
+            format!("[{index}/{total}] {client} -> {server}{via}  {value}  ({seconds:.1}s{left})")
         }
         EventKind::RunFinished {
             pairs_total,
