@@ -549,8 +549,8 @@ fn parameters_that_cannot_work_are_refused_up_front() {
     }
 }
 
-/// A suite file, a benchmark list or a sample count that cannot work: exit 2 with the entry and
-/// the fix, on every subcommand, before NATS or any manifest.
+/// A suite file, a benchmark list, a sample count or a path that cannot work: exit 2 with the
+/// entry and the fix, on every subcommand, before NATS or any manifest.
 #[test]
 fn suites_and_samples_that_cannot_work_are_refused_up_front() {
     let dir = tempfile::tempdir().unwrap();
@@ -569,6 +569,10 @@ fn suites_and_samples_that_cannot_work_are_refused_up_front() {
         "path.yaml",
         "- benchmark: iperf3-tcp\n  paths: [pod, hostt]\n",
     );
+    let twice_path = suite(
+        "path2.yaml",
+        "- benchmark: iperf3-tcp\n  paths: [host, pod, host]\n",
+    );
     let missing = dir.path().join("none.yaml").to_str().unwrap().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--suite", &unknown_key], "unknown field `stream`"),
@@ -582,8 +586,17 @@ fn suites_and_samples_that_cannot_work_are_refused_up_front() {
         ),
         (
             vec!["--suite", &bad_path],
-            "path \"hostt\" is not one this build measures",
+            "entry 1 (iperf3-tcp): unknown path \"hostt\": the paths are pod, host, service and same-node",
         ),
+        (
+            vec!["--suite", &twice_path],
+            "entry 1 (iperf3-tcp): path host is named twice",
+        ),
+        (
+            vec!["--benchmark", "iperf3-tcp", "--paths", "pod,nodes"],
+            "unknown path \"nodes\"",
+        ),
+        (vec!["--benchmark", "iperf3-tcp", "--paths", ""], "no path given"),
         (vec!["--suite", &missing], "cannot read the suite file"),
         (
             vec!["--suite", &unknown_key, "--benchmark", "iperf3-tcp"],

@@ -253,3 +253,66 @@ impl ParamFlags {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::{from_flags, Entry};
+    use netbench_proto::Paths;
+
+    fn entries(paths: &str, duration: u32) -> Vec<Entry> {
+        let bench = netbench_bench::find("iperf3-tcp").unwrap();
+        from_flags(
+            &[bench],
+            duration,
+            &Default::default(),
+            1,
+            paths.parse::<Paths>().unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn mesh(n: usize) -> Plan {
+        let nodes: Vec<PlanNode> = (1..=n)
+            .map(|i| PlanNode::new(format!("node-{i}"), ""))
+            .collect();
+        Plan::new(&PlanSpec::Mesh, &nodes, None, None, 1).unwrap()
+    }
+
+    #[test]
+    fn every_path_costs_its_pairs_and_same_node_one_pair_per_node() {
+        let cfg = PlanConfig::default();
+        let hour = Duration::from_secs(3600);
+        // 3 nodes: 6 pairs on pod and on host, and 3 same-node pairs: 15 tests of 10.15 s.
+        let e = fits(&mesh(3), &cfg, &entries("pod,host,same-node", 10), hour).unwrap();
+        assert_eq!((e.pairs, e.rounds), (15, 15));
+        assert!((e.time.as_secs_f64() - 15.0 * 10.15).abs() < 1e-6, "{e:?}");
+        // Side by side, same-node pairs share no node: 3 at once.
+        let wide = PlanConfig {
+            flags: PlanFlags {
+                concurrency: 3,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let e = fits(&mesh(3), &wide, &entries("same-node", 10), hour).unwrap();
+        assert_eq!((e.pairs, e.rounds), (3, 1));
+        // A plan whose pairs fit but not with the same-node pairs on top: refused, saying so.
+        let deadline = Duration::from_secs(130);
+        assert!(fits(&mesh(3), &cfg, &entries("pod,host", 10), deadline).is_ok());
+        let why = fits(&mesh(3), &cfg, &entries("pod,host,same-node", 10), deadline).unwrap_err();
+        assert!(why.contains("of same-node pairs"), "{why}");
+        // The same-node pairs alone over the deadline: said plainly.
+        let why = fits(
+            &mesh(3),
+            &cfg,
+            &entries("same-node", 60),
+            Duration::from_secs(120),
+        )
+        .unwrap_err();
+        assert!(
+            why.contains("the same-node path alone, 3 nodes") && why.contains("--concurrency 2"),
+            "{why}"
+        );
+    }
+}

@@ -11,11 +11,13 @@
 //! - [`flags`]: the plan flags and the check that a plan fits its deadline (pure).
 //! - [`schedule`]: which pair may start now (pure).
 //! - [`suite`]: what a run measures: its entries (benchmarks, parameters, samples), pure.
+//! - [`nodes`]: which worker serves which node on which path (pure).
 //! - [`registry`]: who registered, who is missing, who lacks a tool.
 //! - [`pair`]: one pair, from tasks to a [`netbench_proto::PairResult`].
 //! - [`run`](mod@run): the run loop and the results file.
 
 pub mod flags;
+pub mod nodes;
 pub mod pair;
 pub mod plan;
 pub mod registration;

@@ -1,8 +1,9 @@
 //! The run loop: registration, pairs one at a time, results file.
 
 use crate::flags::{fits, Estimate, PlanConfig};
+use crate::nodes::NodeWorkers;
 use crate::pair::{abandon, run_pair, LostSide, PairContext, PairRun};
-use crate::plan::{Plan, PlanNode};
+use crate::plan::Plan;
 use crate::registration::{self, Shared};
 use crate::registry::{Lost, Registry};
 use crate::schedule::{Job, Scheduler};
@@ -11,8 +12,8 @@ use futures::StreamExt;
 use netbench_bus::results_file::Spool;
 use netbench_bus::{jetstream::Store, BusError, ConnectionStats, NatsArgs};
 use netbench_proto::{
-    subjects, Event, EventKind, PairResult, Path, Placement, RollCall, RunId, RunPhase, RunState,
-    Status, WorkerId, WorkerInfo,
+    subjects, Event, EventKind, PairResult, Path, RollCall, RunId, RunPhase, RunState, Status,
+    WorkerId, WorkerInfo,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -531,16 +532,6 @@ struct Planned {
     same_node: Vec<usize>,
 }
 
-/// A node's workers, by placement (indices into the run's worker list).
-#[derive(Debug, Clone, Default)]
-struct NodeWorkers([Option<usize>; 3]);
-
-impl NodeWorkers {
-    fn get(&self, p: Placement) -> Option<usize> {
-        self.0[p as usize]
-    }
-}
-
 /// Plan the registered workers' pairs, and refuse a plan that cannot fit the time left (exit
 /// 2) or that needs workers the run does not have (exit 3).
 fn plan_run(
@@ -549,94 +540,15 @@ fn plan_run(
     deadline: Instant,
 ) -> Result<Planned, (ExitCode, String)> {
     let paths = crate::suite::all_paths(&cfg.entries);
-    // Plans name nodes (a worker's hostname is its node). The node's pod worker stands for it
-    // (its host worker, for a run of the host path alone).
-    let lead = if paths.needs(Placement::Pod) {
-        Placement::Pod
-    } else {
-        Placement::Host
-    };
-    let leads = workers.iter().filter(|w| w.placement == lead);
-    let hosts: HashSet<&str> = leads.clone().map(|w| w.hostname.as_str()).collect();
-    // Two pod workers on one node (a hand-made deployment) keep their own names, on the pod
-    // path alone: no other path could tell which is whose.
-    let by_name = hosts.len() != leads.count();
-    if by_name && !paths.is_pod_only() {
-        return Err((
-            ExitCode::RunFailed,
-            format!("two {lead} workers run on one node, and --paths {paths} needs one per node: run one worker of each placement per node"),
-        ));
-    }
-    let node_of = |w: &WorkerInfo| {
-        if by_name {
-            w.name.clone()
-        } else {
-            w.hostname.clone()
-        }
-    };
-    workers.sort_by(|a, b| node_of(a).cmp(&node_of(b)).then(a.id.cmp(&b.id)));
-    let nodes: Vec<PlanNode> = workers
-        .iter()
-        .filter(|w| w.placement == lead)
-        .map(|w| PlanNode {
-            name: node_of(w),
-            zone: w.zone.clone(),
-        })
-        .collect();
+    let roster = crate::nodes::roster(workers, paths).map_err(|e| (ExitCode::RunFailed, e))?;
     let seed = cfg.plan.seed();
     let plan = cfg
         .plan
-        .plan(&nodes, seed)
+        .plan(&roster.nodes, seed)
         .map_err(|e| (ExitCode::Usage, e))?;
-    let index: HashMap<&str, usize> = plan
-        .nodes()
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name.as_str(), i))
-        .collect();
-    let mut by_node = vec![NodeWorkers::default(); plan.nodes().len()];
-    for (i, w) in workers.iter().enumerate() {
-        let Some(&n) = index.get(node_of(w).as_str()) else {
-            continue; // a worker on a node the run does not use
-        };
-        let slot = &mut by_node[n].0[w.placement as usize];
-        if slot.is_some() {
-            return Err((
-                ExitCode::RunFailed,
-                format!(
-                    "two {} workers run on node {}: run one worker of each placement per node",
-                    w.placement,
-                    node_of(w)
-                ),
-            ));
-        }
-        *slot = Some(i);
-    }
-    for (n, node) in plan.nodes().iter().enumerate() {
-        for p in Placement::ALL.into_iter().filter(|&p| paths.needs(p)) {
-            let Some(w) = by_node[n].get(p) else {
-                return Err((
-                    ExitCode::RunFailed,
-                    format!(
-                        "node {} has no {p} worker, and --paths {paths} needs one on every node (a worker started with --placement {p})",
-                        node.name
-                    ),
-                ));
-            };
-            if p == Placement::Pod
-                && paths.contains(Path::Service)
-                && workers[w].service_ip.is_none()
-            {
-                return Err((
-                    ExitCode::RunFailed,
-                    format!(
-                        "worker {} has no Service address, and --paths service needs one for every pod worker (--service-ip, NETBENCH_SERVICE_IP)",
-                        workers[w].name
-                    ),
-                ));
-            }
-        }
-    }
+    let nodes = roster
+        .assign(plan.nodes(), workers, paths)
+        .map_err(|e| (ExitCode::RunFailed, e))?;
     let same_node = if paths.contains(Path::SameNode) {
         plan.same_node_nodes()
     } else {
@@ -648,7 +560,7 @@ fn plan_run(
         plan,
         seed,
         estimate,
-        nodes: by_node,
+        nodes,
         same_node,
     })
 }

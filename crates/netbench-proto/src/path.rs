@@ -111,7 +111,7 @@ impl Paths {
     /// `pod,host` (or a list of items each like that): each known, none twice.
     pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Paths, String> {
         let mut set = Paths(0);
-        for item in items {
+        for item in items.iter().filter(|i| !i.as_ref().trim().is_empty()) {
             for name in item.as_ref().split(',') {
                 let p: Path = name.parse().map_err(|e: UnknownPath| e.to_string())?;
                 if set.contains(p) {
@@ -255,7 +255,10 @@ mod tests {
         let e = Paths::parse(&["pod,pod"]).unwrap_err();
         assert!(e.contains("twice"), "{e}");
         assert!(Paths::parse::<&str>(&[]).unwrap_err().contains("no path"));
-        assert!(Paths::parse(&[""]).is_err());
+        assert!(Paths::parse(&[" "]).unwrap_err().contains("no path"));
+        assert!(Paths::parse(&["pod,"])
+            .unwrap_err()
+            .contains("unknown path \"\""));
     }
 
     #[test]
