@@ -173,8 +173,11 @@ fn orchestrator(
     extra: &[&str],
 ) -> std::process::Command {
     let mut c = netbench();
-    c.args(["orchestrator", "--nats-url", url, "--run", run.as_str()])
-        .args(["--benchmark", "iperf3-tcp", "--duration", "1"])
+    c.args(["orchestrator", "--nats-url", url, "--run", run.as_str()]);
+    if !extra.contains(&"--suite") {
+        c.args(["--benchmark", "iperf3-tcp"]);
+    }
+    c.args(["--duration", "1"])
         .args(["--timeout", "20s", "--deadline", "2m"])
         .args(["--workers", &workers.to_string()])
         .arg("--results")
@@ -442,4 +445,68 @@ async fn a_run_without_the_workers_a_path_needs_is_refused() {
         "{err}"
     );
     assert!(seen.is_empty());
+}
+
+/// A suite whose entries measure different paths, one with samples: every entry, sample and
+/// path once, ids unique, the file in run order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_entries_with_their_own_paths_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.yaml");
+    std::fs::write(
+        &suite,
+        "- {benchmark: iperf3-tcp, paths: [host], samples: 2}\n\
+         - {benchmark: iperf3-tcp, streams: 2, paths: [same-node, pod]}\n",
+    )
+    .unwrap();
+    let workers: Vec<Played> = (1..=2).flat_map(node).collect();
+    let (out, file, _) = run_with(
+        "paths5",
+        workers,
+        Duration::ZERO,
+        &["--suite", suite.to_str().unwrap()],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let results = file.unwrap()["results"].as_array().unwrap().clone();
+    let got: Vec<(u64, u64, String, String)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["entry"].as_u64().unwrap(),
+                r["sample"].as_u64().unwrap(),
+                text(&r["path"]).to_string(),
+                text(&r["task"]["client"]["worker"]).to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(u64, u64, String, String)> = [
+        (0, 0, "host", "node-1-host"),
+        (0, 0, "host", "node-2-host"),
+        (0, 1, "host", ""),
+        (0, 1, "host", ""),
+        (1, 0, "pod", "node-1"),
+        (1, 0, "pod", "node-2"),
+        (1, 0, "same-node", "node-1-pod2"),
+        (1, 0, "same-node", "node-2-pod2"),
+    ]
+    .iter()
+    .map(|(e, s, p, c)| (*e, *s, p.to_string(), c.to_string()))
+    .collect();
+    // The second sample's order is a shuffle of the plan: compare it as a set.
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((g.0, g.1, &g.2), (w.0, w.1, &w.2), "{got:?}");
+        if !w.3.is_empty() {
+            assert_eq!(g.3, w.3, "{got:?}");
+        }
+    }
+    let ids: std::collections::HashSet<&str> = results.iter().map(|r| text(&r["pair"])).collect();
+    assert_eq!(ids.len(), 8, "unique ids: {ids:?}");
+    let index: Vec<u64> = results
+        .iter()
+        .map(|r| r["plan_index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(index, (0..8).collect::<Vec<u64>>());
 }
