@@ -138,7 +138,13 @@ pub fn of_entry(reports: &[Report]) -> Option<RelativeToHost> {
     let indexes: Vec<HashMap<(String, String), usize>> = across.iter().map(|r| index(r)).collect();
     let host_index = index(host);
     let mut rows = Vec::new();
-    for (i, h) in host.pairs.iter().enumerate() {
+    // No table without another path across nodes (host and same-node alone).
+    let table_pairs = if across.is_empty() {
+        &[][..]
+    } else {
+        &host.pairs[..]
+    };
+    for (i, h) in table_pairs.iter().enumerate() {
         if host_index[&(h.client.clone(), h.server.clone())] != i {
             continue;
         }
@@ -394,4 +400,34 @@ pub fn table(v: &RelativeToHost) -> Vec<Vec<String>> {
         rows.push(row);
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_need_both_figures_and_a_host_figure_other_than_0() {
+        assert_eq!(ratio(Some(3.0), Some(4.0)), Some(0.75));
+        assert_eq!(ratio(Some(3.0), Some(0.0)), None);
+        assert_eq!(ratio(None, Some(4.0)), None);
+        assert_eq!(ratio(Some(3.0), None), None);
+    }
+
+    #[test]
+    fn the_words_say_which_side_of_1_is_worse() {
+        assert!(direction_note(Some(Direction::Higher)).contains("below 1"));
+        assert!(direction_note(Some(Direction::Lower)).contains("above 1"));
+        assert_eq!(ratio_text(0.625), "0.62");
+        assert_eq!(ratio_text(3.372), "3.37");
+        assert_eq!(ratio_text(0.0042), "4.20e-3");
+        // 3 pairs: the range covers 1 - 2/8 = 75 %; 6 pairs reach 95 %.
+        let three = median_interval(&[0.5, 0.7, 0.6]).unwrap();
+        assert_eq!(
+            interval_text(&three),
+            "75% CI 0.50–0.70 (the range; 6 pairs or more give 95%)"
+        );
+        let six = median_interval(&[0.5, 0.7, 0.6, 0.55, 0.65, 0.62]).unwrap();
+        assert_eq!(interval_text(&six), "95% CI 0.50–0.70");
+    }
 }

@@ -697,3 +697,19 @@ fn watch_lines_name_the_path_when_it_is_not_pod() {
     let l = line(&Item::Event(Box::new(event)));
     assert!(l.contains("node-1 -> node-2 (service)"), "{l}");
 }
+
+#[test]
+fn host_and_same_node_alone_give_the_medians_side_by_side_and_no_table() {
+    let mut file = four_paths();
+    file.results
+        .retain(|r| matches!(r.path, Path::Host | Path::SameNode));
+    let reports = Report::build_all(&file).unwrap();
+    let v = view(&reports);
+    assert!(v.paths.is_empty() && v.rows.is_empty() && v.summaries.is_empty());
+    let text = render::text_all(&reports, &render::TextOptions::default());
+    assert!(!text.contains("Relative to host:"), "{text}");
+    assert!(text.ends_with(&format!(
+        "\n\n{}\n",
+        relative::same_node_line(v.same_node.as_ref().unwrap(), v.unit)
+    )));
+}
