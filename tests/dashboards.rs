@@ -244,7 +244,7 @@ fn the_dashboard_is_a_grafana_model_on_a_prometheus_datasource_variable() {
     // The status names of the failed-pairs table are the protocol's.
     let failed = panels(&dash)
         .into_iter()
-        .find(|p| p["title"] == "Failed pairs: status of their latest run")
+        .find(|p| p["title"] == "Failed pairs ($path): status of their latest run")
         .expect("failed pairs table");
     let mut names = BTreeMap::new();
     for m in failed["fieldConfig"]["defaults"]["mappings"]
@@ -373,6 +373,7 @@ fn pair_labels(r: &PairResult) -> Labels {
         ("job", "netbench"),
         ("entry", &entry),
         ("sample", &sample),
+        ("path", r.path.name()),
         ("benchmark", &r.benchmark),
         ("client_worker", &c.worker),
         ("server_worker", &s.worker),
@@ -419,14 +420,19 @@ fn ok(r: &PairResult) -> bool {
     r.task.status == Status::Ok
 }
 
-/// Which pairs the dashboard's node variables select (`None`: All).
+/// Which pairs the dashboard's node variables select (`None`: All), and its path variable.
 #[derive(Debug, Clone, Default)]
 struct Selection {
     client: Option<String>,
     server: Option<String>,
+    path: netbench_proto::Path,
 }
 
 impl Selection {
+    /// The pair is on the selected nodes and path (the panels of one path).
+    fn keeps_on_path(&self, r: &PairResult) -> bool {
+        self.keeps(r) && r.path == self.path
+    }
     fn keeps(&self, r: &PairResult) -> bool {
         self.client
             .as_ref()
@@ -451,12 +457,16 @@ struct Model<'a> {
 }
 
 impl<'a> Model<'a> {
-    /// Each pair (client worker, server worker) with its results, oldest run first.
-    fn history(&self) -> BTreeMap<(String, String), Vec<InRun<'a>>> {
+    /// Each pair (path, client worker, server worker) with its results, oldest run first.
+    fn history(&self) -> BTreeMap<(netbench_proto::Path, String, String), Vec<InRun<'a>>> {
         let mut out: BTreeMap<_, Vec<_>> = BTreeMap::new();
         for run in self.runs {
             for r in &run.file.results {
-                let key = (r.task.client.worker.clone(), r.task.server.worker.clone());
+                let key = (
+                    r.path,
+                    r.task.client.worker.clone(),
+                    r.task.server.worker.clone(),
+                );
                 out.entry(key).or_default().push((run, r));
             }
         }
@@ -614,6 +624,7 @@ impl<'a> Model<'a> {
                 ("job", "netbench"),
                 ("run", r.run.as_str()),
                 ("benchmark", &r.benchmark),
+                ("path", r.path.name()),
             ]);
             *failed.entry(l).or_default() += 1.0;
         }
@@ -652,7 +663,11 @@ impl<'a> Model<'a> {
             items.into_iter().filter(|(_, r)| sel.keeps(r)).collect()
         };
         let nodes = |l: &Labels| only(l, &["client_node", "server_node"]);
-        let latest = keep(self.latest());
+        let latest: Vec<InRun<'a>> = self
+            .latest()
+            .into_iter()
+            .filter(|(_, r)| sel.keeps_on_path(r))
+            .collect();
         let mut head_latest = Expected::new();
         for (l, w) in Self::values(&latest, |r| headline(r).into_iter().collect()) {
             head_latest.insert(nodes(&l), w);
@@ -661,6 +676,7 @@ impl<'a> Model<'a> {
         for (l, w) in self.ratios(|r| headline(r).into_iter().collect()) {
             if sel.client.as_ref().is_none_or(|c| *c == l["client_node"])
                 && sel.server.as_ref().is_none_or(|s| *s == l["server_node"])
+                && l["path"] == sel.path.name()
             {
                 head_ratio.insert(nodes(&l), w);
             }
@@ -708,24 +724,27 @@ impl<'a> Model<'a> {
             }
         }
         let key = |title: &str, r: &str| (title.to_string(), r.to_string());
-        let head = "$benchmark: $headline, client node (rows) × server node (columns)";
+        let head = "$benchmark ($path): $headline, client node (rows) × server node (columns)";
         let runs = "Runs of $benchmark on the PushGateway";
         BTreeMap::from([
             (key(head, "A"), head_latest.clone()),
             (
-                key("$benchmark: $headline, latest run ÷ previous run", "A"),
+                key(
+                    "$benchmark ($path): $headline, latest run ÷ previous run",
+                    "A",
+                ),
                 head_ratio,
             ),
             (
-                key("Failed pairs", "A"),
+                key("Failed pairs ($path)", "A"),
                 Expected::from([(Labels::new(), Want::Is(failed.len() as f64))]),
             ),
             (
-                key("Failed pairs: status of their latest run", "A"),
+                key("Failed pairs ($path): status of their latest run", "A"),
                 failed_table,
             ),
             (
-                key("$benchmark: $headline per pair, run after run", "A"),
+                key("$benchmark ($path): $headline per pair, run after run", "A"),
                 head_latest,
             ),
             (
@@ -752,7 +771,7 @@ impl<'a> Model<'a> {
         let mut out = BTreeMap::new();
         for h in self.history().into_values() {
             let r = h[0].1;
-            if !sel.keeps(r) {
+            if !sel.keeps_on_path(r) {
                 continue;
             }
             let values = h.iter().filter_map(|(_, r)| headline(r)).map(|(_, v)| v);
@@ -891,6 +910,7 @@ async fn check_dashboard(prom: &Prometheus, model: &Model<'_>, sel: &Selection, 
         ("benchmark", "iperf3-tcp".to_string()),
         ("client_node", Selection::var(&sel.client)),
         ("server_node", Selection::var(&sel.server)),
+        ("path", sel.path.name().to_string()),
         ("datasource", "prometheus".to_string()),
     ]);
     let want = model.panels(sel);
@@ -963,6 +983,7 @@ async fn check_variables(prom: &Prometheus, model: &Model<'_>, since: f64) {
     };
     let want: BTreeMap<&str, BTreeSet<String>> = BTreeMap::from([
         ("benchmark", set(&|r| Some(r.benchmark.clone()))),
+        ("path", set(&|r| Some(r.path.name().to_string()))),
         ("headline", set(&|r| headline(r).map(|(m, _)| m))),
         (
             "client_node",
@@ -1034,11 +1055,11 @@ async fn check_all(prom: &Prometheus, runs: &[Run], since: f64) {
         Selection::default(),
         Selection {
             client: Some("node-1".into()),
-            server: None,
+            ..Default::default()
         },
         Selection {
-            client: None,
             server: Some("node-1".into()),
+            ..Default::default()
         },
     ] {
         check_dashboard(prom, &model, &sel, since).await;
@@ -1129,4 +1150,258 @@ async fn dashboard_and_rules_against_three_real_runs() {
     }));
     check_all(&prom, &runs, since).await;
     assert!(firing_alerts(&prom).await.is_empty());
+}
+
+// ---- Paths, and series from before paths ----
+
+/// A pair of `iperf3-tcp` from node-1 to node-2 (node-1 to itself for same-node), measured from
+/// the real captured output `case`, in run `run` on `path`, every figure multiplied by
+/// `factor`. Workers are named per placement as the launcher names them.
+fn path_pair(run: &str, path: netbench_proto::Path, case: &str, factor: f64) -> PairResult {
+    use netbench_proto::Path as P;
+    let mut r = netbench_metrics::testkit::fixture_pair("iperf3-tcp", case, "node-1", "node-2");
+    let (c, s) = match path {
+        P::Pod | P::Service => ("node-1", "node-2"),
+        P::Host => ("node-1-host", "node-2-host"),
+        P::SameNode => ("node-1-b", "node-1"),
+    };
+    r.task.client.worker = c.into();
+    r.task.server.worker = s.into();
+    if path == P::SameNode {
+        r.task.server.vm = r.task.client.vm.clone();
+    }
+    r.run = run.parse().unwrap();
+    r.path = path;
+    for m in &mut r.metrics {
+        m.value *= factor;
+    }
+    r
+}
+
+/// The text a netbench from before paths pushed for `r`: its series without the `path` label.
+fn exposition_without_path(r: &PairResult) -> String {
+    let mut out = String::new();
+    for s in netbench_metrics::pair_series(r).unwrap() {
+        let labels: Vec<String> = s
+            .labels
+            .iter()
+            .filter(|(l, _)| *l != "path")
+            .map(|(l, v)| format!("{l}=\"{v}\""))
+            .collect();
+        out.push_str(&format!(
+            "# TYPE {0} gauge\n{0}{{{1}}} {2}\n",
+            s.name,
+            labels.join(","),
+            s.value
+        ));
+    }
+    out
+}
+
+/// Poll until `check` holds for the firing alerts, up to 10 s; the alerts.
+async fn alerts_until(
+    prom: &Prometheus,
+    what: &str,
+    check: impl Fn(&BTreeSet<Labels>) -> bool,
+) -> BTreeSet<Labels> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = firing_alerts(prom).await;
+        if check(&got) {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "{what}: firing alerts {got:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Pod, host, service and same-node series of the same two nodes against the real rules and a
+/// real Prometheus and PushGateway (no namespaces needed): each path is compared with itself
+/// only, a run pushed by a netbench from before paths (no `path` label) counts as pod, failed
+/// pairs are counted per path, and the dashboard's Path variable picks one path's matrix.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rules_keep_paths_apart_and_take_series_without_a_path_as_pod() {
+    use netbench_proto::Path as P;
+    let gw = PushGateway::start().await;
+    let prom = Prometheus::start(
+        &[gw.url().trim_start_matches("http://")],
+        &[Path::new(RULES)],
+    )
+    .await;
+    let push = |run: &str, pairs: Vec<PairResult>| {
+        let url = gw.url().to_string();
+        let run = run.to_string();
+        async move {
+            let pusher = netbench_metrics::Pusher::new(
+                netbench_metrics::PushConfig {
+                    url,
+                    ..Default::default()
+                },
+                &run.parse().unwrap(),
+            )
+            .unwrap();
+            for p in &pairs {
+                pusher.push_pair(p).await.unwrap();
+            }
+        }
+    };
+    let n = comparable(&path_pair("x", P::Pod, "ok", 1.0)).len();
+
+    // old0: the pod pair as a netbench from before paths pushed it. new1: pod at half its
+    // figures, host at twice them (a host figure compared with the old pod one would be 2),
+    // service at 0.4.
+    gw.put_text(
+        "old0",
+        &exposition_without_path(&path_pair("old0", P::Pod, "ok", 1.0)),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    push(
+        "new1",
+        vec![
+            path_pair("new1", P::Pod, "ok", 0.5),
+            path_pair("new1", P::Host, "ok", 2.0),
+            path_pair("new1", P::Service, "ok", 0.4),
+        ],
+    )
+    .await;
+    let ratios_new1 = "netbench:pair_value:ratio_to_previous_run{run=\"new1\"}";
+    wait_for_series(&prom, ratios_new1, n).await;
+    for (l, v) in query(&prom, ratios_new1).await {
+        assert_eq!(l["path"], "pod", "only pod has an earlier run: {l:?}");
+        assert!((v - 0.5).abs() < 1e-12, "new1 pod / old0 pod: {l:?} {v}");
+    }
+    let previous = query(&prom, "netbench:pair_previous_run").await;
+    assert_eq!(previous.len(), 1, "{previous:?}");
+    assert_eq!(
+        (
+            previous[0].0["run"].as_str(),
+            previous[0].0["path"].as_str()
+        ),
+        ("old0", "pod"),
+        "the series without a path are the pod pair's previous run"
+    );
+    let latest: BTreeSet<(String, String)> = query(&prom, "netbench:pair_latest_run")
+        .await
+        .into_iter()
+        .map(|(l, _)| (l["path"].clone(), l["run"].clone()))
+        .collect();
+    assert_eq!(
+        latest,
+        BTreeSet::from([
+            ("host".to_string(), "new1".to_string()),
+            ("pod".into(), "new1".into()),
+            ("service".into(), "new1".into()),
+        ])
+    );
+    let alerts = alerts_until(&prom, "after new1", |a| {
+        a.iter()
+            .any(|l| l["alertname"] == "NetbenchPairWorseThanLastRun")
+    })
+    .await;
+    for l in &alerts {
+        assert_eq!(
+            (
+                l["alertname"].as_str(),
+                l["path"].as_str(),
+                l["run"].as_str()
+            ),
+            ("NetbenchPairWorseThanLastRun", "pod", "new1"),
+            "{l:?}"
+        );
+    }
+    assert!(alerts
+        .iter()
+        .any(|l| l["metric"] == "throughput_received_bytes_per_second"));
+
+    // new2: pod and host as in new1 (ratio 1 each: host against host), no service, and a
+    // same-node pair that failed.
+    push(
+        "new2",
+        vec![
+            path_pair("new2", P::Pod, "ok", 0.5),
+            path_pair("new2", P::Host, "ok", 2.0),
+            path_pair("new2", P::SameNode, "refused", 1.0),
+        ],
+    )
+    .await;
+    let ratios_new2 = "netbench:pair_value:ratio_to_previous_run{run=\"new2\"}";
+    wait_for_series(&prom, ratios_new2, 2 * n).await;
+    let mut per_path: BTreeMap<String, usize> = BTreeMap::new();
+    for (l, v) in query(&prom, ratios_new2).await {
+        assert!(
+            (v - 1.0).abs() < 1e-12,
+            "each path against itself: {l:?} {v}"
+        );
+        *per_path.entry(l["path"].clone()).or_default() += 1;
+    }
+    assert_eq!(
+        per_path,
+        BTreeMap::from([("host".to_string(), n), ("pod".to_string(), n)])
+    );
+    let alerts = alerts_until(&prom, "after new2", |a| {
+        a.iter()
+            .all(|l| l["alertname"] == "NetbenchRunHasFailedPairs")
+            && !a.is_empty()
+    })
+    .await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let failed = alerts.iter().next().unwrap();
+    assert_eq!(
+        (failed["run"].as_str(), failed["path"].as_str()),
+        ("new2", "same-node")
+    );
+
+    // The dashboard: the Path variable lists every path, the matrix shows the chosen one's.
+    let dash = dashboard();
+    let var = dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "path")
+        .expect("a path variable");
+    let q = var["query"]["query"]
+        .as_str()
+        .unwrap()
+        .replace("$benchmark", "iperf3-tcp");
+    let selector = q
+        .strip_prefix("label_values(")
+        .and_then(|s| s.strip_suffix(", path)"))
+        .unwrap();
+    let body = prom
+        .api("/api/v1/label/path/values", &[("match[]", selector)])
+        .await
+        .unwrap();
+    let got: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        got["data"],
+        serde_json::json!(["host", "pod", "same-node", "service"])
+    );
+    let matrix = targets(&dash)
+        .into_iter()
+        .find(|t| {
+            t.key
+                .0
+                .contains("client node (rows) × server node (columns)")
+        })
+        .unwrap();
+    let headline_of = |path: P| {
+        path_pair("x", path, "ok", 1.0)
+            .metric("throughput_received")
+            .unwrap()
+    };
+    for (path, factor) in [(P::Pod, 0.5), (P::Host, 2.0), (P::Service, 0.4)] {
+        let vars = BTreeMap::from([
+            ("benchmark", "iperf3-tcp".to_string()),
+            ("client_node", ".*".to_string()),
+            ("server_node", ".*".to_string()),
+            ("path", path.name().to_string()),
+        ]);
+        let got = query(&prom, &substitute(&matrix.expr, &vars)).await;
+        assert_eq!(got.len(), 1, "{path}: {got:?}");
+        assert!(
+            (got[0].1 - headline_of(path) * factor).abs() < 1e-6,
+            "{path}: {got:?}"
+        );
+    }
 }

@@ -412,3 +412,94 @@ fn report_of_1000_nodes_is_a_summary_and_a_small_page() {
     assert!(html.contains("class=\"matrix-image\""));
     assert!(!html.contains("<script"));
 }
+
+/// A copy of the real 3-node fixture with every pair measured on `host` as well (`--paths
+/// pod,host`: workers `<node>-host` on the same nodes), the host figures `host_factor` times the
+/// pod ones.
+fn with_host(dir: &Path, out: &str, host_factor: f64) -> PathBuf {
+    edited(dir, "iperf3-tcp-3nodes.json", out, |v| {
+        let results = v["results"].as_array_mut().unwrap();
+        let mut host: Vec<Value> = results.clone();
+        for r in &mut host {
+            r["path"] = "host".into();
+            r["pair"] = format!("{}/host", r["pair"].as_str().unwrap()).into();
+            for side in ["client", "server"] {
+                let w = format!("{}-host", r["task"][side]["worker"].as_str().unwrap());
+                r["task"][side]["worker"] = w.into();
+            }
+            for m in r["metrics"].as_array_mut().unwrap() {
+                m["value"] = (m["value"].as_f64().unwrap() * host_factor).into();
+            }
+        }
+        results.extend(host);
+    })
+}
+
+/// `report` of a run on pod and host: a section per path, the pod/host ratio per pair and the
+/// one-line summary; `compare` matches each path with itself and names the path one file lacks.
+#[test]
+fn report_and_compare_of_a_run_on_two_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    // Host twice the pod figures: every pod/host ratio is exactly 0.5.
+    let both = with_host(dir.path(), "both.json", 2.0);
+    let f = both.to_str().unwrap();
+    let o = run(&["report", f]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("2 paths: pod, host\n"), "{text}");
+    assert!(text.contains("\n--- path host: node to node"), "{text}");
+    assert!(
+        text.ends_with(
+            "\npod network vs host network: median ratio 0.50 [95% CI 0.50–0.50] over 6 pairs\n"
+        ),
+        "{text}"
+    );
+    let o = run(&["report", f, "--format", "csv"]);
+    let csv = stdout(&o);
+    assert!(csv.starts_with("run,benchmark,path,client,"), "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.contains(",pod,")).count(), 6);
+    assert!(csv
+        .lines()
+        .filter(|l| l.contains(",pod,"))
+        .all(|l| l.contains(",0.5,")));
+    let o = run(&["report", f, "--format", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["relative_to_host"][0]["summaries"][0]["median"], 0.5);
+
+    // A pod-only run against it: nothing regressed, host is named as new.
+    let pod_only = fixture("iperf3-tcp-3nodes.json");
+    let o = run(&["compare", pod_only.to_str().unwrap(), f]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("paths only in new: host"),
+        "{}",
+        stdout(&o)
+    );
+    // Host halved (now equal to pod): the six host pairs regress, the pod pairs do not; had a pod
+    // pair been set against a host one, pod would show a change too.
+    let halved = with_host(dir.path(), "halved.json", 1.0);
+    let o = run(&[
+        "compare",
+        f,
+        halved.to_str().unwrap(),
+        "--metric",
+        "throughput_received",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let out = stdout(&o);
+    let regressed: Vec<&str> = out.lines().filter(|l| l.contains("REGRESSED")).collect();
+    assert_eq!(regressed.len(), 6, "{out}");
+    assert!(
+        regressed
+            .iter()
+            .all(|l| l.split_whitespace().nth(2) == Some("host")),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.split_whitespace().nth(2) == Some("pod") && l.contains("+0.0%"))
+            .count(),
+        6,
+        "{out}"
+    );
+}

@@ -4,7 +4,8 @@
 //! ([`netbench_proto::Unit::suffix`]; no suffix for plain counts), with the catalogue's help text.
 //! Adding a metric to a benchmark's catalogue entry is therefore all it takes to export it.
 //!
-//! Every series carries the labels [`LABELS`]. Each pair is one set of gauges with constant
+//! Every series carries the labels [`LABELS`] (the pair's run, benchmark, workers, nodes,
+//! zones, entry, sample and path). Each pair is one set of gauges with constant
 //! labels, so any number of pairs can share a [`Registry`] and `gather()` merges them into one
 //! family per metric name.
 
@@ -16,8 +17,10 @@ use prometheus::{Gauge, Opts, Registry};
 pub const PREFIX: &str = "netbench";
 
 /// The labels of every pair series, in this order. `entry` and `sample` tell apart the
-/// results of one pair in a run of several entries (`--suite`) or samples (`--samples`).
-pub const LABELS: [&str; 10] = [
+/// results of one pair in a run of several entries (`--suite`) or samples (`--samples`), and
+/// `path` (`pod`, `host`, `service`, `same-node`) its paths (`--paths`): the pod and the
+/// service pair of two nodes run on the same workers, and would otherwise be one series.
+pub const LABELS: [&str; 11] = [
     "run",
     "benchmark",
     "client_worker",
@@ -28,6 +31,7 @@ pub const LABELS: [&str; 10] = [
     "server_zone",
     "entry",
     "sample",
+    "path",
 ];
 
 /// The pair's status code (`task.status` of the results file), for every pair.
@@ -77,6 +81,7 @@ pub fn pair_labels(result: &PairResult) -> Vec<(&'static str, String)> {
         s.vm.availability_zone.as_str(),
         entry.as_str(),
         sample.as_str(),
+        result.path.name(),
     ];
     LABELS
         .iter()
@@ -244,6 +249,7 @@ mod tests {
             ("server_zone", "zone-node-b"),
             ("entry", "0"),
             ("sample", "0"),
+            ("path", "pod"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -337,6 +343,57 @@ mod tests {
         // and ok.
         assert_eq!(fams.len(), 11);
         assert!(fams.contains_key("netbench_cpu_server_system_percent"));
+    }
+
+    #[test]
+    fn the_paths_of_one_pair_are_series_of_their_own_labelled_with_the_path() {
+        use netbench_proto::Path;
+        let reg = Registry::new();
+        // Pod and service run on the same workers; host on the nodes' hostNetwork workers.
+        let on = |path: Path, client: &str, server: &str, scale: f64| {
+            let mut r = measured("iperf3-tcp", "ok", client, server);
+            r.path = path;
+            for m in &mut r.metrics {
+                m.value *= scale;
+            }
+            r
+        };
+        let pairs = [
+            on(Path::Pod, "n1", "n2", 1.0),
+            on(Path::Service, "n1", "n2", 0.5),
+            on(Path::Host, "n1-host", "n2-host", 2.0),
+        ];
+        for r in &pairs {
+            pair_gauges(&reg, r).unwrap();
+        }
+        let fams = families(&reg);
+        let f = &fams["netbench_throughput_received_bytes_per_second"];
+        let by_path: BTreeMap<String, (BTreeMap<String, String>, f64)> = f
+            .get_metric()
+            .iter()
+            .map(|m| {
+                let l = labels_of(m);
+                (l["path"].clone(), (l, m.get_gauge().get_value()))
+            })
+            .collect();
+        assert_eq!(by_path.len(), 3, "{by_path:?}");
+        for r in &pairs {
+            let (labels, value) = &by_path[r.path.name()];
+            assert_eq!(labels["client_worker"], r.task.client.worker);
+            assert_eq!(Some(*value), r.metric("throughput_received"));
+        }
+        assert_eq!(
+            by_path["service"].1 * 2.0,
+            by_path["pod"].1,
+            "the service series holds the service figure, not the pod one"
+        );
+        // Without the label the service pair would be the pod pair's series again.
+        let mut again = pairs[1].clone();
+        again.path = Path::Pod;
+        assert!(matches!(
+            pair_gauges(&reg, &again).unwrap_err(),
+            MetricsError::DuplicatePair { .. }
+        ));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! - [`gauges`]: the pure core. Every metric a benchmark defines in the catalogue
 //!   (`netbench_bench::CATALOGUE`) becomes a gauge `netbench_<name>[_<unit suffix>]`, one series
-//!   per pair, labelled with the run, the benchmark and both sides' worker, node and zone. Every
+//!   per pair, labelled with the run, the benchmark, both sides' worker, node and zone, and the
+//!   pair's entry, sample and path (`pod`, `host`, `service`, `same-node`). Every
 //!   pair also gets `netbench_pair_status` (its status code) and `netbench_pair_ok` (0/1); a failed
 //!   pair gets only those two, never a made-up measurement. Nothing here does I/O.
 //! - [`push`]: the [`Pusher`], which keeps a run's gauges and PUTs all of them to a PushGateway

@@ -261,6 +261,7 @@ pub fn expected_labels(r: &PairResult) -> BTreeMap<String, String> {
         ("server_zone", s.vm.availability_zone.as_str()),
         ("entry", entry.as_str()),
         ("sample", sample.as_str()),
+        ("path", r.path.name()),
         ("job", "netbench"),
     ]
     .into_iter()
@@ -272,15 +273,21 @@ pub fn expected_labels(r: &PairResult) -> BTreeMap<String, String> {
     want
 }
 
-/// The samples of the scrape that belong to pair `r` (same client and server worker and run).
+/// The samples of the scrape that belong to pair `r` (same run, client and server worker,
+/// entry, sample and path).
 pub fn pair_samples<'a>(scrape: &'a Scrape, r: &'a PairResult) -> Vec<&'a Sample> {
+    let (entry, sample) = (r.entry.to_string(), r.sample.to_string());
     scrape
         .samples
         .iter()
         .filter(|s| {
-            s.labels.get("run").map(String::as_str) == Some(r.run.as_str())
-                && s.labels.get("client_worker") == Some(&r.task.client.worker)
-                && s.labels.get("server_worker") == Some(&r.task.server.worker)
+            let is = |k: &str, v: &str| s.labels.get(k).map(String::as_str) == Some(v);
+            is("run", r.run.as_str())
+                && is("client_worker", &r.task.client.worker)
+                && is("server_worker", &r.task.server.worker)
+                && is("entry", &entry)
+                && is("sample", &sample)
+                && is("path", r.path.name())
         })
         .collect()
 }
@@ -468,6 +475,21 @@ impl PushGateway {
     /// The CA that signed the gateway's certificate, with TLS.
     pub fn ca_file(&self) -> Option<&Path> {
         self.ca_file.as_deref()
+    }
+
+    /// PUT a text exposition as run `run`'s group (`/metrics/job/netbench/run/<run>`), as
+    /// another client would: for series netbench itself no longer pushes, such as those of a
+    /// netbench from before a label existed.
+    pub async fn put_text(&self, run: &str, text: &str) {
+        let url = format!("{}/metrics/job/{}/run/{run}", self.url, crate::JOB);
+        let mut req = self.client.put(url).body(text.to_string());
+        if let Some((u, p)) = &self.auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        let resp = req.send().await.expect("PUT to the pushgateway");
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        assert!(status.is_success(), "PUT run {run}: HTTP {status}: {body}");
     }
 
     /// Scrape the gateway's `/metrics`, as Prometheus would.

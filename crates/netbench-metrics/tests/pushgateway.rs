@@ -79,6 +79,46 @@ async fn every_pair_is_on_the_gateway_after_its_push_with_its_labels_and_values(
     assert!(scrape.named("netbench_transaction_rate_per_second").count() == 1);
 }
 
+/// The paths of one pair (`--paths pod,host,service,same-node`) are series of their own on the
+/// gateway: pod and service run on the same workers and differ only in `path`.
+#[tokio::test]
+async fn the_paths_of_a_pair_are_series_of_their_own_on_the_gateway() {
+    use netbench_proto::Path;
+    let gw = PushGateway::start().await;
+    let pusher = Pusher::new(plain(gw.url()), &run("r-paths")).unwrap();
+    let on = |path: Path, client: &str, server: &str, case: &str| {
+        let mut r = pair("iperf3-tcp", case, client, server, "r-paths");
+        r.path = path;
+        r
+    };
+    let mut service = on(Path::Service, "node-a", "node-b", "ok");
+    for m in &mut service.metrics {
+        m.value /= 2.0;
+    }
+    let pairs = [
+        on(Path::Pod, "node-a", "node-b", "ok"),
+        on(Path::Host, "node-a-host", "node-b-host", "ok"),
+        service,
+        on(Path::SameNode, "node-a-b", "node-a", "refused"),
+    ];
+    for p in &pairs {
+        pusher.push_pair(p).await.unwrap();
+    }
+    let scrape = gw.scrape().await;
+    for p in &pairs {
+        assert_pair_on_gateway(&scrape, p);
+    }
+    assert_eq!(scrape.named(PAIR_STATUS).count(), 4);
+    let paths: Vec<&str> = scrape
+        .named("netbench_throughput_received_bytes_per_second")
+        .map(|s| s.labels["path"].as_str())
+        .collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    for p in ["pod", "host", "service"] {
+        assert!(paths.contains(&p), "{paths:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_push_that_failed_is_made_good_by_the_next_one() {
     let port = free_port();
@@ -299,7 +339,8 @@ fn labels_are_the_documented_ones() {
             "client_zone",
             "server_zone",
             "entry",
-            "sample"
+            "sample",
+            "path"
         ]
     );
 }

@@ -1,7 +1,10 @@
 //! Two runs, pair by pair: pure comparison and its text / Markdown / JSON renderings.
 //!
 //! Pairs match by client and server NODE ([`crate::model::node`]: `vm.hostname`, else the
-//! worker's name), so two runs on the same cluster line up even though worker pods got new names.
+//! worker's name), so two runs on the same cluster line up even though worker pods got new names,
+//! and by PATH (`--paths`; `pod` for a file without paths): a pod figure is never set against a
+//! host, service or same-node one. A path measured in one file only is named as such
+//! ([`Comparison::paths_only_in_base`]), and its pairs are listed with the others in one file only.
 //! Each metric's relative change `(new - base) / |base|` is judged in the catalogue's direction
 //! ([`Direction`]): past the tolerance on the worse side is a regression, on the better side an
 //! improvement. A pair that succeeded in BASE and failed in NEW is a regression too. Pairs
@@ -32,7 +35,7 @@ use crate::render::{align, md_table};
 use crate::stats::{self, MannWhitney, ALPHA};
 use crate::units::{human, percent};
 use crate::ReportError;
-use netbench_proto::{PairResult, Parameters, ResultsFile, Status, Unit};
+use netbench_proto::{PairResult, Parameters, Path, ResultsFile, Status, Unit};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -113,6 +116,8 @@ pub struct SampleCounts {
 pub struct PairDelta {
     pub client: String,
     pub server: String,
+    /// The pair's path, the same in both files.
+    pub path: Path,
     pub base_status: String,
     pub new_status: String,
     /// Why NEW failed, when it did.
@@ -142,8 +147,10 @@ impl PairDelta {
     }
 }
 
+/// What a pair is matched by: its path and its client and server nodes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct NodePair {
+    pub path: Path,
     pub client: String,
     pub server: String,
 }
@@ -193,6 +200,11 @@ pub struct Comparison {
     pub pairs: Vec<PairDelta>,
     pub only_in_base: Vec<NodePair>,
     pub only_in_new: Vec<NodePair>,
+    /// Paths measured in one file only (their pairs are in `only_in_base` / `only_in_new`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths_only_in_base: Vec<Path>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths_only_in_new: Vec<Path>,
     /// Regressed metrics plus newly failed pairs.
     pub regressions: usize,
     /// Matched pairs that ran alone in one file and under load in the other.
@@ -262,19 +274,27 @@ pub fn judge(
     (Some(change), verdict)
 }
 
-/// Results by (client node, server node): every sample of the pair when the results are
+/// Results by (path, client node, server node): every sample of the pair when the results are
 /// sampled (a `sample` above 0), else the last result for the nodes (a re-run wins).
 fn by_nodes<'a>(results: &[&'a PairResult]) -> BTreeMap<NodePair, Vec<&'a PairResult>> {
     let sampled = model::is_sampled(results);
-    model::samples_by_pair(results)
-        .into_iter()
-        .map(|((client, server), mut v)| {
+    let mut out = BTreeMap::new();
+    for (path, on_path) in model::by_path(results) {
+        for ((client, server), mut v) in model::samples_by_pair(&on_path) {
             if !sampled {
                 v.drain(..v.len() - 1);
             }
-            (NodePair { client, server }, v)
-        })
-        .collect()
+            out.insert(
+                NodePair {
+                    path,
+                    client,
+                    server,
+                },
+                v,
+            );
+        }
+    }
+    out
 }
 
 /// The status of a pair's samples: `ok` when one succeeded, else the last failure's.
@@ -366,8 +386,12 @@ fn side(f: &ResultsFile, results: &[&PairResult], bench: String) -> RunSide {
     // Node pairs and the most samples of one when sampled (each pair has several results),
     // else results as before.
     let (pairs, samples) = if model::is_sampled(results) {
-        let by_pair = model::samples_by_pair(results);
-        let most = by_pair.iter().map(|(_, v)| v.len()).max().unwrap_or(1);
+        let by_pair: Vec<usize> = model::by_path(results)
+            .iter()
+            .flat_map(|(_, on_path)| model::samples_by_pair(on_path))
+            .map(|(_, v)| v.len())
+            .collect();
+        let most = by_pair.iter().copied().max().unwrap_or(1);
         (by_pair.len(), most)
     } else {
         (results.len(), 1)
@@ -413,6 +437,7 @@ fn compare_entry(
         pairs.push(PairDelta {
             client: key.client.clone(),
             server: key.server.clone(),
+            path: key.path,
             base_status,
             new_status,
             new_error: ns
@@ -434,8 +459,18 @@ fn compare_entry(
         });
     }
     pairs.sort_by(|x, y| {
-        model::natural_cmp(&x.client, &y.client).then(model::natural_cmp(&x.server, &y.server))
+        x.path
+            .cmp(&y.path)
+            .then(model::natural_cmp(&x.client, &y.client))
+            .then(model::natural_cmp(&x.server, &y.server))
     });
+    let paths_only = |a: &[&PairResult], z: &[&PairResult]| -> Vec<Path> {
+        let z = model::paths_of(z);
+        model::paths_of(a)
+            .into_iter()
+            .filter(|p| !z.contains(p))
+            .collect()
+    };
     let only_in = |a: &BTreeMap<NodePair, Vec<&PairResult>>,
                    z: &BTreeMap<NodePair, Vec<&PairResult>>| {
         a.keys()
@@ -459,6 +494,8 @@ fn compare_entry(
         metrics: metrics.into_iter().map(|m| m.name).collect(),
         only_in_base: only_in(&b, &n),
         only_in_new: only_in(&n, &b),
+        paths_only_in_base: paths_only(br, nr),
+        paths_only_in_new: paths_only(nr, br),
         not_significant: pairs
             .iter()
             .flat_map(|p| &p.metrics)
@@ -673,19 +710,34 @@ fn count_cell(n: usize, failed: usize) -> String {
     }
 }
 
+/// True when a pair of the comparison is on a path other than pod: the tables name the path.
+pub fn shows_path(c: &Comparison) -> bool {
+    c.pairs.iter().map(|p| p.path).any(|p| p != Path::Pod)
+        || c.only_in_base
+            .iter()
+            .chain(&c.only_in_new)
+            .any(|p| p.path != Path::Pod)
+}
+
 fn rows(c: &Comparison) -> Vec<Vec<String>> {
     let marked = c.load_differs > 0;
     let tested = sampled(c);
-    let mut rows = vec![[
-        "client", "server", "metric", "better", "base", "new", "change", "verdict",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(tested.then(|| "test".to_string()))
-    .chain(marked.then(|| "concurrent pairs".to_string()))
-    .collect::<Vec<_>>()];
+    let with_path = shows_path(c);
+    let mut rows = vec![["client", "server"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(with_path.then(|| "path".to_string()))
+        .chain(
+            ["metric", "better", "base", "new", "change", "verdict"]
+                .iter()
+                .map(|s| s.to_string()),
+        )
+        .chain(tested.then(|| "test".to_string()))
+        .chain(marked.then(|| "concurrent pairs".to_string()))
+        .collect::<Vec<_>>()];
     let v = |x: Option<f64>, u: Unit| x.map(|x| human(x, u)).unwrap_or_else(|| "-".into());
     for p in &c.pairs {
+        let first = rows.len();
         if p.newly_failed || p.base_status != p.new_status {
             rows.push(vec![
                 p.client.clone(),
@@ -746,6 +798,11 @@ fn rows(c: &Comparison) -> Vec<Vec<String>> {
             }
             if marked {
                 rows.last_mut().expect("just pushed").push(load_cell(p));
+            }
+        }
+        if with_path {
+            for row in &mut rows[first..] {
+                row.insert(2, p.path.name().to_string());
             }
         }
     }
@@ -836,9 +893,32 @@ pub fn load_warning(c: &Comparison) -> Option<String> {
 
 fn list(p: &[NodePair]) -> String {
     p.iter()
-        .map(|p| format!("{} -> {}", p.client, p.server))
+        .map(|p| {
+            if p.path == Path::Pod {
+                format!("{} -> {}", p.client, p.server)
+            } else {
+                format!("{} -> {} ({})", p.client, p.server, p.path)
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `paths only in base: host, service (their pairs are listed below)`, for each side.
+pub fn paths_only_lines(c: &Comparison) -> Vec<String> {
+    [
+        ("base", &c.paths_only_in_base),
+        ("new", &c.paths_only_in_new),
+    ]
+    .into_iter()
+    .filter(|(_, p)| !p.is_empty())
+    .map(|(side, p)| {
+        format!(
+            "paths only in {side}: {} (not compared: a path is only ever compared with itself)",
+            p.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+        )
+    })
+    .collect()
 }
 
 /// The closing line: how many regressions past which tolerance.
@@ -987,6 +1067,9 @@ pub fn text(c: &Comparison) -> String {
         out.push('\n');
     }
     out.push_str(&align(&rows(c)));
+    for l in paths_only_lines(c) {
+        out.push_str(&format!("\n{l}\n"));
+    }
     if !c.only_in_base.is_empty() {
         out.push_str(&format!(
             "\nonly in base ({}): {}\n",
@@ -1028,6 +1111,9 @@ pub fn markdown(c: &Comparison) -> String {
         out.push_str(&format!("{n}\n\n"));
     }
     out.push_str(&md_table(&rows(c)));
+    for l in paths_only_lines(c) {
+        out.push_str(&format!("\n{l}\n"));
+    }
     if !c.only_in_base.is_empty() {
         out.push_str(&format!("\nOnly in base: {}\n", list(&c.only_in_base)));
     }

@@ -32,6 +32,11 @@ pub enum ReportError {
         "the files hold several entries ({0}); compare them with `compare_all` (`netbench compare` compares each)"
     )]
     SeveralEntries(String),
+    #[error(
+        "the results hold several paths ({0}); a single report covers one path: use `Report::build_all` \
+         (`netbench report` gives one section per path)"
+    )]
+    SeveralPaths(String),
     #[error("no metric {name:?} in either file; metrics there: {known}")]
     UnknownMetric { name: String, known: String },
     #[error("cannot write {}: {source}", path.display())]

@@ -17,6 +17,11 @@
 //! samples, each metric cell of a pair shows the median and, below it, its interval
 //! (`span.ci`), and a `samples` column says how many failed.
 //!
+//! Paths (`--paths`): a section per path of each entry (`section.entry` with `data-path`); a
+//! same-node section has no heatmap (one pair per node: its table says it all). Before an
+//! entry's paths, `section.relative`: the per-pair ratios to host (`td.ratio` with `data-path`
+//! and `data-ratio`) and one `p.path-summary` per path, its median and interval in `data-*`.
+//!
 //! [`MAX_MATRIX_NODES`]: crate::model::MAX_MATRIX_NODES
 
 use crate::model::{Direction, Matrix, Report, Stats};
@@ -607,14 +612,20 @@ fn ranked_table(r: &Report, which: &[usize], class: &str) -> Markup {
 /// The whole page.
 pub fn page(r: &Report) -> String {
     let title = format!(
-        "netbench {} run {}",
+        "netbench {}{} run {}",
         r.title(),
+        if r.show_path {
+            format!(", path {}", r.path)
+        } else {
+            String::new()
+        },
         r.run.as_deref().unwrap_or("?")
     );
     document(&title, body(r, &title))
 }
 
-/// One page for every entry: a section per entry; one report gives exactly [`page`].
+/// One page for every entry: a section per entry and path, then the entry's view against host;
+/// one report gives exactly [`page`].
 pub fn page_all(reports: &[Report]) -> String {
     match reports {
         [one] => page(one),
@@ -623,19 +634,96 @@ pub fn page_all(reports: &[Report]) -> String {
                 .first()
                 .and_then(|r| r.run.as_deref())
                 .unwrap_or("?");
-            let title = format!("netbench run {run}: {} entries", reports.len());
+            let entries = crate::model::by_entry(reports);
+            let n = entries.len();
+            let title = if n == 1 {
+                format!(
+                    "netbench run {run}: {}, {} paths",
+                    reports[0].title(),
+                    reports.len()
+                )
+            } else {
+                format!("netbench run {run}: {n} entries")
+            };
             let sections = html! {
                 h1 { (title) }
                 ol.entries {
-                    @for r in reports { li { (r.title()) } }
+                    @for e in &entries {
+                        @for r in e.iter() {
+                            li { (r.title()) @if r.show_path { ", path " (r.path) } }
+                        }
+                    }
                 }
-                @for (i, r) in reports.iter().enumerate() {
-                    section.entry data-entry=(r.entry.as_ref().map_or(0, |e| e.entry)) {
-                        (body(r, &crate::render::entry_heading(r, i, reports.len())))
+                @for (i, e) in entries.iter().enumerate() {
+                    // The entry's verdict against host first, its paths' details after.
+                    @if let Some(v) = crate::relative::of_entry(e) {
+                        (relative_section(&v))
+                    }
+                    @for r in e.iter() {
+                        section.entry data-entry=(r.entry.as_ref().map_or(0, |e| e.entry)) data-path=(r.path) {
+                            (body(r, &section_heading(r, i, n, e.len())))
+                        }
                     }
                 }
             };
             document(&title, sections)
+        }
+    }
+}
+
+/// `entry 1 of 2: iperf3-tcp — path host: node to node …`, as fits the file.
+fn section_heading(r: &Report, i: usize, entries: usize, paths: usize) -> String {
+    let entry = (entries > 1).then(|| crate::render::entry_heading(r, i, entries));
+    let path = (paths > 1 || r.show_path).then(|| r.path_heading());
+    match (entry, path) {
+        (Some(e), Some(p)) => format!("{e} — {p}"),
+        (Some(e), None) => e,
+        (None, Some(p)) => format!("{} — {p}", r.title()),
+        (None, None) => r.title(),
+    }
+}
+
+/// An entry's paths against host: the per-pair ratios and the summary lines.
+fn relative_section(v: &crate::relative::RelativeToHost) -> Markup {
+    use crate::relative::{ratio_text, summary_line, value_cell};
+    html! {
+        section.relative data-entry=(v.entry.unwrap_or(0)) {
+            h2 { "Relative to host: " (v.title) }
+            @for s in &v.summaries {
+                p.path-summary data-path=(s.path) data-median=(s.median) data-pairs=(s.pairs)
+                    data-low=[s.interval.map(|i| i.low)] data-high=[s.interval.map(|i| i.high)]
+                    data-coverage=[s.interval.map(|i| i.coverage)] {
+                    strong { (summary_line(s)) }
+                }
+            }
+            @if let Some(s) = &v.same_node {
+                p.path-summary data-path="same-node" data-median=(s.median) data-nodes=(s.nodes)
+                    data-host-median=[s.host_median] {
+                    strong { (crate::relative::same_node_line(s, v.unit)) }
+                }
+            }
+            @if !v.rows.is_empty() && !v.paths.is_empty() {
+                p { (crate::relative::what(v)) }
+                table.relative {
+                    tr {
+                        th { "client" } th { "server" } th { "host" }
+                        @for p in &v.paths { th { (p) } th { (p) "/host" } }
+                    }
+                    @for row in v.rows.iter().take(HTML_MAX_ROWS) {
+                        tr data-client=(row.client) data-server=(row.server) {
+                            td { (row.client) } td { (row.server) }
+                            td.num { (value_cell(row.host, Some(&row.host_status), v.unit)) }
+                            @for p in &row.paths {
+                                td.num { (value_cell(p.value, p.status.as_deref(), v.unit)) }
+                                td.num.ratio data-path=(p.path) data-ratio=[p.ratio] {
+                                    @if let Some(x) = p.ratio { (ratio_text(x)) } @else { "-" }
+                                }
+                            }
+                        }
+                    }
+                }
+                (cut_note(v.rows.len().min(HTML_MAX_ROWS), v.rows.len(), "pairs against host"))
+            }
         }
     }
 }
@@ -677,14 +765,15 @@ fn metric_cell(r: &Report, p: &crate::model::PairRow, m: &crate::model::MetricIn
 fn body(r: &Report, title: &str) -> Markup {
     let nodes = r.matrix.nodes.len();
     let big = nodes > SVG_MAX_NODES;
-    let svg = if r.matrix.omitted_nodes > 0 {
+    let same_node = r.path.is_same_node();
+    let svg = if r.matrix.omitted_nodes > 0 || same_node {
         String::new()
     } else if big {
         heatmap_image(r).to_string()
     } else {
         heatmap(&r.matrix).to_string()
     };
-    let order = if big && r.matrix.omitted_nodes == 0 {
+    let order = if big && r.matrix.omitted_nodes == 0 && !same_node {
         image_order(r)
     } else {
         Vec::new()
@@ -700,6 +789,9 @@ fn body(r: &Report, title: &str) -> Markup {
                 table.meta {
                     tr { th { "run" } td { (r.run.as_deref().unwrap_or("?")) } }
                     tr { th { "benchmark" } td { (r.benchmark) @if let Some(d) = &r.description { " — " (d) } } }
+                    @if r.show_path {
+                        tr { th { "path" } td.path { (r.path) ": " (crate::model::path_description(r.path)) } }
+                    }
                     @if let Some(e) = &r.entry {
                         tr { th { "entry" } td.entry { (e.entry) } }
                         tr { th { "parameters" } td.parameters { @if e.non_default.is_empty() { "defaults" } @else { (e.non_default) } } }
@@ -728,6 +820,8 @@ fn body(r: &Report, title: &str) -> Markup {
                         " and are not comparable with a serial run's figures."
                     }
                 }
+                @if same_node { p.same-node { (crate::render::SAME_NODE_NOTE) } }
+                @else {
                 h2 { "Matrix: " (r.matrix.metric) " (" (better) ")" }
                 @if r.matrix.omitted_nodes > 0 { p { (crate::render::omitted_note(r.matrix.omitted_nodes)) } }
                 @else if big {
@@ -751,6 +845,7 @@ fn body(r: &Report, title: &str) -> Markup {
                 (ranked_table(r, &best, "best"))
                 h2 { "Worst " (worst.len()) " pairs by " (r.headline) }
                 (ranked_table(r, &worst, "worst"))
+                }
                 h2 { "Pairs" }
                 table.pairs {
                     tr {

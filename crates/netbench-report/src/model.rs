@@ -14,12 +14,18 @@
 //! [`median_interval`] beside it, failed samples are counted apart (and listed in the failures
 //! with their sample number), and the matrix and zone figures use the medians. A file without
 //! samples keeps one row per result, as before.
+//!
+//! Paths (`--paths pod,host,service,same-node`: `path` in each result, `pod` when absent): a
+//! report covers one path of one entry, so a pod figure and a host figure never share a row, a
+//! matrix cell or a zone median. [`Report::build_all`] gives, per entry, one report per path in
+//! [`Path::ALL`]'s order; [`crate::relative`] sets the other paths against `host`. A file of
+//! pod results only gives exactly the reports it gave before paths existed.
 
 use crate::stats::{median, median_interval, MedianInterval};
 use crate::ReportError;
 use netbench_bench::catalogue::Better;
 use netbench_bench::Param;
-use netbench_proto::{Endpoint, PairResult, Parameters, ResultsFile, Status, Unit};
+use netbench_proto::{Endpoint, PairResult, Parameters, Path, ResultsFile, Status, Unit};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -283,6 +289,11 @@ pub struct Report {
     /// Failed samples, counted apart from failed pairs (a pair fails when all its samples do).
     #[serde(skip_serializing_if = "is_zero")]
     pub samples_failed: usize,
+    /// The path of every pair of this report (`--paths`; `pod` for a file without paths).
+    pub path: Path,
+    /// Whether headings name the path: true when the file holds a path other than `pod`.
+    #[serde(skip)]
+    pub show_path: bool,
 }
 
 impl Report {
@@ -297,6 +308,16 @@ impl Report {
     /// True when the pairs' figures are medians of several samples.
     pub fn sampled(&self) -> bool {
         self.samples > 1
+    }
+
+    /// Which entry this report belongs to: the reports of one entry's paths share it.
+    pub fn entry_key(&self) -> (Option<u32>, &str) {
+        (self.entry.as_ref().map(|e| e.entry), &self.benchmark)
+    }
+
+    /// `path host: node to node in the nodes' own network (hostNetwork), the baseline`.
+    pub fn path_heading(&self) -> String {
+        format!("path {}: {}", self.path, path_description(self.path))
     }
 
     /// The best and the worst `n` successful pairs by the headline metric (indices into
@@ -350,6 +371,40 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
         }
     }
     ca.len().cmp(&cb.len()).then(a.cmp(b))
+}
+
+/// What a path measures, in the words of the report's headings.
+pub fn path_description(p: Path) -> &'static str {
+    match p {
+        Path::Pod => "pod to pod across nodes",
+        Path::Host => "node to node in the nodes' own network (hostNetwork), the baseline",
+        Path::Service => "pod to a ClusterIP Service in front of the server's pod",
+        Path::SameNode => "two pods on one node, one pair per node",
+    }
+}
+
+/// The paths `results` hold, in [`Path::ALL`]'s order.
+pub fn paths_of(results: &[&PairResult]) -> Vec<Path> {
+    Path::ALL
+        .into_iter()
+        .filter(|p| results.iter().any(|r| r.path == *p))
+        .collect()
+}
+
+/// `results` split by path, in [`Path::ALL`]'s order; each keeps the file's order.
+pub fn by_path<'a>(results: &[&'a PairResult]) -> Vec<(Path, Vec<&'a PairResult>)> {
+    paths_of(results)
+        .into_iter()
+        .map(|p| (p, results.iter().copied().filter(|r| r.path == p).collect()))
+        .collect()
+}
+
+/// The reports of each entry ([`Report::entry_key`]), in order: [`Report::build_all`] puts an
+/// entry's paths next to each other.
+pub fn by_entry(reports: &[Report]) -> Vec<&[Report]> {
+    reports
+        .chunk_by(|a, b| a.entry_key() == b.entry_key())
+        .collect()
 }
 
 /// The benchmark the file is about: the run state's, else the results' (all the same one).
@@ -637,15 +692,27 @@ fn sampled_rows(results: &[&PairResult]) -> (Vec<PairRow>, Vec<Failure>) {
 }
 
 impl Report {
-    /// Build the report of a results file of one benchmark (all its results as one entry).
+    /// Build the report of a results file of one benchmark and one path (all its results as
+    /// one entry). A file of several paths is refused: [`Report::build_all`] splits it.
     pub fn build(file: &ResultsFile) -> Result<Report, ReportError> {
         let benchmark = benchmark_name(file)?;
         let results: Vec<&PairResult> = file.results.iter().collect();
+        let paths = paths_of(&results);
+        if paths.len() > 1 {
+            return Err(ReportError::SeveralPaths(
+                paths
+                    .iter()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
         Ok(Report::build_group(file, &results, benchmark, None))
     }
 
-    /// One report per entry of the file ([`groups`]), in entry order. A file of one entry gives
-    /// exactly [`Report::build`]'s report.
+    /// One report per entry of the file ([`groups`]) and path, in entry order, each entry's
+    /// paths in [`Path::ALL`]'s order. A file of one entry and one path gives exactly
+    /// [`Report::build`]'s report.
     pub fn build_all(file: &ResultsFile) -> Result<Vec<Report>, ReportError> {
         let groups = groups(file);
         if groups.len() <= 1 {
@@ -654,21 +721,27 @@ impl Report {
             }
         }
         let several = groups.len() > 1;
-        Ok(groups
-            .iter()
-            .map(|g| {
-                let parameters = g.parameters();
-                let entry = several.then(|| EntryInfo {
-                    entry: g.entry,
-                    parameters,
-                    non_default: non_default_parameters(g.benchmark, &parameters),
-                });
-                Report::build_group(file, &g.results, g.benchmark.to_string(), entry)
-            })
-            .collect())
+        let show_path = file.results.iter().any(|r| r.path != Path::Pod);
+        let mut out = Vec::new();
+        for g in &groups {
+            let parameters = g.parameters();
+            let entry = several.then(|| EntryInfo {
+                entry: g.entry,
+                parameters,
+                non_default: non_default_parameters(g.benchmark, &parameters),
+            });
+            for (_, results) in by_path(&g.results) {
+                let mut r =
+                    Report::build_group(file, &results, g.benchmark.to_string(), entry.clone());
+                r.show_path = show_path;
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
-    /// The report of some results of `file` (one entry), all of benchmark `benchmark`.
+    /// The report of some results of `file` (one entry and one path: the first result's), all
+    /// of benchmark `benchmark`.
     pub fn build_group(
         file: &ResultsFile,
         results: &[&PairResult],
@@ -690,6 +763,7 @@ impl Report {
             }),
         };
 
+        let path = results.first().map(|r| r.path).unwrap_or_default();
         let sampled = is_sampled(results);
         let (pairs, failures) = if sampled {
             sampled_rows(results)
@@ -739,6 +813,8 @@ impl Report {
             zone_pairs,
             failures,
             entry,
+            path,
+            show_path: path != Path::Pod,
         }
     }
 }

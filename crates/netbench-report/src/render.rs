@@ -16,8 +16,16 @@
 //!   followed by a `<metric> 95% CI` column ([`interval_text`]) and a `samples` column (`5`,
 //!   `1 of 5 failed`); CSV adds `samples`, `failed_samples` and per metric `<col>_ci_low`,
 //!   `<col>_ci_high`, `<col>_ci_coverage`.
+//! - Paths (`--paths`): a report per path of each entry, headed by its path when the file holds
+//!   a path other than `pod`; same-node reports (one pair per node) show their pairs table and
+//!   no matrix. After an entry's paths, the view against host ([`crate::relative`]): the
+//!   per-pair ratios and one summary line per path (`pod network vs host network: median ratio
+//!   0.62 [95% CI 0.55–0.70] over 6 pairs`). CSV gets a `path` column and
+//!   `headline_ratio_to_host`, JSON `{"groups": [...], "relative_to_host": [...]}`. A file of
+//!   pod results only renders exactly as before.
 
-use crate::model::{Direction, Matrix, MatrixCell, PairRow, Report, Stats};
+use crate::model::{by_entry, Direction, Matrix, MatrixCell, PairRow, Report, Stats};
+use crate::relative::{self, RelativeToHost};
 use crate::stats::MedianInterval;
 use crate::units::{human, human_range};
 use netbench_proto::{ResultsFile, Unit};
@@ -445,6 +453,9 @@ pub fn run_line(r: &Report) -> String {
     if let Some(e) = &r.entry {
         s.push_str(&format!("  entry {}", e.entry));
     }
+    if r.show_path {
+        s.push_str(&format!("  path {}", r.path));
+    }
     if let Some(p) = &r.phase {
         s.push_str(&format!("  phase {p}"));
     }
@@ -530,7 +541,29 @@ pub fn text_with(r: &Report, opts: &TextOptions) -> String {
         out.push_str(&interval_note(r));
         out.push('\n');
     }
-    out.push_str(&format!(
+    if r.path.is_same_node() {
+        out.push_str(&format!("\n{SAME_NODE_NOTE}\n"));
+    } else {
+        out.push_str(&matrix_text(r, opts));
+    }
+    out.push_str(&format!("\nZones: {} ({})\n", r.zones.metric, zone_note(r)));
+    out.push_str(&align(&t.zones));
+    if r.failures.is_empty() {
+        out.push_str("\nNo failed pairs.\n");
+    } else {
+        out.push_str(&format!("\nFailed pairs ({})\n", r.failures.len()));
+        out.push_str(&align(&t.failures));
+    }
+    out
+}
+
+/// What stands where a same-node report's matrix would be.
+pub const SAME_NODE_NOTE: &str = "No matrix: same-node is one pair per node (client and server \
+     pods on that node); the pairs table lists them.";
+
+/// The matrix section of the text report, or what stands in for it.
+fn matrix_text(r: &Report, opts: &TextOptions) -> String {
+    let mut out = format!(
         "\nMatrix: {}{} (rows: client, columns: server)\n",
         r.matrix.metric,
         if r.sampled() {
@@ -538,7 +571,7 @@ pub fn text_with(r: &Report, opts: &TextOptions) -> String {
         } else {
             ""
         }
-    ));
+    );
     if r.matrix.omitted_nodes > 0 {
         out.push_str(&omitted_note(r.matrix.omitted_nodes));
         out.push_str(&fallback_text(r, opts.top));
@@ -552,14 +585,6 @@ pub fn text_with(r: &Report, opts: &TextOptions) -> String {
     } else {
         out.push_str(&too_wide_note(r, opts.width));
         out.push_str(&fallback_text(r, opts.top));
-    }
-    out.push_str(&format!("\nZones: {} ({})\n", r.zones.metric, zone_note(r)));
-    out.push_str(&align(&t.zones));
-    if r.failures.is_empty() {
-        out.push_str("\nNo failed pairs.\n");
-    } else {
-        out.push_str(&format!("\nFailed pairs ({})\n", r.failures.len()));
-        out.push_str(&align(&t.failures));
     }
     out
 }
@@ -587,7 +612,12 @@ pub fn md_table(rows: &[Vec<String>]) -> String {
 /// The report as Markdown: a heading per section.
 pub fn markdown(r: &Report) -> String {
     let t = tables(r);
-    let mut out = format!("# netbench report: {}\n\n", md_cell(&r.title()));
+    let title = if r.show_path {
+        format!("{}, path {}", r.title(), r.path)
+    } else {
+        r.title()
+    };
+    let mut out = format!("# netbench report: {}\n\n", md_cell(&title));
     out.push_str(&format!("{}\n\n", md_cell(&run_line(r))));
     out.push_str(&format!("{}\n\n", md_cell(&load_line(r))));
     if let Some(e) = &r.run_error {
@@ -598,10 +628,32 @@ pub fn markdown(r: &Report) -> String {
     if r.sampled() {
         out.push_str(&format!("\n{}\n", md_cell(&interval_note(r))));
     }
+    if r.path.is_same_node() {
+        out.push_str(&format!("\n{SAME_NODE_NOTE}\n"));
+    } else {
+        out.push_str(&matrix_markdown(r));
+    }
     out.push_str(&format!(
+        "\n## Zones: {}\n\n{}\n\n",
+        md_cell(&r.zones.metric),
+        md_cell(&zone_note(r))
+    ));
+    out.push_str(&md_table(&t.zones));
+    out.push_str("\n## Failed pairs\n\n");
+    if r.failures.is_empty() {
+        out.push_str("None.\n");
+    } else {
+        out.push_str(&md_table(&t.failures));
+    }
+    out
+}
+
+/// The matrix section of the Markdown report (or, too large, the zone pairs and extremes).
+fn matrix_markdown(r: &Report) -> String {
+    let mut out = format!(
         "\n## Matrix: {} (rows: client, columns: server)\n\n",
         md_cell(&r.matrix.metric)
-    ));
+    );
     if r.matrix.omitted_nodes > 0 {
         out.push_str(&md_cell(&omitted_note(r.matrix.omitted_nodes)));
         out.push('\n');
@@ -634,18 +686,6 @@ pub fn markdown(r: &Report) -> String {
         ));
         out.push_str(&md_table(&ranked_rows(r, &worst)));
     }
-    out.push_str(&format!(
-        "\n## Zones: {}\n\n{}\n\n",
-        md_cell(&r.zones.metric),
-        md_cell(&zone_note(r))
-    ));
-    out.push_str(&md_table(&t.zones));
-    out.push_str("\n## Failed pairs\n\n");
-    if r.failures.is_empty() {
-        out.push_str("None.\n");
-    } else {
-        out.push_str(&md_table(&t.failures));
-    }
     out
 }
 
@@ -667,8 +707,38 @@ pub fn csv_all(reports: &[Report]) -> String {
     csv_of(&reports.iter().collect::<Vec<_>>())
 }
 
+/// The host headline of each (entry, client node, server node) with a successful host pair.
+type HostHeadlines<'a> = std::collections::HashMap<((Option<u32>, &'a str), &'a str, &'a str), f64>;
+
+fn host_headlines<'a>(reports: &[&'a Report]) -> HostHeadlines<'a> {
+    let mut out = HostHeadlines::new();
+    for r in reports
+        .iter()
+        .filter(|r| r.path == netbench_proto::Path::Host)
+    {
+        for p in &r.pairs {
+            if let Some(v) = relative::headline(r, p) {
+                out.insert((r.entry_key(), p.client.as_str(), p.server.as_str()), v);
+            }
+        }
+    }
+    out
+}
+
 fn csv_of(reports: &[&Report]) -> String {
-    let several = reports.len() > 1;
+    let several = reports
+        .windows(2)
+        .any(|w| w[0].entry_key() != w[1].entry_key());
+    let with_path = reports.iter().any(|r| r.show_path);
+    let hosts = host_headlines(reports);
+    // The ratio column when some pair of another path across nodes has a host counterpart.
+    let with_ratio = !hosts.is_empty()
+        && reports.iter().any(|r| {
+            !matches!(
+                r.path,
+                netbench_proto::Path::Host | netbench_proto::Path::SameNode
+            )
+        });
     let sampled = reports.iter().any(|r| r.sampled());
     // (column, metric name), the first report's order first.
     let mut columns: Vec<(String, String)> = Vec::new();
@@ -685,6 +755,7 @@ fn csv_of(reports: &[&Report]) -> String {
         .into_iter()
         .chain(several.then_some("entry"))
         .chain(several.then_some("parameters"))
+        .chain(with_path.then_some("path"))
         .chain([
             "client",
             "server",
@@ -705,6 +776,9 @@ fn csv_of(reports: &[&Report]) -> String {
                 header.push(format!("{c}_{end}"));
             }
         }
+    }
+    if with_ratio {
+        header.push("headline_ratio_to_host".into());
     }
     header.push("concurrent_pairs".into());
     header.push("error".into());
@@ -731,6 +805,9 @@ fn csv_of(reports: &[&Report]) -> String {
                         .map(|e| e.non_default.clone())
                         .unwrap_or_default(),
                 );
+            }
+            if with_path {
+                row.push(r.path.name().to_string());
             }
             row.extend([
                 p.client.clone(),
@@ -762,6 +839,17 @@ fn csv_of(reports: &[&Report]) -> String {
                     }
                 }
             }
+            if with_ratio {
+                let host = (r.path != netbench_proto::Path::Host)
+                    .then(|| hosts.get(&(r.entry_key(), p.client.as_str(), p.server.as_str())))
+                    .flatten()
+                    .copied();
+                row.push(
+                    relative::ratio(relative::headline(r, p), host)
+                        .map(|x| x.to_string())
+                        .unwrap_or_default(),
+                );
+            }
             row.push(p.concurrent_pairs.to_string());
             row.push(p.error.clone().unwrap_or_default());
             w.write_record(&row).expect("writing to memory");
@@ -775,14 +863,20 @@ pub fn json(r: &Report) -> String {
     serde_json::to_string_pretty(r).expect("reports serialize") + "\n"
 }
 
-/// Every entry's report: one report gives exactly [`json`]; several `{"groups": [...]}`.
+/// Every entry's report: one report gives exactly [`json`]; several `{"groups": [...]}`, with
+/// `"relative_to_host": [...]` ([`crate::relative::views`]) when an entry measured host and
+/// another path.
 pub fn json_all(reports: &[Report]) -> String {
     match reports {
         [one] => json(one),
         _ => {
-            serde_json::to_string_pretty(&serde_json::json!({ "groups": reports }))
-                .expect("reports serialize")
-                + "\n"
+            let views = relative::views(reports);
+            let v = if views.is_empty() {
+                serde_json::json!({ "groups": reports })
+            } else {
+                serde_json::json!({ "groups": reports, "relative_to_host": views })
+            };
+            serde_json::to_string_pretty(&v).expect("reports serialize") + "\n"
         }
     }
 }
@@ -792,42 +886,104 @@ pub fn entry_heading(r: &Report, i: usize, n: usize) -> String {
     format!("entry {} of {n}: {}", i + 1, r.title())
 }
 
-/// Every entry's text report, one after another; one report gives exactly [`text_with`].
-pub fn text_all(reports: &[Report], opts: &TextOptions) -> String {
-    match reports {
-        [one] => text_with(one, opts),
-        _ => {
-            let mut out = format!(
-                "{} entries: {}\n",
-                reports.len(),
-                reports
-                    .iter()
-                    .map(Report::title)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            for (i, r) in reports.iter().enumerate() {
-                out.push_str(&format!(
-                    "\n=== {} ===\n",
-                    entry_heading(r, i, reports.len())
-                ));
-                out.push_str(&text_with(r, opts));
-            }
-            out
-        }
+/// The first line of a report of several entries or paths: `2 entries: iperf3-tcp,
+/// netperf-tcp-rr`, or for one entry of several paths `4 paths: pod, host, service, same-node`.
+fn opening_line(entries: &[&[Report]]) -> String {
+    match entries {
+        [one] => format!(
+            "{} paths: {}\n",
+            one.len(),
+            one.iter()
+                .map(|r| r.path.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => format!(
+            "{} entries: {}\n",
+            entries.len(),
+            entries
+                .iter()
+                .map(|e| e[0].title())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
-/// Every entry's Markdown report, one after another; one report gives exactly [`markdown`].
-pub fn markdown_all(reports: &[Report]) -> String {
-    match reports {
-        [one] => markdown(one),
-        _ => reports
-            .iter()
-            .map(markdown)
-            .collect::<Vec<_>>()
-            .join("\n---\n\n"),
+/// The view against host as text: the heading, the per-pair table, the summary lines.
+pub fn relative_text(v: &RelativeToHost) -> String {
+    let mut out = String::new();
+    if !v.rows.is_empty() && !v.paths.is_empty() {
+        out.push_str(&format!("\n{}\n", relative::heading(v)));
+        out.push_str(&align(&relative::table(v)));
     }
+    let lines = relative::summary_lines(v);
+    if !lines.is_empty() {
+        out.push('\n');
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Every entry's text report, one after another, each entry's paths in turn and then its view
+/// against host; one report gives exactly [`text_with`].
+pub fn text_all(reports: &[Report], opts: &TextOptions) -> String {
+    if let [one] = reports {
+        return text_with(one, opts);
+    }
+    let entries = by_entry(reports);
+    let mut out = opening_line(&entries);
+    for (i, e) in entries.iter().enumerate() {
+        if entries.len() > 1 {
+            out.push_str(&format!(
+                "\n=== {} ===\n",
+                entry_heading(&e[0], i, entries.len())
+            ));
+        }
+        for r in e.iter() {
+            if e.len() > 1 || entries.len() == 1 {
+                out.push_str(&format!("\n--- {} ---\n", r.path_heading()));
+            }
+            out.push_str(&text_with(r, opts));
+        }
+        if let Some(v) = relative::of_entry(e) {
+            out.push_str(&relative_text(&v));
+        }
+    }
+    out
+}
+
+/// The view against host as Markdown.
+pub fn relative_markdown(v: &RelativeToHost) -> String {
+    let mut out = format!("## Relative to host: {}\n\n", md_cell(&v.title));
+    if !v.rows.is_empty() && !v.paths.is_empty() {
+        out.push_str(&format!("{}\n\n", md_cell(&relative::what(v))));
+        out.push_str(&md_table(&relative::table(v)));
+        out.push('\n');
+    }
+    for l in relative::summary_lines(v) {
+        out.push_str(&format!("- **{}**\n", md_cell(&l)));
+    }
+    out
+}
+
+/// Every entry's Markdown report, one after another (each entry's paths, then its view against
+/// host); one report gives exactly [`markdown`].
+pub fn markdown_all(reports: &[Report]) -> String {
+    if let [one] = reports {
+        return markdown(one);
+    }
+    let mut parts = Vec::new();
+    for e in by_entry(reports) {
+        parts.extend(e.iter().map(markdown));
+        if let Some(v) = relative::of_entry(e) {
+            parts.push(relative_markdown(&v));
+        }
+    }
+    parts.join("\n---\n\n")
 }
 
 /// What stands where a matrix too large to draw would be.

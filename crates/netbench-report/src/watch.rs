@@ -13,7 +13,7 @@ use crate::ReportError;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use netbench_bus::NatsArgs;
-use netbench_proto::{subjects, Event, EventKind, PairResult, RunId, Status};
+use netbench_proto::{subjects, Event, EventKind, PairResult, Path, RunId, Status};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -75,14 +75,23 @@ fn headline(r: &PairResult) -> Option<String> {
     Some(format!("{} {}", m.name, human(m.value, m.unit)))
 }
 
+/// `node-1 -> node-2`, and the path when it is not pod: `node-1 -> node-2 (host)`.
+fn pair_cell(client: &str, server: &str, path: Path) -> String {
+    if path.is_pod() {
+        format!("{client} -> {server}")
+    } else {
+        format!("{client} -> {server} ({path})")
+    }
+}
+
 /// One line of the table for an item.
 pub fn line(item: &Item) -> String {
     match item {
         Item::Result(r) => {
-            let pair = format!(
-                "{} -> {}",
+            let pair = pair_cell(
                 crate::model::node(&r.task.client),
-                crate::model::node(&r.task.server)
+                crate::model::node(&r.task.server),
+                r.path,
             );
             let detail = if r.task.status == Status::Ok {
                 headline(r).unwrap_or_else(|| "ok".into())
@@ -135,10 +144,11 @@ pub fn line(item: &Item) -> String {
                     total,
                     client,
                     server,
+                    path,
                     ..
                 } => (
                     "pair started",
-                    format!("{client} -> {server}"),
+                    pair_cell(client, server, *path),
                     format!("[{index}/{total}]"),
                 ),
                 EventKind::PairFinished {
@@ -149,10 +159,11 @@ pub fn line(item: &Item) -> String {
                     status_name,
                     headline,
                     seconds,
+                    path,
                     ..
                 } => (
                     "pair finished",
-                    format!("{client} -> {server}"),
+                    pair_cell(client, server, *path),
                     match headline {
                         Some(m) => format!(
                             "[{index}/{total}] {} {} ({seconds:.1}s)",

@@ -173,3 +173,122 @@ pub fn thousand_nodes() -> Big {
         sample_concurrency: 4,
     }
 }
+
+/// Bytes per second in a Gbit/s.
+pub const GBIT: f64 = 1e9 / 8.0;
+
+/// One result on a path, built from the real iperf3 fixture's first result (its tool output
+/// dropped, only the headline kept): client and server NODES (`vm.hostname`), their workers
+/// named as the local testbed and the launcher name them per placement (`node-1` for the pod
+/// worker, `node-1-host` for the hostNetwork one, `node-1-b` for a same-node client), the
+/// headline in Gbit/s, or `None` for a pair that timed out.
+pub fn path_result(
+    path: netbench_proto::Path,
+    (client, server): (&str, &str),
+    sample: u32,
+    gbit: Option<f64>,
+) -> netbench_proto::PairResult {
+    use netbench_proto::Path;
+    let mut r = iperf3().results[0].clone();
+    r.output.clear();
+    r.metrics.retain(|m| m.name == "throughput_received");
+    let (cw, sw) = match path {
+        Path::Pod | Path::Service => (client.to_string(), server.to_string()),
+        Path::Host => (format!("{client}-host"), format!("{server}-host")),
+        Path::SameNode => (format!("{client}-b"), server.to_string()),
+    };
+    for (e, node, worker) in [
+        (&mut r.task.client, client, cw),
+        (&mut r.task.server, server, sw),
+    ] {
+        e.worker = worker;
+        e.vm.hostname = node.to_string();
+        e.id = None;
+    }
+    if path == Path::Service {
+        r.task.server.service_ip = Some("198.18.250.7".into());
+    }
+    r.path = path;
+    r.sample = sample;
+    r.pair = format!("{client}--{server}/s{sample}");
+    if path != Path::Pod {
+        r.pair.push_str(&format!("/{path}"));
+    }
+    match gbit {
+        Some(v) => r.metrics[0].value = v * GBIT,
+        None => {
+            r.task.status = Status::TimedOut;
+            r.status_name = Status::TimedOut.name().to_string();
+            r.metrics.clear();
+            r.error = Some(format!("{path} {client} -> {server} timed out"));
+        }
+    }
+    r
+}
+
+/// The ordered pairs of 3 nodes, in plan order.
+pub const PAIRS3: [(&str, &str); 6] = [
+    ("node-1", "node-2"),
+    ("node-1", "node-3"),
+    ("node-2", "node-1"),
+    ("node-2", "node-3"),
+    ("node-3", "node-1"),
+    ("node-3", "node-2"),
+];
+
+/// Host figures of [`PAIRS3`] in Gbit/s.
+pub const HOST3: [f64; 6] = [9.4, 9.1, 9.6, 8.8, 9.3, 9.0];
+/// Pod figures of [`PAIRS3`]: ratios to host 0.62, 0.55, 0.70, 0.58, 0.66, 0.60 (about).
+pub const POD3: [f64; 6] = [5.828, 5.005, 6.72, 5.104, 6.138, 5.4];
+/// Service figures of [`PAIRS3`]; `None`: node-2 -> node-3 timed out.
+pub const SERVICE3: [Option<f64>; 6] = [
+    Some(5.17),
+    Some(4.55),
+    Some(5.3),
+    None,
+    Some(5.8),
+    Some(4.9),
+];
+/// Same-node figures of node-1, node-2, node-3.
+pub const SAME_NODE3: [f64; 3] = [31.0, 28.5, 33.2];
+
+/// A 3-node run of iperf3-tcp on every path (`--paths pod,host,service,same-node`) with the
+/// figures above, in the order a run writes them: each plan pair on pod, host and service back
+/// to back, then one same-node pair per node. Synthetic (the local testbed runs only `pod` so
+/// far), made of the real fixture's results.
+pub fn four_paths() -> ResultsFile {
+    use netbench_proto::Path;
+    let mut file = iperf3();
+    let mut results = Vec::new();
+    for (i, &nodes) in PAIRS3.iter().enumerate() {
+        results.push(path_result(Path::Pod, nodes, 0, Some(POD3[i])));
+        results.push(path_result(Path::Host, nodes, 0, Some(HOST3[i])));
+        results.push(path_result(Path::Service, nodes, 0, SERVICE3[i]));
+    }
+    for (i, node) in ["node-1", "node-2", "node-3"].into_iter().enumerate() {
+        results.push(path_result(
+            Path::SameNode,
+            (node, node),
+            0,
+            Some(SAME_NODE3[i]),
+        ));
+    }
+    file.results = results;
+    if let Some(run) = &mut file.run {
+        run.pairs_total = file.results.len();
+        run.pairs_done = file.results.len();
+    }
+    file
+}
+
+/// Write `file` as JSON under `dir` and load it back as `netbench report` does.
+pub fn roundtrip_file(
+    dir: &std::path::Path,
+    name: &str,
+    file: &ResultsFile,
+) -> (PathBuf, ResultsFile) {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(file).unwrap()).unwrap();
+    let loaded = netbench_report::load(&path).expect("loads");
+    (path, loaded)
+}
