@@ -395,3 +395,39 @@ fn service_without_iptables_says_what_to_install_and_the_other_paths_need_none()
         BTreeSet::from(["host".to_string(), "same-node".to_string()])
     );
 }
+
+/// A blackhole route of the host's, removed on drop.
+struct HostRoute(&'static str);
+
+impl Drop for HostRoute {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["route", "del", "blackhole", self.0])
+            .status();
+    }
+}
+
+#[test]
+fn a_route_into_the_pods_subnet_means_it_is_in_use() {
+    assert!(is_root(), "needs root (a host route, network namespaces)");
+    // The pods of nodes on 198.18.155.0/24 would live on 198.19.155.0/24: route it away first.
+    let route = HostRoute("198.19.155.0/24");
+    let added = std::process::Command::new("ip")
+        .args(["route", "add", "blackhole", route.0])
+        .status()
+        .unwrap();
+    assert!(added.success());
+    let r = local(netbench(), 155, 2, &["--duration", "1"]);
+    assert_eq!(r.code, Some(3));
+    assert!(
+        r.stderr
+            .contains("198.19.155.0/24 (the pods' /24) is already in use on this host"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.file.is_none());
+    drop(route);
+    // Once it is gone, the same subnet runs.
+    let r = local(netbench(), 155, 2, &["--duration", "1"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}

@@ -44,8 +44,8 @@ pub enum TestbedError {
     Ip { cmd: String, stderr: String },
     #[error("subnet {0} is not a /24 inside 198.18.0.0/15; use e.g. --subnet 198.18.7.0/24")]
     Subnet(String),
-    #[error("{0} is already in use on this host (an address or a route in it; another netbench local?); pick another --subnet")]
-    InUse(Subnet),
+    #[error("{subnet} (the {what} /24) is already in use on this host (an address or a route in it; another netbench local?); pick another --subnet")]
+    InUse { subnet: Subnet, what: &'static str },
     #[error("netbench local runs 2 to {max} nodes, not {nodes}{why}")]
     Nodes {
         nodes: usize,
@@ -698,9 +698,9 @@ impl Testbed {
             true => Some(find_iptables()?),
             false => None,
         };
-        for s in [subnet, subnet.pods()] {
+        for (s, what) in [(subnet, "nodes'"), (subnet.pods(), "pods'")] {
             if in_use(s) {
-                return Err(TestbedError::InUse(s));
+                return Err(TestbedError::InUse { subnet: s, what });
             }
         }
         let mut bed = Testbed {
