@@ -316,12 +316,13 @@ fn local_run(gw: &str, run: &str, octet: u8, extra: &[&str], exit: i32) -> Run {
     }
 }
 
-/// Kill (SIGKILL) the first iperf3 server that appears in the namespaces `nb-<tag>-1` and
-/// `nb-<tag>-2`, i.e. the server of the run's first pair; the node it ran on.
+/// Kill (SIGKILL) the first iperf3 server that appears in the pods `nb-<tag>-1-pod` and
+/// `nb-<tag>-2-pod` (where the pod workers run), i.e. the server of the run's first pair; the
+/// node it ran on.
 fn kill_first_iperf3_server(tag: String, stop: Arc<AtomicBool>) -> Option<String> {
     while !stop.load(Ordering::Relaxed) {
         for node in 1..=2 {
-            let netns = format!("nb-{tag}-{node}");
+            let netns = format!("nb-{tag}-{node}-pod");
             let Ok(out) = Command::new("ip").args(["netns", "pids", &netns]).output() else {
                 continue;
             };

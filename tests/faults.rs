@@ -8,7 +8,7 @@ use futures::StreamExt;
 use netbench_bus::auth::RunCredentials;
 use netbench_bus::NatsArgs;
 use netbench_local::nats_server::{self, NatsServer};
-use netbench_local::testbed::{Subnet, Testbed};
+use netbench_local::testbed::{Layout, Subnet, Testbed};
 use netbench_local::workers::{WorkerLaunch, Workers};
 use netbench_proto::{RunId, WorkerId};
 use serde_json::Value;
@@ -43,15 +43,21 @@ impl Bed {
     async fn new(run: &str, octet: u8, nodes: usize) -> Bed {
         assert!(is_root(), "fault tests need root (network namespaces)");
         let run: RunId = run.parse().unwrap();
-        let names: Vec<String> = (1..=nodes).map(|i| format!("node-{i}")).collect();
-        let ids: Vec<WorkerId> = names.iter().map(|n| WorkerId::for_name(n)).collect();
+        // The pod path: a pod worker `node-<i>` in each node's pod.
+        let layout = Layout::for_paths(Default::default(), &[]);
+        let subnet = Subnet::parse(&format!("198.18.{octet}.0/24")).unwrap();
+        let tag = &run.as_str()[..6];
+        let ids: Vec<WorkerId> = layout
+            .workers(tag, subnet, nodes)
+            .iter()
+            .map(|w| WorkerId::for_name(&w.name))
+            .collect();
         let creds = RunCredentials::generate(&run, &ids);
         let nats =
             NatsServer::start_with_auth(&nats_server::locate(None).unwrap(), &creds.render())
                 .unwrap();
         let url = nats.url.clone();
-        let subnet = Subnet::parse(&format!("198.18.{octet}.0/24")).unwrap();
-        let testbed = Testbed::create(&run.as_str()[..6], subnet, nodes).unwrap();
+        let testbed = Testbed::create(tag, subnet, nodes, &layout).unwrap();
         let relay_stop = CancellationToken::new();
         let relay = netbench_local::relay::start(
             SocketAddr::new(subnet.gateway().into(), 4222),
@@ -62,7 +68,7 @@ impl Bed {
         .unwrap();
         let logs = tempfile::tempdir().unwrap();
         let workers = Workers::start(
-            &testbed.nodes,
+            &testbed.workers(),
             &WorkerLaunch {
                 exe: &bin_path(),
                 nats_url: &format!("nats://{relay}"),

@@ -71,11 +71,19 @@ async fn full_run(benchmark: &str, headline: &str, subnet_octet: u8) {
         assert!(value > 0.0, "{headline} = {value}");
         // The output is the real tool's.
         assert!(!e["output"].as_str().unwrap().is_empty());
+        // Against the server's pod: node i's pod is 198.19.X.i for nodes on 198.18.X.0/24.
+        let server_ip = e["task"]["server"]["ip"].as_str().unwrap();
+        let server = e["task"]["server"]["worker"].as_str().unwrap();
+        assert_eq!(
+            server_ip,
+            format!("198.19.{subnet_octet}.{}", &server["node-".len()..])
+        );
+        assert_eq!(e["path"], "pod");
         assert!(e["task"]["args"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|a| a.as_str().unwrap().contains("198.18.")));
+            .any(|a| a.as_str().unwrap().contains(server_ip)));
     }
     let expected: BTreeSet<(String, String)> = (1..=NODES)
         .flat_map(|c| {

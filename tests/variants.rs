@@ -95,11 +95,14 @@ fn check(benchmark: &str, entries: &[Value]) -> Vec<HashMap<String, f64>> {
             }
             // The real tool's output, run against the server worker's address.
             assert!(!e["output"].as_str().unwrap().is_empty());
+            // The server pod's (198.19.X.i: the pods of nodes on 198.18.X.0/24).
+            let server_ip = e["task"]["server"]["ip"].as_str().unwrap();
+            assert!(server_ip.starts_with("198.19."), "{server_ip}");
             assert!(e["task"]["args"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|a| a.as_str().unwrap().contains("198.18.")));
+                .any(|a| a.as_str().unwrap().contains(server_ip)));
             eprintln!("{benchmark}: {got:?}");
             got
         })

@@ -1,7 +1,7 @@
 //! The whole local run: checks, NATS, testbed, workers, orchestrator, teardown.
 
 use crate::nats_server::{self, NatsCluster, NatsServer};
-use crate::testbed::{self, LinkRate, Subnet, Testbed};
+use crate::testbed::{self, Layout, LinkRate, ServiceNat, Subnet, Testbed};
 use crate::workers::{WorkerLaunch, Workers};
 use futures::StreamExt;
 use netbench_bus::auth::{Login, RunCredentials};
@@ -88,9 +88,22 @@ pub fn plan_nodes(nodes: usize, zones: Option<u32>) -> Vec<netbench_orchestrator
         .collect()
 }
 
+/// What the bed of a local run holds: the pods, workers and Services its entries' paths need.
+pub fn layout(entries: &[netbench_orchestrator::suite::Entry]) -> Layout {
+    let ports: Vec<netbench_bench::Port> = entries
+        .iter()
+        .filter(|e| e.paths.contains(netbench_proto::Path::Service))
+        .flat_map(|e| e.bench.ports.iter().copied())
+        .collect();
+    Layout::for_paths(netbench_orchestrator::suite::all_paths(entries), &ports)
+}
+
 /// The plan of a local run and its estimate, or why it cannot run (exit 2), before anything
 /// is started. With a seed given or drawn here, the orchestrator plans the same pairs.
 pub fn check_plan(cfg: &mut LocalConfig) -> Result<netbench_orchestrator::flags::Estimate, String> {
+    layout(&cfg.entries)
+        .check_nodes(cfg.nodes)
+        .map_err(|e| e.to_string())?;
     if let netbench_orchestrator::plan::PlanSpec::Zones(_) = cfg.plan.flags.plan {
         if cfg.zones.is_none() {
             return Err(format!(
@@ -141,6 +154,8 @@ pub struct LocalOutcome {
     pub kept_cluster: Vec<(String, u32, PathBuf)>,
     /// The observer (read-only) login of our own server, for `nats sub` and `netbench watch`.
     pub observer: Option<Login>,
+    /// What the Service rules matched (path service), read before the bed went.
+    pub service_nat: Option<ServiceNat>,
 }
 
 /// Every server of a NATS URL list (`nats://a:1,nats://b:2`), as `host:port`: the workers get
@@ -201,16 +216,25 @@ pub async fn run(
             }
         }
     }
+    let layout = layout(&cfg.entries);
+    if layout.services() {
+        testbed::find_iptables()?;
+    }
     let run = cfg.run.clone().unwrap_or_else(RunId::generate);
     let tag: String = run.as_str().chars().take(6).collect();
 
-    let node_names: Vec<String> = (1..=cfg.nodes).map(testbed::node_name).collect();
+    // Every worker of every placement: NATS logins are made for each before the bed exists.
+    let worker_names: Vec<String> = layout
+        .workers(&tag, cfg.subnet, cfg.nodes)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
 
     // NATS: ours, with fresh credentials per role, or the user's as given.
     let (server, credentials, ca) = match &cfg.nats_url {
         Some(_) => (None, None, None),
         None => {
-            let ids: Vec<WorkerId> = node_names.iter().map(|n| WorkerId::for_name(n)).collect();
+            let ids: Vec<WorkerId> = worker_names.iter().map(|n| WorkerId::for_name(n)).collect();
             let creds = RunCredentials::generate(&run, &ids);
             let bin = nats_server::locate(cfg.nats_server.as_deref())?;
             let dir = tempfile::Builder::new()
@@ -298,7 +322,7 @@ pub async fn run(
         .await
         .map_err(|e| LocalError::Setup(format!("cannot subscribe to events: {e}")))?;
 
-    let testbed = Testbed::create(&tag, cfg.subnet, cfg.nodes)?;
+    let testbed = Testbed::create(&tag, cfg.subnet, cfg.nodes, &layout)?;
     if let Some(rate) = cfg.link_rate {
         testbed.shape(rate)?;
     }
@@ -328,7 +352,7 @@ pub async fn run(
         .map_err(|e| LocalError::Setup(format!("temp dir: {e}")))?;
     let worker_url = relays.join(",");
     let workers = Workers::start(
-        &testbed.nodes,
+        &testbed.workers(),
         &WorkerLaunch {
             exe: &cfg.netbench_exe,
             nats_url: &worker_url,
@@ -352,8 +376,8 @@ pub async fn run(
         nats: nats.clone(),
         run: run.clone(),
         entries: cfg.entries.clone(),
-        workers: cfg.nodes,
-        expect: node_names,
+        workers: worker_names.len(),
+        expect: worker_names,
         registration_timeout: cfg.registration_timeout,
         results: Some(cfg.results.clone()),
         deadline: cfg.deadline,
@@ -386,6 +410,14 @@ pub async fn run(
     // Teardown order: workers, relay, namespaces, then NATS.
     drop(workers);
     relay_stop.cancel();
+    let service_nat = match testbed.service_nat() {
+        Some(Ok(nat)) => Some(nat),
+        Some(Err(e)) => {
+            eprintln!("warning: cannot read the Service rules' counters: {e}");
+            None
+        }
+        None => None,
+    };
     drop(testbed);
     // Without a results file the store is the only copy of the results: keep it.
     let keep = cfg.keep_nats || outcome.is_err();
@@ -414,6 +446,7 @@ pub async fn run(
         kept_nats,
         kept_cluster,
         observer: credentials.map(|c| c.observer),
+        service_nat,
     })
 }
 

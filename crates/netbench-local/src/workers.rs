@@ -1,7 +1,8 @@
-//! Worker processes, one per testbed node, started with `ip netns exec` (no shell) and stopped
-//! (SIGTERM, then SIGKILL) when dropped.
+//! Worker processes, one per [`WorkerPlace`] of the testbed (a node's pod, its own namespace,
+//! its second pod), started with `ip netns exec` (no shell) and stopped (SIGTERM, then SIGKILL)
+//! when dropped.
 
-use crate::testbed::Node;
+use crate::testbed::WorkerPlace;
 use netbench_bus::auth::RunCredentials;
 use netbench_proto::{RunId, WorkerId};
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ pub struct WorkerLaunch<'a> {
     pub nats_url: &'a str,
     pub run: &'a RunId,
     pub deadline: Duration,
-    /// Each worker logs to `log_dir/<node>.log`.
+    /// Each worker logs to `log_dir/<worker name>.log`.
     pub log_dir: &'a Path,
     /// Per-worker logins, when NATS has authentication.
     pub credentials: Option<&'a RunCredentials>,
@@ -35,8 +36,8 @@ pub struct WorkerLaunch<'a> {
 }
 
 impl Workers {
-    /// Start one `netbench worker` in each node's namespace.
-    pub fn start(nodes: &[Node], launch: &WorkerLaunch<'_>) -> std::io::Result<Workers> {
+    /// Start one `netbench worker` in each place.
+    pub fn start(places: &[WorkerPlace], launch: &WorkerLaunch<'_>) -> std::io::Result<Workers> {
         let WorkerLaunch {
             exe,
             nats_url,
@@ -52,12 +53,13 @@ impl Workers {
             children: Vec::new(),
             log_dir: log_dir.to_path_buf(),
         };
-        for (i, node) in nodes.iter().enumerate() {
-            let zone = crate::run::zone_of(i + 1, zones);
-            let log = std::fs::File::create(log_dir.join(format!("{}.log", node.name)))?;
+        for place in places {
+            let zone = crate::run::zone_of(place.node_index, zones);
+            let log = std::fs::File::create(log_dir.join(format!("{}.log", place.name)))?;
             let mut cmd = Command::new("ip");
             // Credentials go through the environment, not argv (which `ps` shows to everyone).
-            if let Some(login) = credentials.and_then(|c| c.worker(&WorkerId::for_name(&node.name)))
+            if let Some(login) =
+                credentials.and_then(|c| c.worker(&WorkerId::for_name(&place.name)))
             {
                 cmd.env("NATS_USER", &login.user)
                     .env("NATS_PASSWORD", &login.password);
@@ -80,8 +82,7 @@ impl Workers {
                     cmd.env("NATS_TOKEN", t);
                 }
             }
-            let child = cmd
-                .args(["netns", "exec", &node.netns])
+            cmd.args(["netns", "exec", &place.netns])
                 .arg(exe)
                 .arg("worker")
                 .args([
@@ -90,29 +91,37 @@ impl Workers {
                     "--run",
                     run.as_str(),
                     "--name",
-                    &node.name,
+                    &place.name,
                 ])
                 .args([
                     "--ip",
-                    &node.ip.to_string(),
+                    &place.ip.to_string(),
                     "--hostname",
-                    &node.name,
+                    &place.node,
                     "--zone",
                     &zone,
+                    "--placement",
+                    place.placement.name(),
                 ])
-                .args(["--deadline", &format!("{}s", deadline.as_secs().max(1))])
+                .args(["--deadline", &format!("{}s", deadline.as_secs().max(1))]);
+            if let Some(vip) = place.service_ip {
+                cmd.args(["--service-ip", &vip.to_string()]);
+            }
+            // A Service address in our environment must not reach a worker that has none.
+            let child = cmd
                 .arg("--exit-with-parent")
                 .env_remove("NATS_URL")
+                .env_remove("NETBENCH_SERVICE_IP")
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .spawn()?;
-            workers.children.push((node.name.clone(), child));
+            workers.children.push((place.name.clone(), child));
         }
         Ok(workers)
     }
 
-    /// The pid of each worker, by node name.
+    /// The pid of each worker, by worker name.
     pub fn pids(&self) -> Vec<(String, u32)> {
         self.children
             .iter()

@@ -9,7 +9,7 @@ use crate::broker::Broker;
 use crate::procs::{self, Place, Proc};
 use crate::PerfError;
 use futures::StreamExt;
-use netbench_local::testbed::{Subnet, Testbed};
+use netbench_local::testbed::{Layout, Subnet, Testbed};
 use netbench_proto::{subjects, Event, PairResult, ResultsFile, RunId};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -66,7 +66,9 @@ impl Bed {
             third: third_octet,
         };
         let tag = format!("pf{third_octet}");
-        let testbed = Testbed::create(&tag, subnet, nodes)?;
+        // Nodes only: the harness runs netbench's workers and the bare tools alike in the
+        // nodes' own namespaces, so P1 compares like with like.
+        let testbed = Testbed::create(&tag, subnet, nodes, &Layout::nodes_only())?;
         let nats = Broker::start(nats_binary, servers, &subnet.gateway().to_string())?;
         let url = nats.url().to_string();
         let bus = connect(&url).await?;

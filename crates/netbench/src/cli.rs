@@ -121,7 +121,8 @@ struct LocalArgs {
     /// Benchmark to run; a list (a,b or the flag again) runs each in turn over the same nodes.
     #[arg(long, default_value = "iperf3-tcp", value_parser = benchmark, value_delimiter = ',')]
     benchmark: Vec<&'static Benchmark>,
-    /// Number of nodes (network namespaces); n nodes give n·(n-1) pairs.
+    /// Number of nodes (network namespaces, each with its pod), 2 to 80; n nodes give n·(n-1)
+    /// pairs per path across nodes.
     #[arg(long, default_value_t = 3)]
     nodes: usize,
     /// Length of each test.
@@ -131,7 +132,8 @@ struct LocalArgs {
     params: netbench_orchestrator::flags::ParamFlags,
     #[command(flatten)]
     suite: netbench_orchestrator::suite::SuiteFlags,
-    /// The /24 inside 198.18.0.0/15 that the nodes live on.
+    /// The /24 inside 198.18.0.0/15 that the nodes live on; their pods and Service addresses
+    /// take the same /24 in the other half (198.19.X.0/24 for 198.18.X.0/24, and back).
     #[arg(long, default_value = "198.18.0.0/24")]
     subnet: String,
     /// Use this NATS server (JetStream on) instead of starting one; results stay there.
@@ -520,6 +522,9 @@ async fn local(a: LocalArgs, shutdown: CancellationToken) -> u8 {
             {
                 Some(file) => print!("{}", netbench_report::summary_text(&file)),
                 None => eprintln!("(no results file to summarise)"),
+            }
+            if let Some(nat) = &local.service_nat {
+                println!("{nat}");
             }
             println!();
             println!("results: {}", a.results.display());
