@@ -2799,6 +2799,41 @@ mod tests {
         assert!(!needs_suite_file(&same.entries));
     }
 
+    /// deploy/README.md's table of the node ports the host path needs free is the catalogue's:
+    /// every pinned port, TCP, and UDP where the benchmark sends UDP, and nothing else.
+    #[test]
+    fn the_host_paths_free_ports_in_deploy_readme_are_the_catalogues() {
+        let readme = include_str!("../../../deploy/README.md");
+        let at = readme.find("**Free node ports.**").expect("the section");
+        let mut listed = std::collections::BTreeSet::new();
+        for line in readme[at..].lines().skip(1) {
+            let line = line.trim();
+            if line.is_empty() || !line.starts_with('|') {
+                if !listed.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            for port in cells[0]
+                .split(',')
+                .filter_map(|p| p.trim().parse::<u16>().ok())
+            {
+                listed.insert((port, cells[1].to_string()));
+            }
+        }
+        let mut want = std::collections::BTreeSet::new();
+        for b in netbench_bench::catalogue::CATALOGUE {
+            for p in b.ports {
+                want.insert((p.number, "TCP".to_string()));
+                if p.udp {
+                    want.insert((p.number, "UDP".to_string()));
+                }
+            }
+        }
+        assert_eq!(listed, want);
+    }
+
     /// deploy/admission-policy.yaml names what the launcher's messages name: the opt-in policy,
     /// its ConfigMap (shipped forbidden), and the labels that make a host worker.
     #[test]
