@@ -326,21 +326,29 @@ def paths(path, want, node_ips, nat_files):
                 fail(f"{where}: the client did not dial {vip}: {t['args']}")
             if ch in nats:
                 rules = nats[ch]
-                svc = [(n, rl) for n, rl in rules if f"-d {vip}/32" in rl and "KUBE-SVC-" in rl]
+                # iptables' nat table sees the first packet of each connection: its counters count
+                # the connections kube-proxy's rules DNATed.
+                svc = [(n, rl) for n, rl in rules
+                       if rl.startswith("-A KUBE-SERVICES ") and f"-d {vip}/32" in rl and "-j KUBE-SVC-" in rl]
                 dnat = [(n, rl) for n, rl in rules if f"--to-destination {s['ip']}:" in rl]
                 if not svc or not any(n > 0 for n, _ in svc):
-                    fail(f"{where}: kube-proxy's KUBE-SERVICES rule for {vip} on {ch} counted no packet: {svc}")
+                    fail(f"{where}: kube-proxy's KUBE-SERVICES rule for {vip} on {ch} counted no connection: {svc}")
                 if not dnat or not any(n > 0 for n, _ in dnat):
-                    fail(f"{where}: no DNAT rule to {s['ip']} on {ch} counted a packet: {dnat}")
-                print(f"    kube-proxy on {ch}: {vip} -> {s['ip']}: "
-                      + ", ".join(f"{n} packets" for n, _ in svc if n) + " into the Service's chain, "
-                      + ", ".join(f"{n}" for n, _ in dnat if n) + " DNATed to the server pod")
+                    fail(f"{where}: no DNAT rule to {s['ip']} on {ch} counted a connection: {dnat}")
+                print(f"    kube-proxy on {ch}: {sum(n for n, _ in svc)} connections to {vip} into the "
+                      f"Service's chain, {sum(n for n, _ in dnat)} DNATed to the server pod {s['ip']}")
         per_path[p].append(head["value"])
-        print(f"    {p:9} {c['worker']:18} {c['ip']:>12} -> {s['worker']:18} {s['ip']:>12}"
-              + (f" via {vip}" if vip else "")
-              + f"  {head['name']} {head['value']:.4g} {head['unit']}")
-    for p, vs in per_path.items():
-        print(f"    {p}: mean {sum(vs) / len(vs):.4g} over {len(vs)} results")
+        print(f"    {p:9} {c['worker']:15} {c['ip']:>11} -> {s['worker']:14} {s['ip']:>11}"
+              + (f" via {vip}" if vip else "") + f"  {head['name']} {shown(head['value'], head['unit'])}")
+    print("    mean per path: " + ", ".join(
+        f"{p} {shown(sum(vs) / len(vs), head['unit'])}" for p, vs in per_path.items()))
+
+
+def shown(v, unit):
+    """A headline value as people read it: bytes per second as Gbit/s."""
+    if unit == "bytes_per_second":
+        return f"{v * 8 / 1e9:.2f} Gbit/s"
+    return f"{v:.4g} {unit}"
 
 
 if __name__ == "__main__":
