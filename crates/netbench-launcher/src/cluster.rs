@@ -391,13 +391,7 @@ pub async fn apply_namespace_and_services(
         let name = s.metadata.name.clone().unwrap_or_default();
         let ip = cluster_ip(put(client, &ns_name, s, created).await?)
             .and_then(|ip| ip.parse().ok())
-            .ok_or_else(|| {
-                LaunchError::Usage(format!(
-                    "Service {name} got no ClusterIP: --paths service measures through a \
-                     ClusterIP Service in front of each worker pod; this cluster hands out none. \
-                     Leave service out of --paths"
-                ))
-            })?;
+            .ok_or_else(|| LaunchError::NoClusterIp(name.clone()))?;
         workers.insert(name, ip);
     }
     Ok(NatsServiceIps {
@@ -821,5 +815,44 @@ async fn empty_namespace(
             return Err(format!("{left} pods still terminating after {timeout:?}"));
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each node's zone label and first InternalIP (what `--paths host` admits to NATS).
+    #[test]
+    fn nodes_carry_their_zone_and_internal_ip_sorted_by_name() {
+        let node = |name: &str, addresses: serde_json::Value| -> k8s_openapi::api::core::v1::Node {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": "zone-a"}},
+                "status": {"addresses": addresses}
+            }))
+            .unwrap()
+        };
+        let nodes = super::nodes_from(&[
+            node(
+                "n2",
+                serde_json::json!([{"type": "Hostname", "address": "n2"},
+                                   {"type": "ExternalIP", "address": "203.0.113.2"},
+                                   {"type": "InternalIP", "address": "10.0.0.2"},
+                                   {"type": "InternalIP", "address": "fd00::2"}]),
+            ),
+            node(
+                "n1",
+                serde_json::json!([{"type": "Hostname", "address": "n1"}]),
+            ),
+        ]);
+        let got: Vec<(&str, &str, Option<std::net::IpAddr>)> = nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.zone.as_str(), n.ip))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("n1", "zone-a", None),
+                ("n2", "zone-a", Some([10, 0, 0, 2].into()))
+            ]
+        );
     }
 }
