@@ -12,6 +12,13 @@
   check.py stream INFO.json RESULTS.jsonl N R SERVER   a run's results read from one server of a
                                                        NATS cluster: N pairs, each once; the
                                                        stream has R replicas
+  check.py paths FILE PATH=N... [--nodes NODE=IP...] [--nat NODE=FILE...]
+                                                       a --paths run: N results on each path, all
+                                                       ok; host between the nodes' own addresses,
+                                                       same-node on one node, service through a
+                                                       ClusterIP in 198.19.0.0/16 (in the args),
+                                                       whose kube-proxy rules on the client's node
+                                                       counted packets (iptables-save -c -t nat)
 """
 import collections
 import datetime
@@ -255,6 +262,95 @@ def stream(info_path, results_path, pairs, replicas, server):
           f"servers {sorted(members)}, {info['state']['messages']} messages")
 
 
+SERVICE_RANGE = ipaddress.ip_network("198.19.0.0/16")
+
+
+def nat_counters(path):
+    """`iptables-save -c -t nat` of a node: [(packets, rule)] of every rule."""
+    out = []
+    for line in open(path):
+        m = re.match(r"\[(\d+):(\d+)\] (-A .*)", line.strip())
+        if m:
+            out.append((int(m.group(1)), m.group(3)))
+    return out
+
+
+def pod_subnet(node_ip):
+    """The pod subnet of the node with this address (lib.sh: node-N 198.18.0.N, pods 198.18.N.0/24)."""
+    return ipaddress.ip_network(f"198.18.{ipaddress.ip_address(node_ip).packed[3]}.0/24")
+
+
+def paths(path, want, node_ips, nat_files):
+    """A `--paths` run: `want` results on each path, every one ok with a positive headline;
+    pod and service between pods of two nodes (each in its node's pod subnet), host between the
+    nodes' own addresses, same-node client and server pods on one node (in its pod subnet);
+    service: the server's service_ip a ClusterIP (198.19.0.0/16), the one the client's command
+    names, and kube-proxy's rules for it on the client's node (KUBE-SERVICES -> the Service's
+    chain, and the endpoint's DNAT to the server pod) counted packets."""
+    rs = json.load(open(path))["results"]
+    got = collections.Counter(r.get("path", "pod") for r in rs)
+    if dict(got) != want:
+        fail(f"{path}: results per path {dict(got)}, want {want}")
+    nats = {n: nat_counters(f) for n, f in nat_files.items()}
+    per_path = collections.defaultdict(list)
+    for r in rs:
+        t, p = r["task"], r.get("path", "pod")
+        c, s = t["client"], t["server"]
+        ch, sh = c["vm"]["hostname"], s["vm"]["hostname"]
+        where = f"{p} {c['worker']} -> {s['worker']}"
+        if t["status"] != 0:
+            fail(f"{where}: status {t['status']}: {r.get('error')} {r['output'][:300]}")
+        head = (r.get("metrics") or [{"value": 0}])[0]
+        if not head["value"] > 0:
+            fail(f"{where}: no positive headline in {r.get('metrics')}")
+        ci, si = ipaddress.ip_address(c["ip"]), ipaddress.ip_address(s["ip"])
+        if p == "host":
+            if (c["ip"], s["ip"]) != (node_ips[ch], node_ips[sh]) or ch == sh:
+                fail(f"{where}: {c['ip']} -> {s['ip']}, want the nodes' own addresses "
+                     f"{node_ips[ch]} -> {node_ips[sh]} on two nodes")
+        else:
+            if ci not in pod_subnet(node_ips[ch]) or si not in pod_subnet(node_ips[sh]):
+                fail(f"{where}: {c['ip']} -> {s['ip']} are not pod addresses of {ch} and {sh}")
+            if (p == "same-node") != (ch == sh):
+                fail(f"{where}: client on {ch}, server on {sh}")
+        if p == "same-node" and not (c["worker"].startswith("worker2-") and s["worker"].startswith("worker-")):
+            fail(f"{where}: want worker2-<node> -> worker-<node>")
+        vip = s.get("service_ip")
+        if p != "service":
+            if vip:
+                fail(f"{where}: a service_ip on path {p}")
+        else:
+            if not vip or ipaddress.ip_address(vip) not in SERVICE_RANGE:
+                fail(f"{where}: service_ip {vip!r}, want a ClusterIP in {SERVICE_RANGE}")
+            if vip not in t["args"]:
+                fail(f"{where}: the client did not dial {vip}: {t['args']}")
+            if ch in nats:
+                rules = nats[ch]
+                # iptables' nat table sees the first packet of each connection: its counters count
+                # the connections kube-proxy's rules DNATed.
+                svc = [(n, rl) for n, rl in rules
+                       if rl.startswith("-A KUBE-SERVICES ") and f"-d {vip}/32" in rl and "-j KUBE-SVC-" in rl]
+                dnat = [(n, rl) for n, rl in rules if f"--to-destination {s['ip']}:" in rl]
+                if not svc or not any(n > 0 for n, _ in svc):
+                    fail(f"{where}: kube-proxy's KUBE-SERVICES rule for {vip} on {ch} counted no connection: {svc}")
+                if not dnat or not any(n > 0 for n, _ in dnat):
+                    fail(f"{where}: no DNAT rule to {s['ip']} on {ch} counted a connection: {dnat}")
+                print(f"    kube-proxy on {ch}: {sum(n for n, _ in svc)} connections to {vip} into the "
+                      f"Service's chain, {sum(n for n, _ in dnat)} DNATed to the server pod {s['ip']}")
+        per_path[p].append(head["value"])
+        print(f"    {p:9} {c['worker']:15} {c['ip']:>11} -> {s['worker']:14} {s['ip']:>11}"
+              + (f" via {vip}" if vip else "") + f"  {head['name']} {shown(head['value'], head['unit'])}")
+    print("    mean per path: " + ", ".join(
+        f"{p} {shown(sum(vs) / len(vs), head['unit'])}" for p, vs in per_path.items()))
+
+
+def shown(v, unit):
+    """A headline value as people read it: bytes per second as Gbit/s."""
+    if unit == "bytes_per_second":
+        return f"{v * 8 / 1e9:.2f} Gbit/s"
+    return f"{v:.4g} {unit}"
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "results":
@@ -274,6 +370,23 @@ if __name__ == "__main__":
               [(b, int(k)) for b, k in (a.rsplit(":", 1) for a in sys.argv[4:])])
     elif cmd == "safety":
         safety(sys.argv[2])
+    elif cmd == "paths":
+        args = sys.argv[3:]
+        def kv(flag):
+            if flag not in args:
+                return {}
+            i = args.index(flag) + 1
+            vals = []
+            while i < len(args) and not args[i].startswith("--"):
+                vals.append(args[i]); i += 1
+            return node_zones(vals)
+        wanted = {}
+        for a in args:
+            if a.startswith("--"):
+                break
+            k, v = a.split("=", 1)
+            wanted[k] = int(v)
+        paths(sys.argv[2], wanted, kv("--nodes"), kv("--nat"))
     elif cmd == "stream":
         stream(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     else:

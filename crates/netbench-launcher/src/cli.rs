@@ -54,17 +54,23 @@ fn nats_replicas(s: &str) -> Result<u8, String> {
     crate::spec::check_nats_replicas(n)
 }
 
-/// `name` or `name=zone`.
+/// `name`, `name=zone`, and either with `@IP` (the node's InternalIP, which `--paths host`
+/// admits to NATS): `node-1=zone-a@198.18.0.1`.
 fn dry_node(s: &str) -> Result<NodeInfo, String> {
-    let (name, zone) = s.split_once('=').unwrap_or((s, ""));
+    let bad =
+        || format!("{s:?}: give node names like node-1, node-1=zone-a or node-1=zone-a@10.0.0.1");
+    let (node, ip) = match s.split_once('@') {
+        Some((n, ip)) => (n, Some(ip.parse().map_err(|_| bad())?)),
+        None => (s, None),
+    };
+    let (name, zone) = node.split_once('=').unwrap_or((node, ""));
     if name.is_empty() {
-        return Err(format!(
-            "{s:?}: give node names like node-1 or node-1=zone-a"
-        ));
+        return Err(bad());
     }
     Ok(NodeInfo {
         name: name.into(),
         zone: zone.into(),
+        ip,
     })
 }
 
@@ -133,7 +139,8 @@ pub struct LaunchArgs {
     /// Print every manifest as YAML and exit; needs no cluster.
     #[arg(long)]
     pub dry_run: bool,
-    /// Nodes to render with --dry-run: name or name=zone, comma separated.
+    /// Nodes to render with --dry-run: name or name=zone, optionally @IP (the node's
+    /// InternalIP, for --paths host), comma separated.
     #[arg(long, value_delimiter = ',', value_parser = dry_node, default_value = "node-1=zone-a,node-2=zone-b")]
     pub dry_run_nodes: Vec<NodeInfo>,
     /// Use this NATS (JetStream on, reachable from the pods and from here) instead of deploying one.
@@ -321,6 +328,22 @@ impl LaunchArgs {
         }
         let planned = crate::launch::plan_launch(&cfg, &mut spec, None, None)?;
         eprintln!("{planned}");
+        if let Some(line) = crate::launch::pod_security_line(&spec, cfg.existing_namespace, None) {
+            eprintln!("{line}");
+        }
+        let no_ip: Vec<&str> = spec
+            .nodes
+            .iter()
+            .filter(|n| n.ip.is_none())
+            .map(|n| n.name.as_str())
+            .collect();
+        if spec.has_path(netbench_proto::Path::Host) && !no_ip.is_empty() {
+            eprintln!(
+                "note: --dry-run-nodes gives no address for {}: a launch admits each node's \
+                 InternalIP to NATS (the host workers send from it); write node=zone@IP to see it",
+                no_ip.join(", ")
+            );
+        }
         spec.tls = match cfg.nats_ca {
             Some(_) => crate::launch::tls_plan(&cfg, &spec.namespace, None)?,
             None => cfg.tls.then(|| {
@@ -428,15 +451,25 @@ impl LaunchArgs {
                 }
                 o.ending.exit_code()
             }
-            Err(LaunchError::Interrupted(what)) => {
-                eprintln!("interrupted {what}");
-                EXIT_INTERRUPTED
-            }
             Err(e) => {
-                eprintln!("error: {e}");
-                EXIT_RUN_FAILED
+                match &e {
+                    LaunchError::Interrupted(what) => eprintln!("interrupted {what}"),
+                    e => eprintln!("error: {e}"),
+                }
+                exit_code_of(&e)
             }
         }
+    }
+}
+
+/// The exit code of a launch that stopped with `e`: bad input found on the way (a plan that
+/// cannot run, a namespace that does not admit the host workers, …) is exit 2, like a bad flag;
+/// an interruption 4; anything else 3.
+pub fn exit_code_of(e: &LaunchError) -> u8 {
+    match e {
+        LaunchError::Usage(_) => EXIT_USAGE,
+        LaunchError::Interrupted(_) => EXIT_INTERRUPTED,
+        _ => EXIT_RUN_FAILED,
     }
 }
 
@@ -457,5 +490,28 @@ fn cpu_quantity(s: &str) -> Result<String, String> {
         _ => Err(format!(
             "{s:?} is not a CPU quantity: give CPUs like 2 or 0.5, or millicores like 1500m"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dry_run_nodes_take_a_zone_and_an_address() {
+        let n = super::dry_node("node-1=zone-a@198.18.0.1").unwrap();
+        assert_eq!(
+            (n.name.as_str(), n.zone.as_str(), n.ip),
+            ("node-1", "zone-a", Some([198, 18, 0, 1].into()))
+        );
+        let n = super::dry_node("node-2@fd00::2").unwrap();
+        assert_eq!(
+            (n.zone.as_str(), n.ip),
+            ("", Some("fd00::2".parse().unwrap()))
+        );
+        let n = super::dry_node("node-3=zone-b").unwrap();
+        assert_eq!(n.ip, None);
+        for bad in ["", "=zone-a", "node-1@not-an-ip", "node-1=zone-a@"] {
+            let e = super::dry_node(bad).unwrap_err();
+            assert!(e.contains("node-1=zone-a@10.0.0.1"), "{bad}: {e}");
+        }
     }
 }

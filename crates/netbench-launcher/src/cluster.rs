@@ -12,6 +12,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 use serde::{de::DeserializeOwned, Serialize};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -51,7 +52,7 @@ pub async fn select_nodes(client: &Client, selector: &str) -> Result<Vec<NodeInf
     Ok(found)
 }
 
-/// Name and zone of each node, sorted by name. Pure.
+/// Name, zone and InternalIP of each node, sorted by name. Pure.
 pub fn nodes_from(nodes: &[Node]) -> Vec<NodeInfo> {
     let mut v: Vec<NodeInfo> = nodes
         .iter()
@@ -64,11 +65,23 @@ pub fn nodes_from(nodes: &[Node]) -> Vec<NodeInfo> {
                     .as_ref()
                     .and_then(|l| l.get(spec::ZONE_LABEL).cloned())
                     .unwrap_or_default(),
+                ip: internal_ip(n),
             })
         })
         .collect();
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v
+}
+
+/// A node's first `InternalIP` (the address its hostNetwork pods send from to other nodes).
+fn internal_ip(n: &Node) -> Option<std::net::IpAddr> {
+    n.status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .find_map(|a| a.address.parse().ok())
 }
 
 /// Refuse a namespace that already exists: we create it and we delete it at the end.
@@ -193,11 +206,16 @@ fn existing_error(what: String, e: kube::Error) -> LaunchError {
 
 /// `--existing-namespace`: the namespace must exist (an admin creates it and binds the Role of
 /// deploy/overlays/namespaced there) and hold no other run's pods (the objects have fixed
-/// names: one run at a time per namespace).
-pub async fn check_existing_namespace(client: &Client, name: &str, run: &str) -> Result<()> {
+/// names: one run at a time per namespace). Returns the namespace's labels (its Pod Security
+/// level is the admin's).
+pub async fn check_existing_namespace(
+    client: &Client,
+    name: &str,
+    run: &str,
+) -> Result<BTreeMap<String, String>> {
     let api: Api<Namespace> = Api::all(client.clone());
-    match api.get_opt(name).await {
-        Ok(Some(_)) => {}
+    let labels = match api.get_opt(name).await {
+        Ok(Some(ns)) => ns.metadata.labels.unwrap_or_default(),
         Ok(None) => {
             return Err(LaunchError::Usage(format!(
                 "--existing-namespace {name}: no such namespace. An admin creates it and binds the \
@@ -206,7 +224,7 @@ pub async fn check_existing_namespace(client: &Client, name: &str, run: &str) ->
             )))
         }
         Err(e) => return Err(existing_error(format!("cannot read namespace {name}"), e)),
-    }
+    };
     let pods: Api<Pod> = Api::namespaced(client.clone(), name);
     let lp =
         ListParams::default().labels(&format!("{}={}", spec::MANAGED_BY.0, spec::MANAGED_BY.1));
@@ -230,7 +248,45 @@ pub async fn check_existing_namespace(client: &Client, name: &str, run: &str) ->
             others.join(", ")
         )));
     }
-    Ok(())
+    Ok(labels)
+}
+
+/// Whether the API server would admit `pod` in `namespace`: a server-side dry-run create
+/// (`dryRun=All`: every admission plugin and policy runs, nothing is stored). `Ok(Err(why))`
+/// when admission refuses it (403, or 422 from a policy), with the server's message; retried
+/// while a fresh namespace lacks its `default` ServiceAccount.
+pub async fn dry_run_admits(
+    client: &Client,
+    namespace: &str,
+    pod: &Pod,
+) -> Result<std::result::Result<(), String>> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let pp = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    loop {
+        match api.create(&pp, pod).await {
+            Ok(_) => return Ok(Ok(())),
+            Err(kube::Error::Api(s))
+                if s.message.contains("error looking up service account")
+                    && started.elapsed() < SERVICE_ACCOUNT_WAIT =>
+            {
+                tokio::time::sleep(POLL).await;
+            }
+            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 422 => {
+                return Ok(Err(s.message))
+            }
+            Err(e) => {
+                return Err(existing_error(
+                    format!("cannot dry-run create pod {name} in {namespace}"),
+                    e,
+                ))
+            }
+        }
+    }
 }
 
 /// A plain create (never an apply: an object of that name that this launch did not create is
@@ -290,13 +346,15 @@ where
     }
 }
 
-/// The ClusterIPs of the NATS Services, once they exist.
+/// The ClusterIPs of the run's Services, once they exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NatsServiceIps {
     /// The client Service `nats` (every NATS pod behind it).
     pub client: Option<String>,
     /// `--nats-replicas` above 1: each server's own Service (`nats-<i>`), in order.
     pub servers: Vec<String>,
+    /// `--paths service`: each pod worker's Service, by name.
+    pub workers: BTreeMap<String, std::net::IpAddr>,
 }
 
 fn cluster_ip(svc: Service) -> Option<String> {
@@ -306,10 +364,10 @@ fn cluster_ip(svc: Service) -> Option<String> {
 }
 
 /// Create the namespace (unless it exists already: `created` is then [`Created::Objects`]),
-/// the run's NetworkPolicies (before any pod exists) and, when we deploy NATS, its Services;
-/// returns their ClusterIPs. First, because the ClusterIP goes into the pods' `NATS_URL` and,
-/// with `--tls`, into the server certificate, and each server's into the routes of a NATS
-/// cluster.
+/// the run's NetworkPolicies (before any pod exists), when we deploy NATS its Services, and with
+/// `--paths service` the workers' Services; returns their ClusterIPs. First, because the
+/// ClusterIP goes into the pods' `NATS_URL` and, with `--tls`, into the server certificate, each
+/// NATS server's into the routes of a NATS cluster, and each worker Service's into its pod.
 pub async fn apply_namespace_and_services(
     client: &Client,
     m: &Manifests,
@@ -328,9 +386,18 @@ pub async fn apply_namespace_and_services(
         })?;
         servers.push(ip);
     }
+    let mut workers = BTreeMap::new();
+    for s in &m.worker_services {
+        let name = s.metadata.name.clone().unwrap_or_default();
+        let ip = cluster_ip(put(client, &ns_name, s, created).await?)
+            .and_then(|ip| ip.parse().ok())
+            .ok_or_else(|| LaunchError::NoClusterIp(name.clone()))?;
+        workers.insert(name, ip);
+    }
     Ok(NatsServiceIps {
         client: client_ip,
         servers,
+        workers,
     })
 }
 
@@ -342,11 +409,7 @@ pub async fn apply_namespace_and_service(
     created: &mut Created,
 ) -> Result<Option<String>> {
     let ns_name = m.namespace.metadata.name.clone().unwrap_or_default();
-    if m.create_namespace {
-        *created = Created::Namespace(create_namespace(client, &m.namespace).await?);
-    } else if !matches!(created, Created::Objects(_)) {
-        *created = Created::Objects(Vec::new());
-    }
+    ensure_namespace(client, m, created).await?;
     for p in &m.network_policies {
         put::<NetworkPolicy>(client, &ns_name, p, created).await?;
     }
@@ -355,6 +418,20 @@ pub async fn apply_namespace_and_service(
         cluster_ip = self::cluster_ip(put(client, &ns_name, s, created).await?);
     }
     Ok(cluster_ip)
+}
+
+/// Create the run's namespace, or (`--existing-namespace`) start recording what is created in
+/// the admin's. Once: a second call does nothing.
+pub async fn ensure_namespace(client: &Client, m: &Manifests, created: &mut Created) -> Result<()> {
+    if !matches!(created, Created::Nothing) {
+        return Ok(());
+    }
+    *created = if m.create_namespace {
+        Created::Namespace(create_namespace(client, &m.namespace).await?)
+    } else {
+        Created::Objects(Vec::new())
+    };
+    Ok(())
 }
 
 /// Apply the NATS Secrets and ConfigMaps (the CA one also for an external NATS) and the NATS pod
@@ -738,5 +815,44 @@ async fn empty_namespace(
             return Err(format!("{left} pods still terminating after {timeout:?}"));
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each node's zone label and first InternalIP (what `--paths host` admits to NATS).
+    #[test]
+    fn nodes_carry_their_zone_and_internal_ip_sorted_by_name() {
+        let node = |name: &str, addresses: serde_json::Value| -> k8s_openapi::api::core::v1::Node {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": "zone-a"}},
+                "status": {"addresses": addresses}
+            }))
+            .unwrap()
+        };
+        let nodes = super::nodes_from(&[
+            node(
+                "n2",
+                serde_json::json!([{"type": "Hostname", "address": "n2"},
+                                   {"type": "ExternalIP", "address": "203.0.113.2"},
+                                   {"type": "InternalIP", "address": "10.0.0.2"},
+                                   {"type": "InternalIP", "address": "fd00::2"}]),
+            ),
+            node(
+                "n1",
+                serde_json::json!([{"type": "Hostname", "address": "n1"}]),
+            ),
+        ]);
+        let got: Vec<(&str, &str, Option<std::net::IpAddr>)> = nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.zone.as_str(), n.ip))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("n1", "zone-a", None),
+                ("n2", "zone-a", Some([10, 0, 0, 2].into()))
+            ]
+        );
     }
 }

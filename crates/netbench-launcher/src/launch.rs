@@ -244,20 +244,9 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
         .namespace
         .clone()
         .unwrap_or_else(|| spec::default_namespace(&run));
-    let nats = match &cfg.nats_url {
-        Some(url) => NatsPlan::External { url: url.clone() },
-        None => {
-            let ids: Vec<_> = nodes
-                .iter()
-                .map(|n| LaunchSpec::worker_id(&n.name))
-                .collect();
-            NatsPlan::Deploy {
-                url: LaunchSpec::nats_service_dns_url(&namespace, cfg.uses_tls()),
-                creds: RunCredentials::generate(&run, &ids),
-            }
-        }
-    };
-    LaunchSpec {
+    let mut spec = LaunchSpec {
+        // Set below, once the worker pods are known (each gets a login of its own).
+        nats: NatsPlan::External { url: String::new() },
         run,
         entries: cfg.entries.clone(),
         namespace,
@@ -265,7 +254,6 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
         orch_image: cfg.orch_image.clone(),
         worker_image: cfg.worker_image.clone(),
         nats_image: cfg.nats_image.clone(),
-        nats,
         // Read (and checked) by the launch, not here: this stays pure.
         nats_login: Default::default(),
         nats_replicas: cfg.nats_replicas.unwrap_or(1),
@@ -282,7 +270,97 @@ pub fn make_spec(cfg: &LaunchConfig, run: RunId, nodes: Vec<spec::NodeInfo>) -> 
         deadline: cfg.deadline,
         plan: cfg.plan.clone(),
         plan_files: Default::default(),
+        service_ips: Default::default(),
+    };
+    spec.nats = match &cfg.nats_url {
+        Some(url) => NatsPlan::External { url: url.clone() },
+        None => NatsPlan::Deploy {
+            url: LaunchSpec::nats_service_dns_url(&spec.namespace, cfg.uses_tls()),
+            creds: RunCredentials::generate(&spec.run, &spec.worker_ids()),
+        },
+    };
+    spec
+}
+
+/// `--paths host`: the line that says what the namespace's Pod Security level is and why
+/// (none without host). `existing_enforce`: with `--existing-namespace`, the admin's
+/// `pod-security.kubernetes.io/enforce` label (None: not set). Pure.
+pub fn pod_security_line(
+    spec: &LaunchSpec,
+    existing: bool,
+    existing_enforce: Option<&str>,
+) -> Option<String> {
+    use crate::manifests::{HOST_POD_SECURITY_LEVEL, POD_SECURITY_LEVEL, PSA_ENFORCE_LABEL};
+    if !spec.has_path(netbench_proto::Path::Host) {
+        return None;
     }
+    let why =
+        "the host workers (hostnet-<node>) run in the nodes' own network (hostNetwork: true), \
+               which Pod Security baseline and restricted forbid";
+    Some(if existing {
+        let level = existing_enforce
+            .map(|l| format!("{PSA_ENFORCE_LABEL}={l}"))
+            .unwrap_or_else(|| format!("no {PSA_ENFORCE_LABEL} label: the cluster's default"));
+        format!(
+            "--paths host: {why}; checking (a server-side dry run) that namespace {} admits \
+             them ({level}) before creating anything",
+            spec.namespace
+        )
+    } else {
+        format!(
+            "--paths host: namespace {} enforces Pod Security {HOST_POD_SECURITY_LEVEL} \
+             ({PSA_ENFORCE_LABEL}={HOST_POD_SECURITY_LEVEL}; audit and warn stay \
+             {POD_SECURITY_LEVEL}): {why}",
+            spec.namespace
+        )
+    })
+}
+
+/// `--paths host` refused by admission: what was refused, by what, and what to do (exit 2).
+/// `enforce`: the namespace's `pod-security.kubernetes.io/enforce` label, when known;
+/// `why`: the API server's message. Pure.
+pub fn host_refused(namespace: &str, existing: bool, enforce: Option<&str>, why: &str) -> String {
+    use crate::manifests::{HOST_POD_SECURITY_LEVEL, PSA_ENFORCE_LABEL};
+    let what = format!(
+        "--paths host: namespace {namespace} does not admit the host workers (pods with \
+         hostNetwork: true, in the nodes' own network)"
+    );
+    let skip = "or leave host out of --paths";
+    let after = if existing {
+        "Nothing was created"
+    } else {
+        "The namespace is deleted again"
+    };
+    if why.contains("PodSecurity") {
+        let label = match enforce {
+            Some(level) => format!("its label {PSA_ENFORCE_LABEL}={level} forbids them"),
+            None => format!(
+                "it has no {PSA_ENFORCE_LABEL} label, and the cluster's default Pod Security \
+                 level forbids them"
+            ),
+        };
+        return format!(
+            "{what}: {label} (the API server said: {why}). An admin allows them with: kubectl \
+             label namespace {namespace} {PSA_ENFORCE_LABEL}={HOST_POD_SECURITY_LEVEL} \
+             --overwrite (see deploy/README.md, \"The host path\"); {skip}. {after}"
+        );
+    }
+    if why.contains(crate::manifests::HOST_NETWORK_POLICY) {
+        return format!(
+            "{what}: deploy/'s admission policy forbids the launcher hostNetwork pods until an \
+             admin opts in (the API server said: {why}). An admin allows netbench's host \
+             workers (and nothing else of the node's) with: kubectl -n {ns} patch configmap \
+             {cm} --type merge -p '{{\"data\":{{\"hostNetwork\":\"allowed\"}}}}' (see \
+             deploy/README.md, \"The host path\"); {skip}. {after}",
+            ns = crate::manifests::ADMISSION_PARAMS_NAMESPACE,
+            cm = crate::manifests::ADMISSION_PARAMS_NAME,
+        );
+    }
+    format!(
+        "{what}: admission refused a host worker (the API server said: {why}). Ask an admin to \
+         allow hostNetwork pods for netbench's host workers there (see deploy/README.md, \"The \
+         host path\"); {skip}. {after}"
+    )
 }
 
 /// Where the orchestrator finds the plan's files (the `netbench-plan` ConfigMap).
@@ -421,13 +499,18 @@ pub async fn launch(
     let servers = role_nodes(&client, &cfg, &spec, cfg.servers.as_deref()).await?;
     let planned = plan_launch(&cfg, &mut spec, clients, servers)?;
     report.status(&planned);
-    if cfg.existing_namespace {
-        cluster::check_existing_namespace(&client, &spec.namespace, &run.to_string()).await?;
+    // With --existing-namespace, the admin's Pod Security level decides whether host workers
+    // may run there (checked with a dry run before anything is created).
+    let existing_enforce = if cfg.existing_namespace {
+        let labels =
+            cluster::check_existing_namespace(&client, &spec.namespace, &run.to_string()).await?;
+        labels.get(manifests::PSA_ENFORCE_LABEL).cloned()
     } else {
         cluster::check_namespace_free(&client, &spec.namespace).await?;
-    }
+        None
+    };
     report.status(&format!(
-        "run {run}: {} on {} nodes ({}) in namespace {}",
+        "run {run}: {} on {} nodes ({}) in namespace {}{}",
         netbench_orchestrator::suite::benchmark_names(&spec.entries).join(", "),
         spec.nodes.len(),
         spec.nodes
@@ -435,12 +518,27 @@ pub async fn launch(
             .map(|n| n.name.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        spec.namespace
+        spec.namespace,
+        paths_note(&spec),
     ));
+    if let Some(line) =
+        pod_security_line(&spec, cfg.existing_namespace, existing_enforce.as_deref())
+    {
+        report.status(&line);
+    }
     // What this launch created, as it goes: cleanup deletes that (the namespace by its UID,
     // or in an existing namespace each object by name and UID), nothing else.
     let mut created = cluster::Created::Nothing;
-    let result = deploy_and_follow(&client, &cfg, &mut spec, &shutdown, report, &mut created).await;
+    let result = deploy_and_follow(
+        &client,
+        &cfg,
+        &mut spec,
+        existing_enforce.as_deref(),
+        &shutdown,
+        report,
+        &mut created,
+    )
+    .await;
     let cleanup_error = match &created {
         cluster::Created::Nothing => {
             report.status(&format!(
@@ -543,16 +641,82 @@ pub fn manifests_for(cfg: &LaunchConfig, spec: &LaunchSpec) -> Manifests {
     m
 }
 
+/// The launch line's words on the paths: nothing for `pod` alone; else the paths and every
+/// worker pod and Service they take.
+pub fn paths_note(spec: &LaunchSpec) -> String {
+    let paths = spec.paths();
+    if paths.is_pod_only() {
+        return String::new();
+    }
+    let kinds: Vec<String> = spec
+        .placements()
+        .iter()
+        .map(|p| LaunchSpec::worker_pod_name("<node>", *p))
+        .collect();
+    let services = if spec.has_path(netbench_proto::Path::Service) {
+        format!(
+            ", {} ClusterIP Services (one per worker-<node>)",
+            spec.nodes.len()
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "; paths {paths}: {} worker pods ({}){services}",
+        spec.worker_pods().len(),
+        kinds.join(", ")
+    )
+}
+
+/// `--paths host`: a server-side dry run of the first host worker, right after the namespace
+/// exists (or, with `--existing-namespace`, before anything is created there): whatever forbids
+/// hostNetwork there (the namespace's Pod Security level, deploy/'s admission policy without
+/// the admin's opt-in, any other policy) refuses it now, with what to do (exit 2), rather than
+/// a pod that never starts.
+async fn check_host_admitted(
+    client: &Client,
+    cfg: &LaunchConfig,
+    spec: &LaunchSpec,
+    m: &Manifests,
+    existing_enforce: Option<&str>,
+) -> Result<()> {
+    let Some(probe) = m.workers.iter().find(|w| {
+        w.spec
+            .as_ref()
+            .is_some_and(|s| s.host_network == Some(true))
+    }) else {
+        return Ok(());
+    };
+    let enforce = if cfg.existing_namespace {
+        existing_enforce
+    } else {
+        Some(manifests::HOST_POD_SECURITY_LEVEL)
+    };
+    match cluster::dry_run_admits(client, &spec.namespace, probe).await? {
+        Ok(()) => Ok(()),
+        Err(why) => Err(LaunchError::Usage(host_refused(
+            &spec.namespace,
+            cfg.existing_namespace,
+            enforce,
+            &why,
+        ))),
+    }
+}
+
 async fn deploy_and_follow(
     client: &Client,
     cfg: &LaunchConfig,
     spec: &mut LaunchSpec,
+    existing_enforce: Option<&str>,
     shutdown: &CancellationToken,
     report: &mut impl Report,
     created: &mut cluster::Created,
 ) -> Result<Followed> {
     let m: Manifests = manifests_for(cfg, spec);
+    cluster::ensure_namespace(client, &m, created).await?;
+    check_host_admitted(client, cfg, spec, &m, existing_enforce).await?;
     let ips = cluster::apply_namespace_and_services(client, &m, created).await?;
+    spec.service_ips = ips.workers.clone();
     let cluster_ip = ips.client.clone();
     // A NATS cluster: every server routes to every server's own Service, by ClusterIP (there
     // may be no cluster DNS), rendered into auth.conf before any NATS pod exists.
@@ -931,6 +1095,118 @@ pub(crate) mod tests {
         let cfg = config(&["--nats-url", "nats://n:4222", "--nats-token", "t0k"]);
         assert_eq!(cfg.nats_login.read().unwrap().token.as_deref(), Some("t0k"));
         assert!(!format!("{cfg:?}").contains("t0k"), "token in Debug");
+    }
+
+    fn nodes() -> Vec<spec::NodeInfo> {
+        ["n1", "n2"]
+            .iter()
+            .map(|n| spec::NodeInfo {
+                name: n.to_string(),
+                zone: String::new(),
+                ip: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_worker_pod_of_every_placement_gets_a_nats_login() {
+        let run: RunId = "0123456789ab".parse().unwrap();
+        let s = make_spec(
+            &config(&["--paths", "pod,host,same-node"]),
+            run.clone(),
+            nodes(),
+        );
+        let NatsPlan::Deploy { creds, .. } = &s.nats else {
+            panic!("deployed")
+        };
+        let ids: Vec<_> = creds.workers.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(ids, s.worker_ids());
+        assert_eq!(ids.len(), 6);
+        for name in ["worker-n1", "hostnet-n2", "worker2-n1"] {
+            assert!(creds
+                .worker(&netbench_proto::WorkerId::for_name(name))
+                .is_some());
+        }
+        let plain = make_spec(&config(&[]), run, nodes());
+        assert_eq!(plain.worker_names(), ["worker-n1", "worker-n2"]);
+        assert_eq!(paths_note(&plain), "");
+    }
+
+    #[test]
+    fn the_launch_line_names_the_paths_and_the_host_path_says_why_its_namespace_is_privileged() {
+        let run: RunId = "0123456789ab".parse().unwrap();
+        let s = make_spec(
+            &config(&["--paths", "pod,host,service,same-node"]),
+            run.clone(),
+            nodes(),
+        );
+        let note = paths_note(&s);
+        assert!(
+            note.contains("paths pod,host,service,same-node: 6 worker pods (worker-<node>, hostnet-<node>, worker2-<node>), 2 ClusterIP Services"),
+            "{note}"
+        );
+        let line = pod_security_line(&s, false, None).unwrap();
+        assert!(
+            line.contains("namespace netbench-0123456789ab enforces Pod Security privileged")
+                && line.contains("pod-security.kubernetes.io/enforce=privileged")
+                && line.contains("audit and warn stay restricted")
+                && line.contains("hostNetwork"),
+            "{line}"
+        );
+        let line = pod_security_line(&s, true, Some("restricted")).unwrap();
+        assert!(
+            line.contains("pod-security.kubernetes.io/enforce=restricted")
+                && line.contains("before creating anything"),
+            "{line}"
+        );
+        let line = pod_security_line(&s, true, None).unwrap();
+        assert!(line.contains("the cluster's default"), "{line}");
+        let no_host = make_spec(&config(&["--paths", "pod,service"]), run, nodes());
+        assert_eq!(pod_security_line(&no_host, false, None), None);
+    }
+
+    #[test]
+    fn a_refused_host_worker_names_the_label_or_the_opt_in_and_the_fix() {
+        let psa = "pods \"hostnet-n1\" is forbidden: violates PodSecurity \"restricted:latest\": host namespaces (hostNetwork=true)";
+        let e = host_refused("netbench-run", true, Some("restricted"), psa);
+        for want in [
+            "namespace netbench-run does not admit the host workers",
+            "its label pod-security.kubernetes.io/enforce=restricted forbids them",
+            "kubectl label namespace netbench-run pod-security.kubernetes.io/enforce=privileged --overwrite",
+            "or leave host out of --paths",
+            "Nothing was created",
+            psa,
+        ] {
+            assert!(e.contains(want), "{want:?} not in: {e}");
+        }
+        let e = host_refused("netbench-run", true, None, psa);
+        assert!(
+            e.contains("no pod-security.kubernetes.io/enforce label"),
+            "{e}"
+        );
+        let vap = "pods \"hostnet-n1\" is forbidden: ValidatingAdmissionPolicy 'netbench-launcher-host-network' with binding 'netbench-launcher-host-network' denied request: hostNetwork pods are not allowed";
+        let e = host_refused("netbench-0123456789ab", false, Some("privileged"), vap);
+        for want in [
+            "deploy/'s admission policy",
+            "kubectl -n netbench patch configmap netbench-admission --type merge -p '{\"data\":{\"hostNetwork\":\"allowed\"}}'",
+            "or leave host out of --paths",
+            "The namespace is deleted again",
+        ] {
+            assert!(e.contains(want), "{want:?} not in: {e}");
+        }
+        let e = host_refused("ns", false, None, "denied by some-other-policy");
+        assert!(
+            e.contains("denied by some-other-policy") && e.contains("leave host out"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn usage_errors_found_by_the_launch_exit_2() {
+        use crate::cli::exit_code_of;
+        assert_eq!(exit_code_of(&LaunchError::Usage("x".into())), 2);
+        assert_eq!(exit_code_of(&LaunchError::Interrupted("now")), 4);
+        assert_eq!(exit_code_of(&LaunchError::Nats("x".into())), 3);
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub enum LaunchError {
     Interrupted(&'static str),
     #[error("TLS: {0}")]
     Tls(String),
+    /// `--paths service`: a worker's Service got no ClusterIP.
+    #[error("Service {0} got no ClusterIP: --paths service measures through a ClusterIP Service in front of each worker pod, and this cluster handed out none. Leave service out of --paths")]
+    NoClusterIp(String),
     #[error("cannot render manifests: {0}")]
     Render(#[from] serde_norway::Error),
 }

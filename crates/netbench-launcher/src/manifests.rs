@@ -3,7 +3,8 @@
 //! Everything lives in one namespace so that deleting it removes the run:
 //! - [`mk_namespace`]: labelled `app.kubernetes.io/managed-by=netbench`, `netbench.io/run=<run>`,
 //!   Pod Security `restricted` enforced (and `istio-injection=enabled` with `--inject`, which
-//!   only warns about `restricted`);
+//!   only warns about `restricted`; `privileged` enforced with `--paths host`, whose workers
+//!   use the node's network);
 //! - [`mk_nats_secret`], [`mk_nats_configmap`], [`mk_nats_pod`], [`mk_nats_service`]: NATS with
 //!   JetStream, configured by the repo's `nats/nats-server.conf` plus an auth include;
 //! - with `--tls`: [`mk_nats_tls_secret`] (server certificate and key, mounted into the NATS pod
@@ -12,7 +13,11 @@
 //! - with `--nats-url` and a login: [`mk_nats_login_secret`] (the creds, seed or token, mounted
 //!   into the orchestrator and the workers only, named by `NATS_CREDS` / `NATS_NKEY`, the token
 //!   in `NATS_TOKEN` from the Secret);
-//! - [`mk_worker_pod`]: one per node, pinned by node affinity, the benchmark's ports declared;
+//! - [`mk_worker_pod`]: one per node and placement the paths need (`worker-<node>`; with
+//!   `--paths host` `hostnet-<node>` in the node's network; with `same-node` `worker2-<node>`),
+//!   pinned by node affinity, the benchmark's ports declared (not on hostNetwork pods);
+//! - [`mk_worker_services`] (`--paths service`): one ClusterIP Service per pod worker, named
+//!   after its id, selecting exactly that pod, on the benchmarks' ports;
 //! - [`mk_orchestrator_job`]: `netbench orchestrator …`, restartPolicy OnFailure;
 //! - [`mk_network_policies`]: ingress of the run's pods denied but for NATS's client port (from
 //!   the run's pods and the in-cluster launcher) and the benchmark's ports (from the run's
@@ -39,7 +44,7 @@ use k8s_openapi::api::core::v1::{
     VolumeProjection,
 };
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    IPBlock, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
     NetworkPolicySpec,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
@@ -48,6 +53,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use netbench_bus::tls::RunTls;
 use netbench_orchestrator::plan::PlanSpec;
+use netbench_proto::Placement;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -108,6 +114,9 @@ pub struct Manifests {
     pub nats_statefulset: Option<StatefulSet>,
     /// `--nats-replicas` above 1: at most one NATS server voluntarily down at a time.
     pub nats_pdb: Option<PodDisruptionBudget>,
+    /// `--paths service`: [`mk_worker_services`], applied before the pods (each pod worker
+    /// gets its Service's ClusterIP).
+    pub worker_services: Vec<Service>,
     pub workers: Vec<Pod>,
     /// The plan's files, applied before the orchestrator.
     pub plan_config: Option<ConfigMap>,
@@ -131,7 +140,12 @@ pub fn mk_all(spec: &LaunchSpec) -> Manifests {
         nats_pod_services: mk_nats_pod_services(spec),
         nats_statefulset: spec.nats_clustered().then(|| mk_nats_statefulset(spec)),
         nats_pdb: spec.nats_clustered().then(|| mk_nats_pdb(spec)),
-        workers: spec.nodes.iter().map(|n| mk_worker_pod(spec, n)).collect(),
+        worker_services: mk_worker_services(spec),
+        workers: spec
+            .worker_pods()
+            .iter()
+            .map(|w| mk_worker_pod(spec, w))
+            .collect(),
         plan_config: mk_plan_configmap(spec),
         orchestrator: mk_orchestrator_job(spec),
     }
@@ -164,6 +178,14 @@ fn meta(spec: &LaunchSpec, name: &str, component: Option<&str>) -> ObjectMeta {
 /// Istio's injected init container (NET_ADMIN, root) breaks it unless the cluster runs Istio's
 /// CNI plugin, so the namespace then only warns and audits.
 pub const POD_SECURITY_LEVEL: &str = "restricted";
+/// `--paths host`: the level the namespace enforces instead. The host workers run in the
+/// node's network namespace (`hostNetwork: true`), which `baseline` and `restricted` forbid;
+/// `privileged` is the only level that admits it. Audit and warn stay [`POD_SECURITY_LEVEL`],
+/// so every pod that would break `restricted` is still reported. (deploy/'s admission policy
+/// keeps the launcher's pods off the node's other resources whatever the level.)
+pub const HOST_POD_SECURITY_LEVEL: &str = "privileged";
+/// The Pod Security label a namespace enforces its level with.
+pub const PSA_ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
 
 pub fn mk_namespace(spec: &LaunchSpec) -> Namespace {
     let mut labels = labels(spec, None);
@@ -178,6 +200,10 @@ pub fn mk_namespace(spec: &LaunchSpec) -> Namespace {
             format!("pod-security.kubernetes.io/{mode}"),
             POD_SECURITY_LEVEL.into(),
         );
+    }
+    // With a mesh too: istio-init fits within privileged, and the host workers need it.
+    if spec.has_path(netbench_proto::Path::Host) {
+        labels.insert(PSA_ENFORCE_LABEL.into(), HOST_POD_SECURITY_LEVEL.into());
     }
     Namespace {
         metadata: ObjectMeta {
@@ -810,6 +836,13 @@ pub const LAUNCHER_POD_LABELS: [(&str, &str); 2] = [
 /// Namespace labels are set by whoever may edit namespaces, not by whoever may create pods.
 pub const LAUNCHER_NAMESPACE_LABEL: (&str, &str) = ("app.kubernetes.io/name", "netbench");
 
+/// deploy/admission-policy.yaml: the policy that lets the launcher create hostNetwork pods
+/// (its host workers only) once an admin opted in, and where that opt-in lives: ConfigMap
+/// `netbench/netbench-admission`, key `hostNetwork`, shipped `forbidden`; `allowed` opts in.
+pub const HOST_NETWORK_POLICY: &str = "netbench-launcher-host-network";
+pub const ADMISSION_PARAMS_NAMESPACE: &str = "netbench";
+pub const ADMISSION_PARAMS_NAME: &str = "netbench-admission";
+
 /// Names of the run's NetworkPolicies.
 pub const POLICY_DEFAULT_DENY: &str = "netbench-default-deny";
 pub const POLICY_NATS: &str = "netbench-nats";
@@ -844,11 +877,15 @@ fn policy_port_of(n: u16, protocol: &str) -> NetworkPolicyPort {
 /// - [`POLICY_DEFAULT_DENY`]: no ingress to any pod of the run (the orchestrator gets none);
 /// - [`POLICY_NATS`] (when NATS is deployed): its client port from the run's pods and from the
 ///   in-cluster launcher ([`LAUNCHER_POD_LABELS`] in a namespace labelled
-///   [`LAUNCHER_NAMESPACE_LABEL`]); not the monitoring port;
-/// - [`POLICY_WORKERS`]: the benchmark's ports from the run's workers.
+///   [`LAUNCHER_NAMESPACE_LABEL`]); not the monitoring port. With `--paths host` also from
+///   each selected node's InternalIP (`ipBlock` /32): a hostNetwork worker is no pod to a peer
+///   selector, its traffic comes from its node's address;
+/// - [`POLICY_WORKERS`]: the benchmark's ports from the run's workers (the same-node client
+///   pods included; on the service path the traffic arrives DNATed to the server pod with the
+///   client pod's address, so the same rule admits it).
 ///
 /// A port-forward is not affected (it reaches the pod through its node's kubelet), nor are
-/// the kubelet's probes.
+/// the kubelet's probes. Nor are hostNetwork pods: no policy applies to them.
 pub fn mk_network_policies(spec: &LaunchSpec) -> Vec<NetworkPolicy> {
     let run = spec.run.to_string();
     let policy =
@@ -879,8 +916,12 @@ pub fn mk_network_policies(spec: &LaunchSpec) -> Vec<NetworkPolicy> {
             ..Default::default()
         };
         let nats_pods = selector(&[(RUN_LABEL, &run), (COMPONENT_LABEL, "nats")]);
+        let mut from = vec![run_pods, launcher];
+        if spec.has_path(netbench_proto::Path::Host) {
+            from.extend(spec.nodes.iter().filter_map(|n| n.ip).map(node_peer));
+        }
         let mut rules = vec![NetworkPolicyIngressRule {
-            from: Some(vec![run_pods, launcher]),
+            from: Some(from),
             ports: Some(vec![policy_port(NATS_CLIENT_PORT)]),
         }];
         // A NATS cluster: the route port, between the run's NATS servers only.
@@ -919,6 +960,18 @@ pub fn mk_network_policies(spec: &LaunchSpec) -> Vec<NetworkPolicy> {
     v
 }
 
+/// A node's own address as a NetworkPolicy peer: exactly that address (`/32`, `/128`).
+fn node_peer(ip: std::net::IpAddr) -> NetworkPolicyPeer {
+    let bits = if ip.is_ipv4() { 32 } else { 128 };
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: format!("{ip}/{bits}"),
+            except: None,
+        }),
+        ..Default::default()
+    }
+}
+
 /// Pin a pod to one node the way DaemonSets do: required node affinity on `metadata.name`, so
 /// the scheduler still checks taints and resources and says why when it cannot place the pod.
 fn pin_to(node: &str) -> Affinity {
@@ -945,41 +998,90 @@ fn worker_deadline(spec: &LaunchSpec) -> String {
     format!("{}s", spec.deadline.as_secs() + 120)
 }
 
-pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
-    let name = LaunchSpec::worker_name(&node.name);
-    let mut m = meta(spec, &name, Some("worker"));
-    m.labels
-        .get_or_insert_with(Default::default)
-        .insert("netbench.io/node".into(), node.name.clone());
+/// One worker pod (see [`WorkerPod`]): pinned to its node, logged in to NATS as itself, its
+/// placement in `NETBENCH_PLACEMENT` and in the [`PLACEMENT_LABEL`].
+///
+/// - `pod` (`worker-<node>`): the pod network; with `--paths service` also
+///   `NETBENCH_SERVICE_IP`, its Service's ClusterIP (in `--dry-run`, a placeholder saying so).
+/// - `host` (`hostnet-<node>`): `hostNetwork: true` (the node's own network: the baseline),
+///   `dnsPolicy: ClusterFirstWithHostNet`, `NETBENCH_WORKER_IP` from `status.hostIP`, and no
+///   containerPorts: with hostNetwork the API server would default each one's hostPort to its
+///   containerPort, which deploy/'s admission policy forbids and which means nothing there (the
+///   tools listen on the node's ports anyway). Otherwise the same `restricted`-style security
+///   context as every pod: non-root, no privilege escalation, no capabilities, seccomp
+///   RuntimeDefault, read-only root.
+/// - `same-node` (`worker2-<node>`): a second pod on the node, the client of path same-node.
+pub fn mk_worker_pod(spec: &LaunchSpec, w: &WorkerPod) -> Pod {
+    let node = &w.node;
+    let host = w.placement == Placement::Host;
+    let id = w.id();
+    let mut m = meta(spec, &w.name(), Some("worker"));
+    m.labels.get_or_insert_with(Default::default).extend([
+        (NODE_LABEL.to_string(), node.name.clone()),
+        (PLACEMENT_LABEL.to_string(), w.placement.to_string()),
+        (WORKER_LABEL.to_string(), id.to_string()),
+    ]);
     if spec.inject {
-        m.annotations = Some(BTreeMap::from([
-            ("sidecar.istio.io/inject".to_string(), "true".to_string()),
-            // Start the tools only once the proxy runs, or their first connections fail.
-            (
-                "proxy.istio.io/config".to_string(),
-                r#"{"holdApplicationUntilProxyStarts":true}"#.to_string(),
-            ),
-        ]));
+        m.annotations = Some(if host {
+            // Istio injects no hostNetwork pod; say so rather than leave it to the webhook.
+            BTreeMap::from([("sidecar.istio.io/inject".to_string(), "false".to_string())])
+        } else {
+            BTreeMap::from([
+                ("sidecar.istio.io/inject".to_string(), "true".to_string()),
+                // Start the tools only once the proxy runs, or their first connections fail.
+                (
+                    "proxy.istio.io/config".to_string(),
+                    r#"{"holdApplicationUntilProxyStarts":true}"#.to_string(),
+                ),
+            ])
+        });
     }
-    let user = format!("worker-{}", LaunchSpec::worker_id(&node.name));
+    let user = format!("worker-{id}");
     let mut env_vars = nats_env(spec, &user);
     env_vars.extend([
         env("NETBENCH_RUN", spec.run.to_string()),
         env_field("NETBENCH_WORKER_NAME", "metadata.name"),
-        env_field("NETBENCH_WORKER_IP", "status.podIP"),
+        env_field(
+            "NETBENCH_WORKER_IP",
+            if host {
+                "status.hostIP"
+            } else {
+                "status.podIP"
+            },
+        ),
         env_field("NETBENCH_NODE_NAME", "spec.nodeName"),
         env("NETBENCH_ZONE", node.zone.clone()),
+        env("NETBENCH_PLACEMENT", w.placement.to_string()),
         // iperf3 and friends write temp files; /tmp is the only writable place.
         env("TMPDIR", "/tmp"),
     ]);
+    if w.placement == Placement::Pod && spec.has_path(netbench_proto::Path::Service) {
+        let svc = id.to_string();
+        env_vars.push(env(
+            "NETBENCH_SERVICE_IP",
+            match spec.service_ips.get(&svc) {
+                Some(ip) => ip.to_string(),
+                None => format!("set at launch: the ClusterIP of Service {svc}"),
+            },
+        ));
+    }
     let ca: Vec<(Volume, VolumeMount)> = ca_volume(spec)
         .into_iter()
         .chain(login_volume(spec))
         .collect();
+    let ports = (!host).then(|| {
+        spec.ports()
+            .iter()
+            .map(|p| tcp_port(p.name, p.number))
+            .collect()
+    });
     Pod {
         metadata: m,
         spec: Some(PodSpec {
             affinity: Some(pin_to(&node.name)),
+            host_network: host.then_some(true),
+            // The cluster's DNS from the node's network, as from a pod.
+            dns_policy: host.then(|| "ClusterFirstWithHostNet".to_string()),
             security_context: Some(pod_security()),
             automount_service_account_token: Some(false),
             termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
@@ -994,12 +1096,7 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
                     worker_deadline(spec),
                 ]),
                 env: Some(env_vars),
-                ports: Some(
-                    spec.ports()
-                        .iter()
-                        .map(|p| tcp_port(p.name, p.number))
-                        .collect(),
-                ),
+                ports,
                 resources: Some(worker_resources(spec.worker_cpu_limit.as_deref())),
                 security_context: Some(container_security()),
                 volume_mounts: Some(
@@ -1022,15 +1119,70 @@ pub fn mk_worker_pod(spec: &LaunchSpec, node: &NodeInfo) -> Pod {
     }
 }
 
+/// `--paths service`: one ClusterIP Service per pod worker, named after the worker's id
+/// ([`LaunchSpec::worker_service_name`]) and selecting exactly that pod (the run and the
+/// [`WORKER_LABEL`]), on every port of the run's benchmarks: TCP, and UDP as well where the
+/// catalogue says the port carries UDP. The data ports are pinned, so netperf and qperf work
+/// through it too. None without the service path.
+pub fn mk_worker_services(spec: &LaunchSpec) -> Vec<Service> {
+    if !spec.has_path(netbench_proto::Path::Service) {
+        return Vec::new();
+    }
+    let ports: Vec<ServicePort> = spec
+        .ports()
+        .iter()
+        .flat_map(|p| {
+            let udp = p.udp.then(|| ServicePort {
+                protocol: Some("UDP".into()),
+                ..service_port(&format!("{}-udp", p.name), p.number)
+            });
+            std::iter::once(service_port(p.name, p.number)).chain(udp)
+        })
+        .collect();
+    spec.nodes
+        .iter()
+        .map(|n| {
+            let name = LaunchSpec::worker_service_name(&n.name);
+            let mut m = meta(spec, &name, Some("worker"));
+            m.labels
+                .get_or_insert_with(Default::default)
+                .insert(NODE_LABEL.to_string(), n.name.clone());
+            Service {
+                metadata: m,
+                spec: Some(ServiceSpec {
+                    type_: Some("ClusterIP".into()),
+                    selector: Some(BTreeMap::from([
+                        (RUN_LABEL.to_string(), spec.run.to_string()),
+                        (WORKER_LABEL.to_string(), name.clone()),
+                    ])),
+                    ports: Some(ports.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
 /// The key of the run's suite file in the `netbench-plan` ConfigMap.
 pub const SUITE_FILE: &str = "suite";
 
 /// Whether entries need a suite file: they differ in more than the benchmark (a list of
-/// benchmarks with one length, one set of parameters and one number of samples is flags).
+/// benchmarks with one length, one set of parameters, one number of samples and one set of
+/// paths is flags).
 pub fn needs_suite_file(entries: &[netbench_orchestrator::suite::Entry]) -> bool {
     entries.windows(2).any(|w| {
-        (w[0].duration_seconds, w[0].parameters, w[0].samples)
-            != (w[1].duration_seconds, w[1].parameters, w[1].samples)
+        (
+            w[0].duration_seconds,
+            w[0].parameters,
+            w[0].samples,
+            w[0].paths,
+        ) != (
+            w[1].duration_seconds,
+            w[1].parameters,
+            w[1].samples,
+            w[1].paths,
+        )
     })
 }
 
@@ -1047,8 +1199,9 @@ pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
     args.extend([
         "--run".into(),
         spec.run.to_string(),
+        // Every worker pod of every placement: each registers on its own.
         "--workers".into(),
-        spec.nodes.len().to_string(),
+        spec.worker_pods().len().to_string(),
         "--expect".into(),
         spec.worker_names().join(","),
         "--timeout".into(),
@@ -1064,6 +1217,9 @@ pub fn orchestrator_args(spec: &LaunchSpec) -> Vec<String> {
         ));
         if first.samples > 1 {
             args.extend(["--samples".into(), first.samples.to_string()]);
+        }
+        if !first.paths.is_pod_only() {
+            args.extend(["--paths".into(), first.paths.to_string()]);
         }
     }
     if let Some(url) = &spec.pushgateway {
@@ -1242,6 +1398,9 @@ pub fn render_yaml(m: &Manifests) -> Result<String, serde_norway::Error> {
     if let Some(p) = &m.nats_pdb {
         push(to_yaml(p))?;
     }
+    for s in &m.worker_services {
+        push(to_yaml(s))?;
+    }
     for w in &m.workers {
         push(to_yaml(w))?;
     }
@@ -1272,24 +1431,16 @@ mod tests {
             NodeInfo {
                 name: "n1".into(),
                 zone: "zone-a".into(),
+                ip: Some([192, 0, 2, 1].into()),
             },
             NodeInfo {
                 name: "n2".into(),
                 zone: String::new(),
+                ip: Some([192, 0, 2, 2].into()),
             },
         ];
-        let ids: Vec<_> = nodes
-            .iter()
-            .map(|n| LaunchSpec::worker_id(&n.name))
-            .collect();
-        LaunchSpec {
-            nats: match external {
-                Some(u) => NatsPlan::External { url: u.into() },
-                None => NatsPlan::Deploy {
-                    url: "nats://10.96.0.7:4222".into(),
-                    creds: RunCredentials::generate(&run, &ids),
-                },
-            },
+        let mut s = LaunchSpec {
+            nats: NatsPlan::External { url: String::new() },
             tls: None,
             nats_login: Default::default(),
             run,
@@ -1315,7 +1466,25 @@ mod tests {
             deadline: std::time::Duration::from_secs(600),
             plan: Default::default(),
             plan_files: Default::default(),
+            service_ips: Default::default(),
+        };
+        with_paths(&mut s, external, netbench_proto::Paths::default());
+        s
+    }
+
+    /// The spec's entries measure `paths`; NATS (deployed unless `external`) gets a login for
+    /// every worker pod they need, as [`crate::launch::make_spec`] makes them.
+    fn with_paths(s: &mut LaunchSpec, external: Option<&str>, paths: netbench_proto::Paths) {
+        for e in &mut s.entries {
+            e.paths = paths;
         }
+        s.nats = match external {
+            Some(u) => NatsPlan::External { url: u.into() },
+            None => NatsPlan::Deploy {
+                url: "nats://10.96.0.7:4222".into(),
+                creds: RunCredentials::generate(&s.run, &s.worker_ids()),
+            },
+        };
     }
     use netbench_proto::RunId;
 
@@ -1332,9 +1501,13 @@ mod tests {
     /// throttling caps multi-stream tests); memory stays limited.
     #[test]
     fn worker_pods_have_no_cpu_limit_unless_asked() {
-        let node = NodeInfo {
-            name: "n1".into(),
-            zone: "z".into(),
+        let node = WorkerPod {
+            node: NodeInfo {
+                name: "n1".into(),
+                zone: "z".into(),
+                ip: None,
+            },
+            placement: Placement::Pod,
         };
         let limits = |s: &LaunchSpec| {
             let pod = mk_worker_pod(s, &node);
@@ -1429,7 +1602,7 @@ mod tests {
     #[test]
     fn worker_is_pinned_to_its_node_with_downward_env_zone_and_the_benchmarks_ports() {
         let s = spec(false, None);
-        let p = mk_worker_pod(&s, &s.nodes[0]);
+        let p = mk_worker_pod(&s, &s.worker_pods()[0]);
         assert_eq!(p.metadata.name.as_deref(), Some("worker-n1"));
         assert_eq!(p.metadata.namespace.as_deref(), Some("nb-test"));
         let l = p.metadata.labels.clone().unwrap();
@@ -1530,7 +1703,7 @@ mod tests {
             ns.metadata.labels.clone().unwrap()["istio-injection"],
             "enabled"
         );
-        let w = mk_worker_pod(&s, &s.nodes[1]);
+        let w = mk_worker_pod(&s, &s.worker_pods()[1]);
         let a = w.metadata.annotations.unwrap();
         assert_eq!(a["sidecar.istio.io/inject"], "true");
         assert!(a["proxy.istio.io/config"].contains("holdApplicationUntilProxyStarts"));
@@ -2195,6 +2368,508 @@ mod tests {
         let env = env_of(&m.workers[0].spec.clone().unwrap().containers[0]);
         assert!(!env.contains_key("NATS_CREDS") && !env.contains_key("NATS_TOKEN"));
     }
+
+    // --- paths (issue #15): the workers, Services, namespace and policies each path needs ---
+
+    fn paths(p: &str) -> netbench_proto::Paths {
+        p.parse().unwrap()
+    }
+
+    /// A spec measuring `p` (deployed NATS), with `bench` instead of qperf-tcp when given.
+    fn paths_spec(p: &str, bench: Option<&str>) -> LaunchSpec {
+        let mut s = spec(false, None);
+        if let Some(b) = bench {
+            s.entries[0].bench = netbench_bench::find(b).unwrap();
+        }
+        with_paths(&mut s, None, paths(p));
+        s
+    }
+
+    fn pod_named<'a>(m: &'a Manifests, name: &str) -> &'a Pod {
+        m.workers
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no worker pod {name}"))
+    }
+
+    fn env_field_of(env: &BTreeMap<String, EnvVar>, name: &str) -> String {
+        env[name]
+            .value_from
+            .as_ref()
+            .and_then(|v| v.field_ref.as_ref())
+            .map(|f| f.field_path.clone())
+            .unwrap_or_else(|| panic!("{name} is not from a field"))
+    }
+
+    fn pinned_node(p: &Pod) -> Vec<String> {
+        p.spec
+            .clone()
+            .unwrap()
+            .affinity
+            .unwrap()
+            .node_affinity
+            .unwrap()
+            .required_during_scheduling_ignored_during_execution
+            .unwrap()
+            .node_selector_terms[0]
+            .match_fields
+            .clone()
+            .unwrap()[0]
+            .values
+            .clone()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_paths_decide_which_worker_pods_there_are_each_named_and_logged_in_apart() {
+        for (p, want) in [
+            ("pod", &["worker-n1", "worker-n2"][..]),
+            ("service", &["worker-n1", "worker-n2"]),
+            ("host", &["hostnet-n1", "hostnet-n2"]),
+            (
+                "pod,host,service,same-node",
+                &[
+                    "worker-n1",
+                    "worker-n2",
+                    "hostnet-n1",
+                    "hostnet-n2",
+                    "worker2-n1",
+                    "worker2-n2",
+                ],
+            ),
+        ] {
+            let s = paths_spec(p, None);
+            let m = mk_all(&s);
+            let names: Vec<String> = m
+                .workers
+                .iter()
+                .map(|w| w.metadata.name.clone().unwrap())
+                .collect();
+            assert_eq!(names, want, "--paths {p}");
+            assert_eq!(s.worker_names(), want);
+            // Every worker logs in as itself: a login each, a password each, in the Secret.
+            let secret = m.nats_secret.clone().unwrap().string_data.unwrap();
+            let mut users = std::collections::BTreeSet::new();
+            for w in &m.workers {
+                let env = env_of(&w.spec.as_ref().unwrap().containers[0]);
+                let user = env["NATS_USER"].value.clone().unwrap();
+                let id = WorkerId::for_name(w.metadata.name.as_deref().unwrap());
+                assert_eq!(user, format!("worker-{id}"));
+                assert!(secret.contains_key(&user), "{user} has no password");
+                assert!(secret[AUTH_CONF_KEY].contains(&format!("netbench.{}.", "0123456789ab")));
+                users.insert(user);
+                let l = w.metadata.labels.clone().unwrap();
+                assert_eq!(l[WORKER_LABEL], id.to_string());
+                assert_eq!(l[COMPONENT_LABEL], "worker");
+            }
+            assert_eq!(users.len(), want.len(), "one login per worker pod");
+        }
+    }
+
+    #[test]
+    fn host_workers_use_the_nodes_network_and_declare_no_ports() {
+        let s = paths_spec("pod,host", Some("netperf-udp-rr"));
+        let m = mk_all(&s);
+        let host = pod_named(&m, "hostnet-n1");
+        let pod = pod_named(&m, "worker-n1");
+        let (hs, ps) = (host.spec.clone().unwrap(), pod.spec.clone().unwrap());
+        assert_eq!(hs.host_network, Some(true));
+        assert_eq!(hs.dns_policy.as_deref(), Some("ClusterFirstWithHostNet"));
+        assert_eq!(ps.host_network, None);
+        assert_eq!(ps.dns_policy, None);
+        // No containerPorts: with hostNetwork the API server would make each a hostPort.
+        assert_eq!(hs.containers[0].ports, None);
+        assert_eq!(ps.containers[0].ports.as_ref().map(Vec::len), Some(2));
+        // The same restricted-style security as every pod, nothing of the node's but its network.
+        assert_eq!(hs.security_context, ps.security_context);
+        assert_eq!(
+            hs.containers[0].security_context,
+            ps.containers[0].security_context
+        );
+        let psc = hs.security_context.clone().unwrap();
+        assert_eq!(psc.run_as_non_root, Some(true));
+        assert_eq!(psc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+        let sc = hs.containers[0].security_context.clone().unwrap();
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.privileged, None);
+        assert_eq!(sc.capabilities.unwrap().drop.unwrap(), ["ALL"]);
+        assert_eq!((hs.host_pid, hs.host_ipc), (None, None));
+        assert!(hs.volumes.iter().flatten().all(|v| v.host_path.is_none()));
+        // Pinned to its node; its address is the node's; it says where it runs.
+        assert_eq!(pinned_node(host), ["n1"]);
+        let env = env_of(&hs.containers[0]);
+        assert_eq!(env_field_of(&env, "NETBENCH_WORKER_IP"), "status.hostIP");
+        assert_eq!(env["NETBENCH_PLACEMENT"].value.as_deref(), Some("host"));
+        assert!(!env.contains_key("NETBENCH_SERVICE_IP"));
+        let penv = env_of(&ps.containers[0]);
+        assert_eq!(env_field_of(&penv, "NETBENCH_WORKER_IP"), "status.podIP");
+        assert_eq!(penv["NETBENCH_PLACEMENT"].value.as_deref(), Some("pod"));
+        // The admission policy's opt-in matches host workers by these labels, and only them.
+        let l = host.metadata.labels.clone().unwrap();
+        assert_eq!(l[PLACEMENT_LABEL], "host");
+        assert_eq!(l[COMPONENT_LABEL], "worker");
+        assert_eq!(pod.metadata.labels.clone().unwrap()[PLACEMENT_LABEL], "pod");
+        for other in [m.nats_pod.clone().unwrap().metadata]
+            .into_iter()
+            .chain(m.orchestrator.spec.clone().unwrap().template.metadata)
+        {
+            assert!(!other.labels.unwrap().contains_key(PLACEMENT_LABEL));
+        }
+        // With a mesh: no sidecar asked for in the node's network.
+        let mut meshed = paths_spec("pod,host", None);
+        meshed.inject = true;
+        let mm = mk_all(&meshed);
+        let a = pod_named(&mm, "hostnet-n2")
+            .metadata
+            .annotations
+            .clone()
+            .unwrap();
+        assert_eq!(a["sidecar.istio.io/inject"], "false");
+        let a = pod_named(&mm, "worker-n2")
+            .metadata
+            .annotations
+            .clone()
+            .unwrap();
+        assert_eq!(a["sidecar.istio.io/inject"], "true");
+    }
+
+    #[test]
+    fn same_node_clients_are_second_pods_pinned_beside_the_nodes_pod_worker() {
+        let s = paths_spec("same-node", None);
+        let m = mk_all(&s);
+        for n in ["n1", "n2"] {
+            let first = pod_named(&m, &format!("worker-{n}"));
+            let second = pod_named(&m, &format!("worker2-{n}"));
+            assert_eq!(pinned_node(first), [n]);
+            assert_eq!(pinned_node(second), [n]);
+            let env = env_of(&second.spec.as_ref().unwrap().containers[0]);
+            assert_eq!(
+                env["NETBENCH_PLACEMENT"].value.as_deref(),
+                Some("same-node")
+            );
+            assert_eq!(env_field_of(&env, "NETBENCH_WORKER_IP"), "status.podIP");
+            assert_eq!(env_field_of(&env, "NETBENCH_NODE_NAME"), "spec.nodeName");
+            assert_eq!(second.spec.clone().unwrap().host_network, None);
+            assert_ne!(
+                first.metadata.labels.clone().unwrap()[WORKER_LABEL],
+                second.metadata.labels.clone().unwrap()[WORKER_LABEL]
+            );
+        }
+        // The same-node client is a worker to the workers' NetworkPolicy: admitted to the
+        // server pod's ports.
+        let (sel, _) = policy(&m, POLICY_WORKERS);
+        let second = pod_named(&m, "worker2-n1").metadata.labels.clone().unwrap();
+        assert!(sel.iter().all(|(k, v)| second.get(k) == Some(v)));
+        assert!(
+            m.worker_services.is_empty(),
+            "no Services without --paths service"
+        );
+    }
+
+    #[test]
+    fn service_path_one_service_per_pod_worker_selecting_exactly_it_on_every_port() {
+        // netperf UDP_RR: control 12865 TCP, data 12866 TCP and UDP.
+        let mut s = paths_spec("pod,service,same-node,host", Some("netperf-udp-rr"));
+        let m = mk_all(&s);
+        assert_eq!(m.worker_services.len(), 2, "one per pod worker");
+        let every_pod: Vec<Pod> = m
+            .workers
+            .iter()
+            .cloned()
+            .chain(m.nats_pod.clone())
+            .collect();
+        for (svc, node) in m.worker_services.iter().zip(["n1", "n2"]) {
+            let name = svc.metadata.name.clone().unwrap();
+            let id = WorkerId::for_name(&format!("worker-{node}")).to_string();
+            assert_eq!(name, id);
+            // A DNS-1035 label, whatever the node is called.
+            assert!(
+                name.len() <= 63
+                    && name.starts_with(|c: char| c.is_ascii_lowercase())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{name}"
+            );
+            let labels = svc.metadata.labels.clone().unwrap();
+            assert_eq!(labels[RUN_LABEL], "0123456789ab");
+            assert_eq!(labels[MANAGED_BY.0], MANAGED_BY.1);
+            let sp = svc.spec.clone().unwrap();
+            assert_eq!(sp.type_.as_deref(), Some("ClusterIP"));
+            let sel = sp.selector.unwrap();
+            let selected: Vec<String> = every_pod
+                .iter()
+                .filter(|p| {
+                    let l = p.metadata.labels.clone().unwrap();
+                    sel.iter().all(|(k, v)| l.get(k) == Some(v))
+                })
+                .map(|p| p.metadata.name.clone().unwrap())
+                .collect();
+            assert_eq!(
+                selected,
+                [format!("worker-{node}")],
+                "exactly the pod worker"
+            );
+            let ports: Vec<(i32, String, Option<IntOrString>)> = sp
+                .ports
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.port, p.protocol.unwrap(), p.target_port))
+                .collect();
+            let int = |n| Some(IntOrString::Int(n));
+            assert_eq!(
+                ports,
+                [
+                    (12865, "TCP".into(), int(12865)),
+                    (12866, "TCP".into(), int(12866)),
+                    (12866, "UDP".into(), int(12866)),
+                ]
+            );
+        }
+        // Each pod worker gets its Service's ClusterIP; before it is known (--dry-run), a
+        // placeholder saying where it comes from. No other worker gets one.
+        let service_ip = |m: &Manifests, name: &str| {
+            env_of(&pod_named(m, name).spec.as_ref().unwrap().containers[0])
+                .get("NETBENCH_SERVICE_IP")
+                .and_then(|e| e.value.clone())
+        };
+        let n1 = LaunchSpec::worker_service_name("n1");
+        assert_eq!(
+            service_ip(&m, "worker-n1"),
+            Some(format!("set at launch: the ClusterIP of Service {n1}"))
+        );
+        for other in ["hostnet-n1", "worker2-n1"] {
+            assert_eq!(service_ip(&m, other), None, "{other}");
+        }
+        s.service_ips = BTreeMap::from([
+            (n1.clone(), "198.19.0.21".parse().unwrap()),
+            (
+                LaunchSpec::worker_service_name("n2"),
+                "198.19.0.22".parse().unwrap(),
+            ),
+        ]);
+        let m = mk_all(&s);
+        assert_eq!(service_ip(&m, "worker-n1").as_deref(), Some("198.19.0.21"));
+        assert_eq!(service_ip(&m, "worker-n2").as_deref(), Some("198.19.0.22"));
+        // Rendered before the pods.
+        let yaml = render_yaml(&m).unwrap();
+        let svc_at = yaml.find(&format!("name: {n1}")).unwrap();
+        let pod_at = yaml.find("name: worker-n1").unwrap();
+        assert!(svc_at < pod_at);
+        // Without the service path: no Services and no Service address.
+        let plain = mk_all(&paths_spec("pod,same-node", None));
+        assert!(plain.worker_services.is_empty());
+        assert_eq!(service_ip(&plain, "worker-n1"), None);
+    }
+
+    #[test]
+    fn pod_security_is_privileged_only_when_host_is_asked_for() {
+        let psa = |s: &LaunchSpec, mode: &str| {
+            mk_namespace(s)
+                .metadata
+                .labels
+                .unwrap()
+                .get(&format!("pod-security.kubernetes.io/{mode}"))
+                .cloned()
+        };
+        for p in ["pod", "service", "same-node", "pod,service,same-node"] {
+            let s = paths_spec(p, None);
+            for mode in ["enforce", "audit", "warn"] {
+                assert_eq!(psa(&s, mode).as_deref(), Some("restricted"), "{p} {mode}");
+            }
+        }
+        for p in ["host", "pod,host,service,same-node"] {
+            let mut s = paths_spec(p, None);
+            assert_eq!(psa(&s, "enforce").as_deref(), Some("privileged"), "{p}");
+            assert_eq!(psa(&s, "audit").as_deref(), Some("restricted"));
+            assert_eq!(psa(&s, "warn").as_deref(), Some("restricted"));
+            // With a mesh as well (istio-init fits in privileged).
+            s.inject = true;
+            assert_eq!(psa(&s, "enforce").as_deref(), Some("privileged"));
+            assert_eq!(psa(&s, "warn").as_deref(), Some("restricted"));
+        }
+    }
+
+    /// The NATS policy's peers as (pod selector labels or ipBlock cidr) for port 4222.
+    fn nats_peers(m: &Manifests) -> Vec<String> {
+        let p = m
+            .network_policies
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(POLICY_NATS))
+            .unwrap();
+        let rules = p.spec.clone().unwrap().ingress.unwrap();
+        let client: Vec<_> = rules
+            .into_iter()
+            .filter(|r| r.ports.clone().unwrap()[0].port == Some(IntOrString::Int(4222)))
+            .collect();
+        assert_eq!(client.len(), 1);
+        client[0]
+            .from
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|p| match (p.ip_block, p.pod_selector) {
+                (Some(b), None) => {
+                    assert!(p.namespace_selector.is_none() && b.except.is_none());
+                    b.cidr
+                }
+                (None, Some(sel)) => format!("pods {:?}", sel.match_labels.unwrap()),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nats_admits_the_nodes_addresses_only_when_host_is_asked_for() {
+        for p in ["pod", "pod,service,same-node"] {
+            let peers = nats_peers(&mk_all(&paths_spec(p, None)));
+            assert_eq!(
+                peers.len(),
+                2,
+                "{p}: the run's pods and the launcher: {peers:?}"
+            );
+            assert!(peers.iter().all(|x| x.starts_with("pods ")), "{peers:?}");
+        }
+        let mut s = paths_spec("pod,host", None);
+        let peers = nats_peers(&mk_all(&s));
+        assert_eq!(peers[2..], ["192.0.2.1/32", "192.0.2.2/32"], "{peers:?}");
+        // An IPv6 node is one address too; a node without an address adds none.
+        s.nodes[0].ip = Some("fd00::1".parse().unwrap());
+        s.nodes[1].ip = None;
+        assert_eq!(nats_peers(&mk_all(&s))[2..], ["fd00::1/128"]);
+        // The workers' policy is unchanged by host (no policy applies to hostNetwork pods).
+        let with_host = mk_all(&paths_spec("pod,host", None));
+        let without = mk_all(&paths_spec("pod", None));
+        assert_eq!(
+            policy(&with_host, POLICY_WORKERS),
+            policy(&without, POLICY_WORKERS)
+        );
+    }
+
+    #[test]
+    fn orchestrator_args_carry_the_paths_and_count_every_worker_pod() {
+        let after = |args: &[String], flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .map(|i| args[i + 1].clone())
+        };
+        let s = paths_spec("pod,host,service,same-node", None);
+        let args = orchestrator_args(&s);
+        assert_eq!(
+            after(&args, "--paths").as_deref(),
+            Some("pod,host,service,same-node")
+        );
+        assert_eq!(after(&args, "--workers").as_deref(), Some("6"));
+        assert_eq!(
+            after(&args, "--expect").as_deref(),
+            Some("worker-n1,worker-n2,hostnet-n1,hostnet-n2,worker2-n1,worker2-n2")
+        );
+        let s = paths_spec("host", None);
+        let args = orchestrator_args(&s);
+        assert_eq!(after(&args, "--paths").as_deref(), Some("host"));
+        assert_eq!(
+            after(&args, "--expect").as_deref(),
+            Some("hostnet-n1,hostnet-n2")
+        );
+        // pod alone: as before paths existed.
+        let args = orchestrator_args(&paths_spec("pod", None));
+        assert_eq!(after(&args, "--paths"), None);
+        assert_eq!(after(&args, "--workers").as_deref(), Some("2"));
+        // Entries with different paths: the suite file says them, the flags do not.
+        use netbench_orchestrator::suite::{parse_suite, to_suite, Entry};
+        let mut s = paths_spec("pod", None);
+        s.entries.push(Entry {
+            bench: netbench_bench::find("iperf3-tcp").unwrap(),
+            paths: paths("host,same-node"),
+            ..s.entries[0]
+        });
+        assert!(needs_suite_file(&s.entries));
+        s.plan_files.insert(SUITE_FILE.into(), to_suite(&s.entries));
+        let args = orchestrator_args(&s);
+        assert_eq!(after(&args, "--paths"), None);
+        assert!(after(&args, "--suite").is_some());
+        assert_eq!(
+            parse_suite(&s.plan_files[SUITE_FILE], 1, 1, Default::default()).unwrap(),
+            s.entries
+        );
+        // ... and the pods of every entry's paths are there: pod, host and same-node.
+        assert_eq!(after(&args, "--workers").as_deref(), Some("6"));
+        let mut same = s.clone();
+        same.entries[1].paths = same.entries[0].paths;
+        assert!(!needs_suite_file(&same.entries));
+    }
+
+    /// deploy/README.md's table of the node ports the host path needs free is the catalogue's:
+    /// every pinned port, TCP, and UDP where the benchmark sends UDP, and nothing else.
+    #[test]
+    fn the_host_paths_free_ports_in_deploy_readme_are_the_catalogues() {
+        let readme = include_str!("../../../deploy/README.md");
+        let at = readme.find("**Free node ports.**").expect("the section");
+        let mut listed = std::collections::BTreeSet::new();
+        for line in readme[at..].lines().skip(1) {
+            let line = line.trim();
+            if line.is_empty() || !line.starts_with('|') {
+                if !listed.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            for port in cells[0]
+                .split(',')
+                .filter_map(|p| p.trim().parse::<u16>().ok())
+            {
+                listed.insert((port, cells[1].to_string()));
+            }
+        }
+        let mut want = std::collections::BTreeSet::new();
+        for b in netbench_bench::catalogue::CATALOGUE {
+            for p in b.ports {
+                want.insert((p.number, "TCP".to_string()));
+                if p.udp {
+                    want.insert((p.number, "UDP".to_string()));
+                }
+            }
+        }
+        assert_eq!(listed, want);
+    }
+
+    /// deploy/admission-policy.yaml names what the launcher's messages name: the opt-in policy,
+    /// its ConfigMap (shipped forbidden), and the labels that make a host worker.
+    #[test]
+    fn the_admission_policy_file_agrees_with_the_launcher() {
+        let text = include_str!("../../../deploy/admission-policy.yaml");
+        let docs: Vec<serde_json::Value> = serde_norway::Deserializer::from_str(text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        let find = |kind: &str, name: &str| {
+            docs.iter()
+                .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+                .unwrap_or_else(|| panic!("no {kind} {name} in deploy/admission-policy.yaml"))
+        };
+        let policy = find("ValidatingAdmissionPolicy", HOST_NETWORK_POLICY);
+        assert_eq!(policy["spec"]["paramKind"]["kind"], "ConfigMap");
+        let binding = find("ValidatingAdmissionPolicyBinding", HOST_NETWORK_POLICY);
+        let pr = &binding["spec"]["paramRef"];
+        assert_eq!(pr["name"], ADMISSION_PARAMS_NAME);
+        assert_eq!(pr["namespace"], ADMISSION_PARAMS_NAMESPACE);
+        assert_eq!(pr["parameterNotFoundAction"], "Deny");
+        let cm = find("ConfigMap", ADMISSION_PARAMS_NAME);
+        assert_eq!(cm["metadata"]["namespace"], ADMISSION_PARAMS_NAMESPACE);
+        assert_eq!(cm["data"]["hostNetwork"], "forbidden");
+        // The launcher cannot write there: not one of its namespaces, not its object.
+        let ns: serde_json::Value =
+            serde_norway::from_str(include_str!("../../../deploy/namespace.yaml")).unwrap();
+        assert_eq!(ns["metadata"]["name"], ADMISSION_PARAMS_NAMESPACE);
+        assert!(ns["metadata"]["labels"][MANAGED_BY.0].is_null());
+        assert!(cm["metadata"]["labels"][MANAGED_BY.0].is_null());
+        let pods = find("ValidatingAdmissionPolicy", "netbench-launcher-pods");
+        let vars = pods["spec"]["variables"].to_string();
+        assert!(
+            vars.contains(PLACEMENT_LABEL) && vars.contains("'host'"),
+            "{vars}"
+        );
+    }
 }
 
 /// `--nats-replicas`: the NATS cluster's objects.
@@ -2210,6 +2885,7 @@ mod nats_cluster_tests {
             .map(|n| NodeInfo {
                 name: n.to_string(),
                 zone: String::new(),
+                ip: None,
             })
             .collect()
     }

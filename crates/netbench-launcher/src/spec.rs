@@ -4,7 +4,8 @@
 
 use netbench_bus::auth::RunCredentials;
 use netbench_bus::tls::RunTls;
-use netbench_proto::{RunId, WorkerId};
+use netbench_proto::{Path, Paths, Placement, RunId, WorkerId};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -14,6 +15,15 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "netbench"
 pub const RUN_LABEL: &str = "netbench.io/run";
 /// Label naming the part: `nats`, `orchestrator` or `worker`.
 pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// Label naming the node a worker pod runs on.
+pub const NODE_LABEL: &str = "netbench.io/node";
+/// Label naming a worker pod's placement (`pod`, `host`, `same-node`): deploy/'s admission
+/// policy lets the launcher create hostNetwork pods only when they carry `host` (and an admin
+/// opted in).
+pub const PLACEMENT_LABEL: &str = "netbench.io/placement";
+/// Label carrying a worker pod's id (`w-<12 hex>`): its Service (path `service`) selects it, and
+/// so exactly that pod.
+pub const WORKER_LABEL: &str = "netbench.io/worker";
 /// The node label the launcher reads each node's zone from.
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 /// Server-side apply field manager.
@@ -67,6 +77,30 @@ pub struct NodeInfo {
     pub name: String,
     /// `topology.kubernetes.io/zone`, or empty.
     pub zone: String,
+    /// The node's `InternalIP` (its first): with `--paths host` the host workers reach NATS
+    /// from it, so NATS's NetworkPolicy admits it. None when the node reports none (and with
+    /// `--dry-run-nodes` that give none).
+    pub ip: Option<IpAddr>,
+}
+
+/// One worker pod of a launch: on which node, and where there (which paths it serves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerPod {
+    pub node: NodeInfo,
+    pub placement: Placement,
+}
+
+impl WorkerPod {
+    /// The pod's name (also the worker's name in the results): never the same for two pods of
+    /// a launch ([`LaunchSpec::worker_pod_name`]).
+    pub fn name(&self) -> String {
+        LaunchSpec::worker_pod_name(&self.node.name, self.placement)
+    }
+    /// The worker's id, as the worker derives it from its name: its NATS login is
+    /// `worker-<id>`, and (a pod worker on the service path) its Service is named after it.
+    pub fn id(&self) -> WorkerId {
+        WorkerId::for_name(&self.name())
+    }
 }
 
 /// How the pods reach NATS.
@@ -193,7 +227,11 @@ pub struct LaunchSpec {
     pub plan: netbench_orchestrator::flags::PlanFlags,
     /// The files the plan reads (`pairs`, `clients`, `servers`): the `netbench-plan`
     /// ConfigMap, mounted into the orchestrator at [`crate::launch::PLAN_DIR`].
-    pub plan_files: std::collections::BTreeMap<String, String>,
+    pub plan_files: BTreeMap<String, String>,
+    /// `--paths service`: the ClusterIP of each pod worker's Service, by Service name (the
+    /// worker's id), once the Services exist; the pods get theirs as `NETBENCH_SERVICE_IP`.
+    /// Empty until then (and in `--dry-run`, which shows where the value comes from).
+    pub service_ips: BTreeMap<String, IpAddr>,
 }
 
 impl LaunchSpec {
@@ -226,19 +264,68 @@ impl LaunchSpec {
         }
         (0..self.nats_replicas).map(nats_pod_name).collect()
     }
-    /// The worker pod's name on a node (also the worker's name in the results).
-    pub fn worker_name(node: &str) -> String {
-        format!("worker-{node}")
+    /// The network paths of the run (every entry's, together).
+    pub fn paths(&self) -> Paths {
+        netbench_orchestrator::suite::all_paths(&self.entries)
     }
-    /// The worker's id (as the worker derives it from its name).
+    /// The placements the run's paths need workers of, in [`Placement::ALL`]'s order: `pod`
+    /// for `pod`, `service` and the server side of `same-node`; `host` for `host`; `same-node`
+    /// (a second pod on each node) for `same-node`.
+    pub fn placements(&self) -> Vec<Placement> {
+        let paths = self.paths();
+        Placement::ALL
+            .into_iter()
+            .filter(|p| paths.needs(*p))
+            .collect()
+    }
+    /// Whether the run measures path `p`.
+    pub fn has_path(&self, p: Path) -> bool {
+        self.paths().contains(p)
+    }
+    /// Every worker pod of the launch: one per node for each placement the paths need, by
+    /// placement, then node.
+    pub fn worker_pods(&self) -> Vec<WorkerPod> {
+        self.placements()
+            .into_iter()
+            .flat_map(|placement| {
+                self.nodes.iter().map(move |n| WorkerPod {
+                    node: n.clone(),
+                    placement,
+                })
+            })
+            .collect()
+    }
+    /// A worker pod's name (also the worker's name in the results): `worker-<node>` (the
+    /// node's pod worker, as before paths), `hostnet-<node>` (its hostNetwork worker, path
+    /// `host`), `worker2-<node>` (its second pod, the client of path `same-node`). The prefixes
+    /// differ, so no two pods of a launch share a name whatever the node names are.
+    pub fn worker_pod_name(node: &str, placement: Placement) -> String {
+        match placement {
+            Placement::Pod => format!("worker-{node}"),
+            Placement::Host => format!("hostnet-{node}"),
+            Placement::SameNode => format!("worker2-{node}"),
+        }
+    }
+    /// The pod worker's name on a node (also the worker's name in the results).
+    pub fn worker_name(node: &str) -> String {
+        Self::worker_pod_name(node, Placement::Pod)
+    }
+    /// The pod worker's id (as the worker derives it from its name).
     pub fn worker_id(node: &str) -> WorkerId {
         WorkerId::for_name(&Self::worker_name(node))
     }
+    /// The names of every worker pod (what the orchestrator expects).
     pub fn worker_names(&self) -> Vec<String> {
-        self.nodes
-            .iter()
-            .map(|n| Self::worker_name(&n.name))
-            .collect()
+        self.worker_pods().iter().map(WorkerPod::name).collect()
+    }
+    /// The ids of every worker pod (one NATS login each).
+    pub fn worker_ids(&self) -> Vec<WorkerId> {
+        self.worker_pods().iter().map(WorkerPod::id).collect()
+    }
+    /// The Service in front of a node's pod worker (path `service`): named after the worker's
+    /// id, `w-<12 hex>`, a valid Service name (DNS-1035 label) whatever the node is called.
+    pub fn worker_service_name(node: &str) -> String {
+        Self::worker_id(node).to_string()
     }
     /// The in-cluster DNS URL of the NATS Service (used when no ClusterIP is known yet).
     pub fn nats_service_dns_url(namespace: &str, tls: bool) -> String {

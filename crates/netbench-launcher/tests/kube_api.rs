@@ -271,7 +271,8 @@ async fn prepare(admin: &Client, ns: &str, pod: &str, ps: &PodSpec) -> Prepared 
                     match f.field_path.as_str() {
                         "metadata.name" => pod.to_string(),
                         // Loopback: pairs run one at a time, so the pinned ports never clash.
-                        "status.podIP" => "127.0.0.1".to_string(),
+                        // A hostNetwork pod's address is its node's: the same loopback.
+                        "status.podIP" | "status.hostIP" => "127.0.0.1".to_string(),
                         "spec.nodeName" => ps.node_name.clone().unwrap_or_default(),
                         other => panic!("downward API field {other} not played"),
                     }
@@ -307,6 +308,11 @@ fn spawn_prepared(bin: &std::path::Path, p: Prepared, procs: &mut Containers) {
 /// `netbench` binary for each worker pod and for the orchestrator, prepared as a kubelet would
 /// ([`prepare`]; the IP is loopback).
 async fn run_pods_as_processes(admin: Client, ns: String) -> Containers {
+    run_worker_pods_as_processes(admin, ns, 2).await
+}
+
+/// [`run_pods_as_processes`] once `workers` worker pods are Running.
+async fn run_worker_pods_as_processes(admin: Client, ns: String, workers: usize) -> Containers {
     let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
     let jobs: Api<Job> = Api::namespaced(admin.clone(), &ns);
     let (workers, job) = loop {
@@ -315,7 +321,7 @@ async fn run_pods_as_processes(admin: Client, ns: String) -> Containers {
             .await
             .unwrap()
             .items;
-        let running = ws.len() >= 2
+        let running = ws.len() >= workers
             && ws
                 .iter()
                 .all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
@@ -479,6 +485,138 @@ async fn launch_deploys_pinned_workers_follows_a_real_run_collects_and_cleans_up
         rec.status
     );
     assert_eq!(outcome.namespace, ns);
+    assert_namespace_gone(&admin, &ns).await;
+}
+
+/// `--paths pod,host,service,same-node`: the launcher deploys a worker pod of every placement on
+/// each node (`worker-`, `hostnet-`, `worker2-<node>`, each with its own NATS login) and a
+/// Service in front of each pod worker, and the real orchestrator and workers run every path on
+/// them: 2 pairs × 3 paths across the nodes + 2 same-node pairs. This control plane hands out
+/// ClusterIPs in 127.96.0.0/16, addresses of this host, so the service path's client really
+/// dials its Service's address (delivered by loopback here, by kube-proxy on a cluster: see
+/// tests/cluster/e2e for that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn launch_on_every_path_deploys_each_placement_and_the_services_and_runs_them_all() {
+    let _serial = SERIAL.lock().await;
+    let (cp, _kubelet) =
+        cluster_with_nodes_in(ControlPlane::start_with_service_range("127.96.0.0/16").await).await;
+    let admin = cp.admin().await;
+    let launcher = cp.launcher_client().await;
+    let nats = netbench_local::nats_server::NatsServer::start(
+        &netbench_local::nats_server::locate(None).unwrap(),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = config(Some(nats.url.clone()), out.path());
+    for e in &mut cfg.entries {
+        e.paths = "pod,host,service,same-node".parse().unwrap();
+    }
+    let checker = {
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let ns = run_namespace(&admin).await;
+            let containers = run_worker_pods_as_processes(admin.clone(), ns.clone(), 6).await;
+            let services = Api::<k8s_openapi::api::core::v1::Service>::namespaced(admin, &ns)
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items;
+            (ns, containers, services)
+        })
+    };
+    let mut rec = Recorder::default();
+    let outcome =
+        netbench_launcher::launch(launcher.clone(), cfg, CancellationToken::new(), &mut rec)
+            .await
+            .expect("launch succeeds");
+    let (ns, containers, services) = checker.await.unwrap();
+    drop(containers);
+    assert_eq!(
+        outcome.ending,
+        Ending::Finished {
+            pairs_total: 8,
+            pairs_failed: 0
+        },
+        "{:?}",
+        rec.status
+    );
+    // The Services' ClusterIPs, by the pod worker they front.
+    let service_ip: BTreeMap<String, String> = services
+        .iter()
+        .map(|s| {
+            let sp = s.spec.clone().unwrap();
+            let sel = sp.selector.unwrap();
+            let node_of_worker = |id: &str| {
+                ["n1", "n2"]
+                    .into_iter()
+                    .find(|n| {
+                        netbench_proto::WorkerId::for_name(&format!("worker-{n}")).as_str() == id
+                    })
+                    .unwrap()
+            };
+            (
+                format!("worker-{}", node_of_worker(&sel["netbench.io/worker"])),
+                sp.cluster_ip.unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(service_ip.len(), 2, "{services:?}");
+    let file: netbench_proto::ResultsFile =
+        serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &file.results {
+        let (c, s) = (&r.task.client, &r.task.server);
+        assert_eq!(
+            r.task.status as u8, 0,
+            "{}: {:?} {}",
+            r.pair, r.error, r.output
+        );
+        assert!(r.metrics.iter().any(|m| m.value > 0.0), "{r:?}");
+        *seen.entry(r.path.to_string()).or_default() += 1;
+        let prefix = |w: &str| w.rsplit_once('-').unwrap().0.to_string();
+        match r.path.name() {
+            "pod" | "service" => {
+                assert_eq!(
+                    (prefix(&c.worker), prefix(&s.worker)),
+                    ("worker".into(), "worker".into())
+                );
+                assert_ne!(c.vm.hostname, s.vm.hostname);
+            }
+            "host" => {
+                assert_eq!(
+                    (prefix(&c.worker), prefix(&s.worker)),
+                    ("hostnet".into(), "hostnet".into())
+                );
+                assert_ne!(c.vm.hostname, s.vm.hostname);
+            }
+            "same-node" => {
+                assert_eq!(
+                    (prefix(&c.worker), prefix(&s.worker)),
+                    ("worker2".into(), "worker".into())
+                );
+                assert_eq!(c.vm.hostname, s.vm.hostname);
+            }
+            other => panic!("path {other}"),
+        }
+        if r.path.name() == "service" {
+            let want = &service_ip[&s.worker];
+            assert_eq!(s.service_ip.as_ref(), Some(want), "{}", r.pair);
+            assert!(r.task.args.contains(want), "{:?}", r.task.args);
+            assert_eq!(s.ip, "127.0.0.1", "the pod's own address stays");
+        } else {
+            assert_eq!(s.service_ip, None);
+        }
+    }
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            ("host".to_string(), 2),
+            ("pod".to_string(), 2),
+            ("same-node".to_string(), 2),
+            ("service".to_string(), 2),
+        ])
+    );
+    assert!(outcome.cleanup_error.is_none());
     assert_namespace_gone(&admin, &ns).await;
 }
 

@@ -260,3 +260,60 @@ async fn deleting_a_namespace_that_is_already_gone_is_fine() {
     assert!(notes.is_empty(), "{notes:?}");
     finish(server).await;
 }
+
+/// `--paths host`'s admission check: a server-side dry run (`dryRun=All`, nothing stored), retried
+/// while a fresh namespace lacks its default ServiceAccount; admission's refusal comes back as the
+/// server's words (the launcher turns them into exit 2 with the fix), any other failure as an
+/// error naming what was tried.
+#[tokio::test]
+async fn the_host_workers_dry_run_is_retried_through_the_service_account_race_and_says_why() {
+    let (client, handle) = mock();
+    let server = spawn(async move {
+        let mut h = handle;
+        dry(&mut h, 403, "Forbidden", "pods \"hostnet-n1\" is forbidden: error looking up service account nb-x/default: serviceaccount \"default\" not found").await;
+        dry(&mut h, 403, "Forbidden", "pods \"hostnet-n1\" is forbidden: violates PodSecurity \"restricted:latest\": host namespaces (hostNetwork=true)").await;
+        dry(
+            &mut h,
+            500,
+            "InternalError",
+            "etcdserver: request timed out",
+        )
+        .await;
+    });
+    let mut pod = k8s_openapi::api::core::v1::Pod::default();
+    pod.metadata.name = Some("hostnet-n1".into());
+    let refused = cluster::dry_run_admits(&client, "nb-x", &pod)
+        .await
+        .expect("an answer")
+        .unwrap_err();
+    assert!(
+        refused.contains("violates PodSecurity \"restricted:latest\""),
+        "{refused}"
+    );
+    let e = cluster::dry_run_admits(&client, "nb-x", &pod)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot dry-run create pod hostnet-n1 in nb-x")
+            && e.contains("etcdserver: request timed out"),
+        "{e}"
+    );
+    finish(server).await;
+}
+
+/// Answer one dry-run create of a pod in nb-x (checked to be one) with `code`.
+async fn dry(h: &mut Handle, code: u16, reason: &str, msg: &str) {
+    let (req, send) = tokio::time::timeout(Duration::from_secs(5), h.next_request())
+        .await
+        .expect("a request came")
+        .expect("service not dropped");
+    assert_eq!(req.method().as_str(), "POST");
+    assert_eq!(req.uri().path(), "/api/v1/namespaces/nb-x/pods");
+    assert!(
+        req.uri().query().unwrap_or_default().contains("dryRun=All"),
+        "{}",
+        req.uri()
+    );
+    send.send_response(respond(code, status(code, reason, msg)));
+}

@@ -364,6 +364,119 @@ fn launched_up_to_the_port_forward(e: &LaunchError, rec: &Recorder) {
     );
 }
 
+/// `--paths`: record the run's worker pods and Services (as admin) while the launch runs, until
+/// `pods` worker pods are Ready.
+fn watch_workers(
+    admin: Client,
+    ns: Option<String>,
+    pods: usize,
+) -> tokio::task::JoinHandle<(Vec<Pod>, Vec<Service>)> {
+    tokio::spawn(async move {
+        let run = ListParams::default().labels("netbench.io/run");
+        loop {
+            let (pod_api, svc_api): (Api<Pod>, Api<Service>) = match &ns {
+                Some(ns) => (
+                    Api::namespaced(admin.clone(), ns),
+                    Api::namespaced(admin.clone(), ns),
+                ),
+                None => (Api::all(admin.clone()), Api::all(admin.clone())),
+            };
+            let workers: Vec<Pod> = pod_api
+                .list(&run.clone().labels("app.kubernetes.io/component=worker"))
+                .await
+                .unwrap()
+                .items;
+            let ready = workers
+                .iter()
+                .filter(|p| {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                })
+                .count();
+            if ready >= pods {
+                let services = svc_api.list(&run).await.unwrap().items;
+                return (workers, services);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// What [`watch_workers`] saw of a launch `--paths pod,host,service,same-node` on n1 and n2:
+/// the six worker pods, the host workers (only they) in the node's network, one Service per pod
+/// worker selecting exactly it, each pod worker told its Service's ClusterIP.
+fn every_path_deployed(pods: &[Pod], services: &[Service]) {
+    let name = |p: &Pod| p.metadata.name.clone().unwrap();
+    let mut names: Vec<String> = pods.iter().map(name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "hostnet-n1",
+            "hostnet-n2",
+            "worker-n1",
+            "worker-n2",
+            "worker2-n1",
+            "worker2-n2"
+        ]
+    );
+    for p in pods {
+        let ps = p.spec.clone().unwrap();
+        let host = name(p).starts_with("hostnet-");
+        assert_eq!(ps.host_network.unwrap_or(false), host, "{}", name(p));
+        // No containerPorts on a host worker, so no hostPort was defaulted.
+        assert!(
+            !host || ps.containers[0].ports.is_none(),
+            "{:?}",
+            ps.containers[0].ports
+        );
+    }
+    let workers: Vec<&Service> = services
+        .iter()
+        .filter(|s| {
+            s.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("w-"))
+        })
+        .collect();
+    assert_eq!(workers.len(), 2, "{services:?}");
+    for svc in workers {
+        let sp = svc.spec.clone().unwrap();
+        let ip = sp.cluster_ip.clone().unwrap();
+        let selected: Vec<&Pod> = pods
+            .iter()
+            .filter(|p| {
+                let l = p.metadata.labels.clone().unwrap();
+                sp.selector
+                    .clone()
+                    .unwrap()
+                    .iter()
+                    .all(|(k, v)| l.get(k) == Some(v))
+            })
+            .collect();
+        assert_eq!(
+            selected.len(),
+            1,
+            "{:?} selects {}",
+            svc.metadata.name,
+            selected.len()
+        );
+        assert!(name(selected[0]).starts_with("worker-"));
+        let env = selected[0].spec.clone().unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap();
+        let got = env
+            .iter()
+            .find(|e| e.name == "NETBENCH_SERVICE_IP")
+            .and_then(|e| e.value.clone());
+        assert_eq!(got.as_deref(), Some(ip.as_str()), "{}", name(selected[0]));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cluster_wide_mode_is_confined_to_netbench_namespaces_and_objects() {
     let _serial = SERIAL.lock().await;
@@ -492,8 +605,12 @@ async fn cluster_wide_mode_is_confined_to_netbench_namespaces_and_objects() {
             &format!("create pod {name} in its own namespace"),
             mine_pods.create(&PostParams::default(), &p).await,
         );
+        // A hostNetwork pod is refused by both policies (not a host worker; no opt-in), and
+        // the API server names one: either says so.
         assert!(
-            m.contains("ValidatingAdmissionPolicy 'netbench-launcher-pods'") && m.contains(says),
+            (m.contains("ValidatingAdmissionPolicy 'netbench-launcher-pods'") && m.contains(says))
+                || (name == "host-net"
+                    && m.contains("ValidatingAdmissionPolicy 'netbench-launcher-host-network'")),
             "{m}"
         );
     }
@@ -652,11 +769,20 @@ async fn cluster_wide_mode_is_confined_to_netbench_namespaces_and_objects() {
             && m.contains("network, PID or IPC"),
         "{m}"
     );
-    // Nor a StatefulSet in kube-system.
+    // Nor a StatefulSet in kube-system (one the pods policy has nothing against: with two
+    // policies refusing, the API server names only one, not always the same).
+    let mut plain_sts = sts.clone();
+    if let Some(ps) = plain_sts
+        .spec
+        .as_mut()
+        .and_then(|s| s.template.spec.as_mut())
+    {
+        ps.host_network = None;
+    }
     let m = forbidden(
         "create a StatefulSet in kube-system",
         Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(launcher.clone(), "kube-system")
-            .create(&PostParams::default(), &sts)
+            .create(&PostParams::default(), &plain_sts)
             .await,
     );
     assert!(m.contains(VAP_SAYS), "{m}");
@@ -878,6 +1004,89 @@ async fn namespaced_mode_touches_only_its_own_objects_in_the_admins_namespace() 
         .unwrap()
         .is_some());
 
+    // --paths host where the admin's namespace enforces restricted: exit 2 before anything is
+    // created there, naming the label and how to allow it.
+    let mut host_cfg = config(out.path(), &["--paths", "pod,host"]);
+    host_cfg.namespace = Some(NS.into());
+    host_cfg.existing_namespace = true;
+    let mut rec = Recorder::default();
+    let e = netbench_launcher::launch(
+        launcher.clone(),
+        host_cfg,
+        CancellationToken::new(),
+        &mut rec,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(netbench_launcher::cli::exit_code_of(&e), 2, "{e}");
+    let msg = e.to_string();
+    for want in [
+        "namespace netbench-run does not admit the host workers",
+        "pod-security.kubernetes.io/enforce=restricted",
+        "kubectl label namespace netbench-run pod-security.kubernetes.io/enforce=privileged --overwrite",
+        "or leave host out of --paths",
+        "Nothing was created",
+        "PodSecurity",
+    ] {
+        assert!(msg.contains(want), "{want:?} not in: {msg}");
+    }
+    assert!(
+        rec.status
+            .iter()
+            .any(|s| s.contains("nothing created in namespace netbench-run")),
+        "{:?}",
+        rec.status
+    );
+    left_of!(Pod);
+    left_of!(Service);
+    left_of!(Secret);
+    left_of!(ConfigMap);
+    left_of!(NetworkPolicy);
+    left_of!(Job);
+    assert!(left.is_empty(), "made before the refusal: {left:?}");
+    // The admin allows it (the label the message names): a whole launch on every path there,
+    // the host workers and the workers' Services made with plain creates, all deleted after.
+    let psa = |level: &str| {
+        let nss: Api<Namespace> = Api::all(admin.clone());
+        let level = level.to_string();
+        async move {
+            nss.patch(
+                NS,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"labels": {
+                    "pod-security.kubernetes.io/enforce": level}}})),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    psa("privileged").await;
+    let mut all_cfg = config(out.path(), &["--paths", "pod,host,service,same-node"]);
+    all_cfg.namespace = Some(NS.into());
+    all_cfg.existing_namespace = true;
+    let watch = watch_workers(admin.clone(), Some(NS.into()), 6);
+    let mut rec = Recorder::default();
+    let e = netbench_launcher::launch(
+        launcher.clone(),
+        all_cfg,
+        CancellationToken::new(),
+        &mut rec,
+    )
+    .await
+    .unwrap_err();
+    launched_up_to_the_port_forward(&e, &rec);
+    let (pods, services) = tokio::time::timeout(Duration::from_secs(5), watch)
+        .await
+        .expect("the six worker pods were Ready")
+        .unwrap();
+    every_path_deployed(&pods, &services);
+    left_of!(Pod);
+    left_of!(Service);
+    left_of!(Secret);
+    left_of!(ConfigMap);
+    assert!(left.is_empty(), "left behind with every path: {left:?}");
+    psa("restricted").await;
+
     // Another run's pod there: this launch refuses the namespace before creating anything.
     let other: Pod = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "worker-n1", "labels": {
@@ -909,6 +1118,246 @@ async fn namespaced_mode_touches_only_its_own_objects_in_the_admins_namespace() 
         .await
         .unwrap()
         .is_some());
+}
+
+/// `--paths host`, cluster-wide: deploy/admission-policy.yaml ships hostNetwork forbidden for the
+/// launcher, so a host launch stops (exit 2, the fix in the message) and its namespace is
+/// deleted again; the launcher cannot opt itself in; once the admin has, the host workers are
+/// admitted, and still nothing else of the node's: no host port, privileged container, host
+/// PID, hostPath, nor the host network for any other pod. Then a whole launch on every path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_host_path_needs_the_admins_opt_in_and_gets_nothing_else_of_the_node() {
+    let _serial = SERIAL.lock().await;
+    // As most clusters run: privileged pods pass validation and reach the admission policy.
+    let cp = ControlPlane::start_with_args("10.96.0.0/16", &["--allow-privileged=true"]).await;
+    for (n, ip) in [("n1", "192.0.2.1"), ("n2", "192.0.2.2")] {
+        cp.add_node(n, ip, &[("node-lifecycle", "on-demand")]).await;
+    }
+    let _kubelet = Kubelet::start(cp.admin().await);
+    let admin = cp.admin().await;
+    kubectl_apply_k(&cp, &deploy());
+    let launcher = service_account_client(&cp, "netbench", "netbench-launcher").await;
+    wait_policy_active(&launcher).await;
+    let out = tempfile::tempdir().unwrap();
+    let admin_nss: Api<Namespace> = Api::all(admin.clone());
+    let run_namespaces = || async {
+        admin_nss
+            .list(&ListParams::default().labels("netbench.io/run"))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|n| n.metadata.name.unwrap())
+            .collect::<Vec<_>>()
+    };
+
+    // 1. As shipped: refused with the fix, exit 2, the namespace deleted again.
+    let mut rec = Recorder::default();
+    let e = netbench_launcher::launch(
+        launcher.clone(),
+        config(out.path(), &["--paths", "pod,host"]),
+        CancellationToken::new(),
+        &mut rec,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(netbench_launcher::cli::exit_code_of(&e), 2, "{e}");
+    let msg = e.to_string();
+    eprintln!("refused as shipped: {msg}");
+    for want in [
+        "does not admit the host workers",
+        "ValidatingAdmissionPolicy 'netbench-launcher-host-network'",
+        "kubectl -n netbench patch configmap netbench-admission --type merge -p '{\"data\":{\"hostNetwork\":\"allowed\"}}'",
+        "or leave host out of --paths",
+        "The namespace is deleted again",
+    ] {
+        assert!(msg.contains(want), "{want:?} not in: {msg}");
+    }
+    let said = |rec: &Recorder, what: &str| rec.status.iter().any(|s| s.contains(what));
+    assert!(
+        said(&rec, "enforces Pod Security privileged (pod-security.kubernetes.io/enforce=privileged; audit and warn stay restricted)"),
+        "{:?}",
+        rec.status
+    );
+    assert!(said(&rec, " deleted"), "{:?}", rec.status);
+    assert!(run_namespaces().await.is_empty(), "left behind");
+
+    // 2. The launcher cannot opt in itself: namespace netbench is not one of its own.
+    let cms: Api<ConfigMap> = Api::namespaced(launcher.clone(), "netbench");
+    let m = forbidden(
+        "patch the opt-in",
+        cms.patch(
+            "netbench-admission",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"hostNetwork": "allowed"}})),
+        )
+        .await,
+    );
+    assert!(m.contains(VAP_SAYS), "{m}");
+    let own_cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "netbench-admission-2",
+                     "labels": {"app.kubernetes.io/managed-by": "netbench"}},
+        "data": {"hostNetwork": "allowed"}
+    }))
+    .unwrap();
+    let m = forbidden(
+        "create a ConfigMap in netbench",
+        cms.create(&PostParams::default(), &own_cm).await,
+    );
+    assert!(m.contains(VAP_SAYS), "{m}");
+
+    // 3. The admin opts in.
+    Api::<ConfigMap>::namespaced(admin.clone(), "netbench")
+        .patch(
+            "netbench-admission",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"hostNetwork": "allowed"}})),
+        )
+        .await
+        .unwrap();
+    // In a run namespace of the launcher's own, privileged as a host launch makes it (so only
+    // the admission policies stand between these pods and the node).
+    let own: Namespace = serde_json::from_value(serde_json::json!({"metadata": {
+        "name": "netbench-hostcheck",
+        "labels": {"app.kubernetes.io/managed-by": "netbench", "netbench.io/run": "0123456789ab",
+                   "pod-security.kubernetes.io/enforce": "privileged"}
+    }}))
+    .unwrap();
+    let uid = cluster::create_namespace(&launcher, &own).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(launcher.clone(), "netbench-hostcheck");
+    let pod = |name: &str, placement: &str, spec: serde_json::Value| -> Pod {
+        let mut spec = spec;
+        spec["containers"][0]["name"] = "c".into();
+        spec["containers"][0]["image"] = "i".into();
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {
+                "app.kubernetes.io/managed-by": "netbench",
+                "app.kubernetes.io/component": "worker",
+                "netbench.io/placement": placement}},
+            "spec": spec
+        }))
+        .unwrap()
+    };
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let host_worker = pod(
+        "hostnet-n1",
+        "host",
+        serde_json::json!({"hostNetwork": true, "containers": [{}]}),
+    );
+    // The policy's parameter informer picks the change up within a moment.
+    let started = Instant::now();
+    while let Err(e) = pods.create(&dry, &host_worker).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a host worker still refused 30 s after the opt-in: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (p, says) in [
+        (
+            pod(
+                "not-a-host-worker",
+                "pod",
+                serde_json::json!({"hostNetwork": true, "containers": [{}]}),
+            ),
+            "network, PID or IPC",
+        ),
+        (
+            // hostNetwork defaults the hostPort of a containerPort to it.
+            pod(
+                "host-port",
+                "host",
+                serde_json::json!({"hostNetwork": true, "containers": [{"ports": [{"containerPort": 5201}]}]}),
+            ),
+            "host ports",
+        ),
+        (
+            pod(
+                "privileged",
+                "host",
+                serde_json::json!({"hostNetwork": true, "containers": [{"securityContext": {"privileged": true}}]}),
+            ),
+            "privileged",
+        ),
+        (
+            pod(
+                "host-pid",
+                "host",
+                serde_json::json!({"hostNetwork": true, "hostPID": true, "containers": [{}]}),
+            ),
+            "network, PID or IPC",
+        ),
+        (
+            pod(
+                "host-path",
+                "host",
+                serde_json::json!({"hostNetwork": true, "containers": [{}],
+                                   "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}),
+            ),
+            "hostPath",
+        ),
+    ] {
+        let name = p.metadata.name.clone().unwrap();
+        let m = forbidden(
+            &format!("create pod {name} after the opt-in"),
+            pods.create(&PostParams::default(), &p).await,
+        );
+        assert!(
+            m.contains("ValidatingAdmissionPolicy 'netbench-launcher-pods'") && m.contains(says),
+            "{name}: {m}"
+        );
+    }
+    // Nor a Job whose pods would be host workers: the exception is for Pods.
+    let job: Job = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "host-job", "labels": {"app.kubernetes.io/managed-by": "netbench"}},
+        "spec": {"template": {
+            "metadata": {"labels": {"app.kubernetes.io/component": "worker", "netbench.io/placement": "host"}},
+            "spec": {"restartPolicy": "Never", "hostNetwork": true,
+                     "containers": [{"name": "c", "image": "i"}]}}}
+    }))
+    .unwrap();
+    let m = forbidden(
+        "create a Job of host workers",
+        Api::<Job>::namespaced(launcher.clone(), "netbench-hostcheck")
+            .create(&PostParams::default(), &job)
+            .await,
+    );
+    assert!(m.contains("network, PID or IPC"), "{m}");
+    // The host worker itself, for real.
+    pods.create(&PostParams::default(), &host_worker)
+        .await
+        .unwrap();
+    cluster::delete_namespace_of(
+        &launcher,
+        "netbench-hostcheck",
+        Some(&uid),
+        Duration::from_secs(60),
+        |_| {},
+    )
+    .await
+    .unwrap();
+
+    // 4. A whole launch on every path under the policies.
+    let watch = watch_workers(admin.clone(), None, 6);
+    let mut rec = Recorder::default();
+    let e = netbench_launcher::launch(
+        launcher.clone(),
+        config(out.path(), &["--paths", "pod,host,service,same-node"]),
+        CancellationToken::new(),
+        &mut rec,
+    )
+    .await
+    .unwrap_err();
+    launched_up_to_the_port_forward(&e, &rec);
+    let (pods, services) = tokio::time::timeout(Duration::from_secs(5), watch)
+        .await
+        .expect("the six worker pods were Ready")
+        .unwrap();
+    every_path_deployed(&pods, &services);
+    assert!(run_namespaces().await.is_empty(), "left behind");
 }
 
 /// deploy/overlays/namespaced/job.yaml is deploy/job.yaml with the admin's namespace and
@@ -964,10 +1413,11 @@ fn image_flags_take_digest_references_unchanged() {
     assert_eq!(images, BTreeSet::from([nats, worker, orch]));
 }
 
-/// The Role of deploy/overlays/namespaced may delete (by name) every Secret and ConfigMap a
-/// launch can create: with `--tls`, with a plan file, and with `--nats-url` and a login (the
-/// `netbench-nats-login` Secret). A name missing there would be left behind in the admin's
-/// namespace at every cleanup.
+/// The Role of deploy/overlays/namespaced may delete every Secret, ConfigMap and Service a
+/// launch can create (Secrets and ConfigMaps by name): with `--tls`, with a plan file, with
+/// `--nats-url` and a login (the `netbench-nats-login` Secret), and with `--paths service` (a
+/// Service per worker, named after it). A name missing there would be left behind in the
+/// admin's namespace at every cleanup.
 #[test]
 fn the_namespaced_role_may_delete_every_secret_and_config_map_a_launch_creates() {
     use clap::Parser;
@@ -989,8 +1439,9 @@ fn the_namespaced_role_may_delete_every_secret_and_config_map_a_launch_creates()
         .into_iter()
         .find(|d| d["kind"] == "Role")
         .unwrap();
-    let deletable = |resource: &str| -> BTreeSet<String> {
-        role["rules"]
+    // The names of `resource` the Role lets it delete; None: any name.
+    let deletable = |resource: &str| -> Option<BTreeSet<String>> {
+        let rules: Vec<&serde_json::Value> = role["rules"]
             .as_array()
             .unwrap()
             .iter()
@@ -1002,9 +1453,17 @@ fn the_namespaced_role_may_delete_every_secret_and_config_map_a_launch_creates()
                     .any(|x| x == resource)
                     && r["verbs"].as_array().unwrap().iter().any(|v| v == "delete")
             })
-            .flat_map(|r| r["resourceNames"].as_array().cloned().unwrap_or_default())
-            .map(|n| n.as_str().unwrap().to_string())
-            .collect()
+            .collect();
+        if rules.iter().any(|r| r["resourceNames"].is_null()) {
+            return None;
+        }
+        Some(
+            rules
+                .iter()
+                .flat_map(|r| r["resourceNames"].as_array().cloned().unwrap_or_default())
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect(),
+        )
     };
     let mut made: BTreeSet<(String, String)> = BTreeSet::new();
     for extra in [
@@ -1016,6 +1475,8 @@ fn the_namespaced_role_may_delete_every_secret_and_config_map_a_launch_creates()
             "--nats-token",
             "t0k",
         ],
+        // One Service per worker pod, named after the worker.
+        &["--paths", "pod,service", "--nats-replicas", "3"],
     ] {
         let cli = Cli::try_parse_from(
             ["launch", "--benchmark", "iperf3-tcp", "--dry-run"]
@@ -1025,17 +1486,22 @@ fn the_namespaced_role_may_delete_every_secret_and_config_map_a_launch_creates()
         .unwrap();
         for d in docs(&cli.launch.dry_run_yaml().unwrap()) {
             let kind = d["kind"].as_str().unwrap().to_string();
-            if kind == "Secret" || kind == "ConfigMap" {
+            if kind == "Secret" || kind == "ConfigMap" || kind == "Service" {
                 made.insert((kind, d["metadata"]["name"].as_str().unwrap().to_string()));
             }
         }
     }
     assert!(made.contains(&("Secret".into(), "netbench-nats-login".into())));
+    assert!(made
+        .iter()
+        .any(|(k, n)| k == "Service" && n.starts_with("w-")));
     for (kind, name) in &made {
         let resource = format!("{}s", kind.to_lowercase());
         assert!(
-            deletable(&resource).contains(name),
+            deletable(&resource).is_none_or(|names| names.contains(name)),
             "deploy/overlays/namespaced/role.yaml does not let the launcher delete {kind} {name}"
         );
     }
+    // Secrets and ConfigMaps only by their names: a delete returns the object.
+    assert!(deletable("secrets").is_some() && deletable("configmaps").is_some());
 }

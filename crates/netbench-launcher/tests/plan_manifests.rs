@@ -14,14 +14,22 @@ struct Cli {
 
 fn dry_run(extra: &[&str]) -> Result<Vec<serde_norway::Value>, LaunchError> {
     let mut args = vec![
+        "--dry-run-nodes",
+        "node-1=zone-a,node-2=zone-b,node-3=zone-a",
+    ];
+    args.extend_from_slice(extra);
+    dry_run_on(&args)
+}
+
+/// `launch --benchmark iperf3-tcp --dry-run --run 0123456789ab ARGS`.
+fn dry_run_on(extra: &[&str]) -> Result<Vec<serde_norway::Value>, LaunchError> {
+    let mut args = vec![
         "launch",
         "--benchmark",
         "iperf3-tcp",
         "--dry-run",
         "--run",
         "0123456789ab",
-        "--dry-run-nodes",
-        "node-1=zone-a,node-2=zone-b,node-3=zone-a",
     ];
     args.extend_from_slice(extra);
     let cli = Cli::try_parse_from(args).expect("flags parse");
@@ -138,4 +146,104 @@ fn plans_that_cannot_run_are_refused_before_anything_is_made() {
     );
     // What fits with --allow-partial is rendered anyway.
     assert!(dry_run(&["--duration", "10m", "--deadline", "20m", "--allow-partial"]).is_ok());
+}
+
+/// `--paths pod,host,service,same-node --dry-run`: the objects every path needs, on three nodes.
+#[test]
+fn every_path_renders_its_workers_services_namespace_level_and_orchestrator_flags() {
+    let docs = dry_run(&["--paths", "pod,host,service,same-node"]).unwrap();
+    let ns = of_kind(&docs, "Namespace")[0];
+    let psa = |mode: &str| {
+        ns["metadata"]["labels"][format!("pod-security.kubernetes.io/{mode}").as_str()]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(psa("enforce").as_deref(), Some("privileged"));
+    assert_eq!(psa("warn").as_deref(), Some("restricted"));
+    let pods = of_kind(&docs, "Pod");
+    let name = |d: &serde_norway::Value| d["metadata"]["name"].as_str().unwrap().to_string();
+    let mut names: Vec<String> = pods.iter().map(|p| name(p)).collect();
+    names.sort();
+    let mut want = vec!["nats".to_string()];
+    for n in ["node-1", "node-2", "node-3"] {
+        want.extend([
+            format!("worker-{n}"),
+            format!("hostnet-{n}"),
+            format!("worker2-{n}"),
+        ]);
+    }
+    want.sort();
+    assert_eq!(names, want);
+    let host: Vec<String> = pods
+        .iter()
+        .filter(|p| p["spec"]["hostNetwork"].as_bool() == Some(true))
+        .map(|p| name(p))
+        .collect();
+    assert_eq!(host, ["hostnet-node-1", "hostnet-node-2", "hostnet-node-3"]);
+    // One Service per pod worker besides NATS's, each pod worker told where its IP comes from.
+    let services: Vec<String> = of_kind(&docs, "Service").iter().map(|s| name(s)).collect();
+    assert_eq!(services.len(), 4, "{services:?}");
+    let worker1 = pods.iter().find(|p| name(p) == "worker-node-1").unwrap();
+    let svc_ip = worker1["spec"]["containers"][0]["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "NETBENCH_SERVICE_IP")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        svc_ip.starts_with("set at launch: the ClusterIP of Service w-")
+            && services.iter().any(|s| svc_ip.ends_with(s.as_str())),
+        "{svc_ip}"
+    );
+    let args = orchestrator_args(&docs);
+    assert_eq!(after(&args, "--paths"), Some("pod,host,service,same-node"));
+    assert_eq!(after(&args, "--workers"), Some("9"));
+    // The node addresses NATS admits for the host workers: those --dry-run-nodes gives.
+    let policy = |docs: &[serde_norway::Value]| {
+        serde_json::to_string(
+            of_kind(docs, "NetworkPolicy")
+                .into_iter()
+                .find(|p| p["metadata"]["name"] == "netbench-nats")
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert!(!policy(&docs).contains("ipBlock"));
+    let docs = dry_run_on(&[
+        "--paths",
+        "host",
+        "--dry-run-nodes",
+        "node-1=zone-a@198.18.0.1,node-2=zone-b@198.18.0.2",
+    ])
+    .unwrap();
+    let p = policy(&docs);
+    assert!(
+        p.contains("\"cidr\":\"198.18.0.1/32\"") && p.contains("\"cidr\":\"198.18.0.2/32\""),
+        "{p}"
+    );
+    assert_eq!(of_kind(&docs, "Service").len(), 1, "NATS's only");
+}
+
+/// An unknown path is refused by the flags (exit 2), with the paths there are.
+#[test]
+fn an_unknown_path_is_refused_before_anything_is_made() {
+    let e = match Cli::try_parse_from([
+        "launch",
+        "--benchmark",
+        "iperf3-tcp",
+        "--paths",
+        "pod,nodes",
+    ]) {
+        Err(e) => e,
+        Ok(_) => panic!("--paths pod,nodes accepted"),
+    };
+    assert_eq!(e.exit_code(), 2);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("unknown path \"nodes\"") && msg.contains("pod, host, service and same-node"),
+        "{msg}"
+    );
 }

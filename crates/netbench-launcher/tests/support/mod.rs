@@ -99,6 +99,13 @@ impl ControlPlane {
     /// makes every ClusterIP an address of this host (Linux routes all of 127/8 to lo), so a
     /// process can listen on a Service's ClusterIP as kube-proxy would deliver it.
     pub async fn start_with_service_range(range: &str) -> ControlPlane {
+        Self::start_with_args(range, &[]).await
+    }
+
+    /// [`ControlPlane::start_with_service_range`], the API server given `extra` flags too (e.g.
+    /// `--allow-privileged=true`, as most clusters run, so that privileged pods reach admission
+    /// instead of being refused in validation).
+    pub async fn start_with_args(range: &str, extra: &[&str]) -> ControlPlane {
         let bin = kube_bin();
         assert!(
             bin.join("kube-apiserver").exists(),
@@ -170,7 +177,8 @@ impl ControlPlane {
                 ))
                 .arg(format!("--service-cluster-ip-range={range}"))
                 .arg("--kubelet-preferred-address-types=InternalIP,Hostname")
-                .arg("--advertise-address=127.0.0.1"),
+                .arg("--advertise-address=127.0.0.1")
+                .args(extra),
         );
         let kc = d.join("admin.kubeconfig");
         std::fs::write(&kc, kubeconfig_yaml(&url, ADMIN_TOKEN)).unwrap();
