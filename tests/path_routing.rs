@@ -510,3 +510,34 @@ async fn suite_entries_with_their_own_paths_and_samples() {
         .collect();
     assert_eq!(index, (0..8).collect::<Vec<u64>>());
 }
+
+/// The same-node path needs one node, not two: a single-node cluster measures it (and is told
+/// why when it asks for a path across nodes too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_node_alone_runs_on_a_single_node() {
+    let one: Vec<Played> = node(1)
+        .into_iter()
+        .filter(|w| w.placement != Placement::Host)
+        .collect();
+    let (out, file, _) = run_with(
+        "paths6",
+        one.clone(),
+        Duration::ZERO,
+        &["--paths", "same-node"],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let results = file.unwrap()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["path"], "same-node");
+    assert_eq!(results[0]["task"]["client"]["worker"], "node-1-pod2");
+    assert_eq!(results[0]["task"]["server"]["worker"], "node-1");
+
+    let (out, _, seen) =
+        run_with("paths7", one, Duration::ZERO, &["--paths", "pod,same-node"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs at least two nodes"), "{err}");
+    assert!(seen.is_empty());
+}

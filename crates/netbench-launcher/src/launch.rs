@@ -409,7 +409,9 @@ pub fn plan_launch(
         .iter()
         .map(|n| PlanNode::new(n.name.clone(), n.zone.clone()))
         .collect();
-    let plan = pc.plan(&nodes, seed).map_err(LaunchError::Usage)?;
+    let plan = pc
+        .plan(&nodes, seed, &cfg.entries)
+        .map_err(LaunchError::Usage)?;
     let est = fits(&plan, &pc, &cfg.entries, cfg.deadline).map_err(LaunchError::Usage)?;
     // Entries that differ in more than their benchmark go to the orchestrator as a suite file.
     if crate::manifests::needs_suite_file(&cfg.entries) {

@@ -115,7 +115,7 @@ pub fn check_plan(cfg: &mut LocalConfig) -> Result<netbench_orchestrator::flags:
     let seed = cfg.plan.seed();
     cfg.plan.flags.seed = Some(seed);
     let nodes = plan_nodes(cfg.nodes, cfg.zones);
-    let plan = cfg.plan.plan(&nodes, seed)?;
+    let plan = cfg.plan.plan(&nodes, seed, &cfg.entries)?;
     netbench_orchestrator::flags::fits(&plan, &cfg.plan, &cfg.entries, cfg.deadline)
 }
 

@@ -95,14 +95,22 @@ impl PlanConfig {
         self.flags.seed.unwrap_or_else(fresh_seed)
     }
 
-    /// The plan on these nodes.
-    pub fn plan(&self, nodes: &[PlanNode], seed: u64) -> Result<Plan, String> {
-        Plan::new(
+    /// The plan of `entries` on these nodes. A run of the same-node path alone needs no pair
+    /// across nodes (it may run on a single node).
+    pub fn plan(
+        &self,
+        nodes: &[PlanNode],
+        seed: u64,
+        entries: &[crate::suite::Entry],
+    ) -> Result<Plan, String> {
+        let paths = crate::suite::all_paths(entries);
+        Plan::new_with(
             &self.flags.plan,
             nodes,
             self.roles.clients.as_ref(),
             self.roles.servers.as_ref(),
             seed,
+            !paths.is_empty() && paths.across_nodes().next().is_none(),
         )
         .map_err(|e| e.to_string())
     }

@@ -824,6 +824,20 @@ impl Plan {
         servers: Option<&NamePatterns>,
         seed: u64,
     ) -> Result<Plan, PlanError> {
+        Plan::new_with(spec, nodes, clients, servers, seed, false)
+    }
+
+    /// [`Plan::new`] for a run of the same-node path alone (`across_nodes` false): a plan
+    /// with no pair across nodes is fine then (a single node, say), as long as some node
+    /// may be both client and server.
+    pub fn new_with(
+        spec: &PlanSpec,
+        nodes: &[PlanNode],
+        clients: Option<&NamePatterns>,
+        servers: Option<&NamePatterns>,
+        seed: u64,
+        same_node_only: bool,
+    ) -> Result<Plan, PlanError> {
         let mut nodes = nodes.to_vec();
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         if let Some(w) = nodes.windows(2).find(|w| w[0].name == w[1].name) {
@@ -955,7 +969,16 @@ impl Plan {
             kind,
             bounds: OnceLock::new(),
         };
-        if plan.is_empty() {
+        if same_node_only {
+            if plan.same_node_nodes().is_empty() {
+                return Err(PlanError::NoPairs {
+                    plan: plan.describe(),
+                    why: "no node may be both client and server (--clients, --servers), and \
+                          the same-node path measures a node with itself; widen them"
+                        .into(),
+                });
+            }
+        } else if plan.is_empty() {
             return Err(plan.no_pairs(&client_ok, &server_ok));
         }
         Ok(plan)

@@ -544,7 +544,7 @@ fn plan_run(
     let seed = cfg.plan.seed();
     let plan = cfg
         .plan
-        .plan(&roster.nodes, seed)
+        .plan(&roster.nodes, seed, &cfg.entries)
         .map_err(|e| (ExitCode::Usage, e))?;
     let nodes = roster
         .assign(plan.nodes(), workers, paths)
