@@ -8,8 +8,8 @@ mod support;
 
 use futures::StreamExt;
 use netbench_proto::{
-    decode_control, encode_control, subjects, Captured, Placement, ProcessOutcome, Register, Reply,
-    RunId, ServerReady, TaskRequest, WorkerId, WorkerInfo, CONTENT_TYPE, CONTENT_TYPE_MSGPACK,
+    decode_control, encode_control, subjects, Captured, Placement, ProcessOutcome, Reply, RunId,
+    ServerReady, TaskRequest, WorkerId, WorkerInfo, CONTENT_TYPE, CONTENT_TYPE_MSGPACK,
 };
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -85,33 +85,17 @@ async fn play(url: String, run: RunId, w: Played, client_time: Duration, log: Lo
     let id = WorkerId::for_name(&w.name);
     let mut tasks = nc.subscribe(subjects::task(&run, &id)).await.unwrap();
     nc.flush().await.unwrap();
-    let register = Register {
-        run: run.clone(),
-        worker: WorkerInfo {
-            id: id.clone(),
-            name: w.name.clone(),
-            ip: w.ip.parse().unwrap(),
-            hostname: w.node.clone(),
-            zone: "local".into(),
-            cpus: 2,
-            placement: w.placement,
-            service_ip: w.service_ip.as_deref().map(|v| v.parse().unwrap()),
-        },
-        tools: vec!["iperf3".into()],
-        version: "played".into(),
+    let worker = WorkerInfo {
+        id: id.clone(),
+        name: w.name.clone(),
+        ip: w.ip.parse().unwrap(),
+        hostname: w.node.clone(),
+        zone: "local".into(),
+        cpus: 2,
+        placement: w.placement,
+        service_ip: w.service_ip.as_deref().map(|v| v.parse().unwrap()),
     };
-    loop {
-        let req = async_nats::Request::new()
-            .headers(headers())
-            .payload(encode_control(&register).into())
-            .timeout(Some(Duration::from_secs(1)));
-        if let Ok(m) = nc.send_request(subjects::register(&run, &id), req).await {
-            let r: Reply = decode_control(None, &m.payload).unwrap();
-            assert!(matches!(r, Reply::Registered(_)), "{r:?}");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    register_played(&nc, &run, worker, &["iperf3"]).await;
     let outcome = |stdout: &str, elapsed: f64| ProcessOutcome {
         exit_code: Some(0),
         signal: None,

@@ -52,52 +52,28 @@ async fn play_worker_with(
 ) {
     let nc = async_nats::connect(&url).await.unwrap();
     let id = WorkerId::for_name(name);
-    let on = subjects::register(&run, &id);
     if let Some(gone) = gone_for {
-        register_until_answered(&nc, &on, &run, name, ip).await;
+        register_until_answered(&nc, &run, name, ip).await;
         tokio::time::sleep(gone).await;
     }
     let mut tasks = nc.subscribe(subjects::task(&run, &id)).await.unwrap();
     nc.flush().await.unwrap();
-    register_until_answered(&nc, &on, &run, name, ip).await;
+    register_until_answered(&nc, &run, name, ip).await;
     serve_tasks(&nc, &mut tasks, client_reply).await;
 }
 
-async fn register_until_answered(
-    nc: &async_nats::Client,
-    on: &str,
-    run: &RunId,
-    name: &str,
-    ip: &str,
-) {
-    let register = Register {
-        run: run.clone(),
-        worker: WorkerInfo {
-            id: WorkerId::for_name(name),
-            name: name.into(),
-            ip: ip.parse().unwrap(),
-            hostname: name.into(),
-            zone: "local".into(),
-            cpus: 0,
-            placement: Default::default(),
-            service_ip: None,
-        },
-        tools: vec!["iperf3".into()],
-        version: "played".into(),
+async fn register_until_answered(nc: &async_nats::Client, run: &RunId, name: &str, ip: &str) {
+    let worker = WorkerInfo {
+        id: WorkerId::for_name(name),
+        name: name.into(),
+        ip: ip.parse().unwrap(),
+        hostname: name.into(),
+        zone: "local".into(),
+        cpus: 0,
+        placement: Default::default(),
+        service_ip: None,
     };
-    // The orchestrator may not listen yet: ask until it answers.
-    loop {
-        let req = async_nats::Request::new()
-            .headers(headers())
-            .payload(encode_control(&register).into())
-            .timeout(Some(Duration::from_secs(1)));
-        if let Ok(m) = nc.send_request(on.to_string(), req).await {
-            let r: Reply = decode_control(None, &m.payload).unwrap();
-            assert!(matches!(r, Reply::Registered(_)), "{r:?}");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    register_played(nc, run, worker, &["iperf3"]).await;
 }
 
 async fn serve_tasks(

@@ -473,3 +473,38 @@ pub fn printed_messages(text: &str) -> Vec<PrintedMessage> {
     }
     messages
 }
+
+/// Register a worker the test plays, on its own registration subject, asking until the
+/// orchestrator (which may not listen yet) answers; the answer must admit it.
+pub async fn register_played(
+    nc: &async_nats::Client,
+    run: &netbench_proto::RunId,
+    worker: netbench_proto::WorkerInfo,
+    tools: &[&str],
+) {
+    use netbench_proto::{decode_control, encode_control, subjects, Register, Reply};
+    let on = subjects::register(run, &worker.id);
+    let register = Register {
+        run: run.clone(),
+        worker,
+        tools: tools.iter().map(|t| t.to_string()).collect(),
+        version: "played".into(),
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        netbench_proto::CONTENT_TYPE,
+        netbench_proto::CONTENT_TYPE_MSGPACK,
+    );
+    loop {
+        let req = async_nats::Request::new()
+            .headers(headers.clone())
+            .payload(encode_control(&register).into())
+            .timeout(Some(std::time::Duration::from_secs(1)));
+        if let Ok(m) = nc.send_request(on.clone(), req).await {
+            let r: Reply = decode_control(None, &m.payload).unwrap();
+            assert!(matches!(r, Reply::Registered(_)), "{r:?}");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

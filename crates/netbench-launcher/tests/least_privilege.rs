@@ -407,6 +407,28 @@ fn watch_workers(
 /// What [`watch_workers`] saw of a launch `--paths pod,host,service,same-node` on n1 and n2:
 /// the six worker pods, the host workers (only they) in the node's network, one Service per pod
 /// worker selecting exactly it, each pod worker told its Service's ClusterIP.
+/// A launch of `cfg` (every path, two nodes) as the launcher, into `ns` if given: its six
+/// worker pods become Ready with their Services ([`every_path_deployed`]), and it gets as far
+/// as the port-forward (no pod network here).
+async fn launch_on_every_path(
+    admin: &Client,
+    launcher: &Client,
+    cfg: LaunchConfig,
+    ns: Option<&str>,
+) {
+    let watch = watch_workers(admin.clone(), ns.map(String::from), 6);
+    let mut rec = Recorder::default();
+    let e = netbench_launcher::launch(launcher.clone(), cfg, CancellationToken::new(), &mut rec)
+        .await
+        .unwrap_err();
+    launched_up_to_the_port_forward(&e, &rec);
+    let (pods, services) = tokio::time::timeout(Duration::from_secs(5), watch)
+        .await
+        .expect("the six worker pods were Ready")
+        .unwrap();
+    every_path_deployed(&pods, &services);
+}
+
 fn every_path_deployed(pods: &[Pod], services: &[Service]) {
     let name = |p: &Pod| p.metadata.name.clone().unwrap();
     let mut names: Vec<String> = pods.iter().map(name).collect();
@@ -1064,22 +1086,7 @@ async fn namespaced_mode_touches_only_its_own_objects_in_the_admins_namespace() 
     let mut all_cfg = config(out.path(), &["--paths", "pod,host,service,same-node"]);
     all_cfg.namespace = Some(NS.into());
     all_cfg.existing_namespace = true;
-    let watch = watch_workers(admin.clone(), Some(NS.into()), 6);
-    let mut rec = Recorder::default();
-    let e = netbench_launcher::launch(
-        launcher.clone(),
-        all_cfg,
-        CancellationToken::new(),
-        &mut rec,
-    )
-    .await
-    .unwrap_err();
-    launched_up_to_the_port_forward(&e, &rec);
-    let (pods, services) = tokio::time::timeout(Duration::from_secs(5), watch)
-        .await
-        .expect("the six worker pods were Ready")
-        .unwrap();
-    every_path_deployed(&pods, &services);
+    launch_on_every_path(&admin, &launcher, all_cfg, Some(NS)).await;
     left_of!(Pod);
     left_of!(Service);
     left_of!(Secret);
@@ -1341,22 +1348,8 @@ async fn the_host_path_needs_the_admins_opt_in_and_gets_nothing_else_of_the_node
     .unwrap();
 
     // 4. A whole launch on every path under the policies.
-    let watch = watch_workers(admin.clone(), None, 6);
-    let mut rec = Recorder::default();
-    let e = netbench_launcher::launch(
-        launcher.clone(),
-        config(out.path(), &["--paths", "pod,host,service,same-node"]),
-        CancellationToken::new(),
-        &mut rec,
-    )
-    .await
-    .unwrap_err();
-    launched_up_to_the_port_forward(&e, &rec);
-    let (pods, services) = tokio::time::timeout(Duration::from_secs(5), watch)
-        .await
-        .expect("the six worker pods were Ready")
-        .unwrap();
-    every_path_deployed(&pods, &services);
+    let cfg = config(out.path(), &["--paths", "pod,host,service,same-node"]);
+    launch_on_every_path(&admin, &launcher, cfg, None).await;
     assert!(run_namespaces().await.is_empty(), "left behind");
 }
 

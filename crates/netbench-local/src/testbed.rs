@@ -582,14 +582,25 @@ fn ip_error(cmd: String, stderr: &[u8]) -> TestbedError {
 }
 
 fn ip(args: &[&str]) -> Result<(), TestbedError> {
-    let cmd = || format!("ip {}", args.join(" "));
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| TestbedError::Ip {
-            cmd: cmd(),
-            stderr: format!("{e} (is iproute2 installed?)"),
-        })?;
+    run_ip(args, None, || format!("ip {}", args.join(" ")))
+}
+
+/// Run `ip ARGS`, with `input` on its stdin if given; `cmd` names it in an error.
+fn run_ip(
+    args: &[&str],
+    input: Option<&str>,
+    cmd: impl Fn() -> String,
+) -> Result<(), TestbedError> {
+    let mut ip = Command::new("ip");
+    ip.args(args);
+    let out = match input {
+        Some(text) => with_input(ip, text),
+        None => ip.output(),
+    }
+    .map_err(|e| TestbedError::Ip {
+        cmd: cmd(),
+        stderr: format!("{e} (is iproute2 installed?)"),
+    })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -622,18 +633,9 @@ fn ip_batch(netns: Option<&str>, lines: &[String]) -> Result<(), TestbedError> {
         args.extend(["-n", ns]);
     }
     args.extend(["-batch", "-"]);
-    let cmd = || format!("ip {} ({} commands)", args.join(" "), lines.len());
-    let mut ip = Command::new("ip");
-    ip.args(&args);
-    let out = with_input(ip, &lines.join("\n")).map_err(|e| TestbedError::Ip {
-        cmd: cmd(),
-        stderr: format!("{e} (is iproute2 installed?)"),
-    })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(ip_error(cmd(), &out.stderr))
-    }
+    run_ip(&args, Some(&lines.join("\n")), || {
+        format!("ip {} ({} commands)", args.join(" "), lines.len())
+    })
 }
 
 /// Whether an address or a route of the host lies in `subnet`.
