@@ -34,6 +34,19 @@ pub struct Port {
     pub udp: bool,
 }
 
+/// The ports of several benchmarks, each number once (the first benchmark's name), carrying UDP
+/// where any of them sends UDP on it: what a Service, a NetworkPolicy or a DNAT rule must open.
+pub fn merge_ports<'a>(ports: impl IntoIterator<Item = &'a Port>) -> Vec<Port> {
+    let mut out: Vec<Port> = Vec::new();
+    for p in ports {
+        match out.iter_mut().find(|q| q.number == p.number) {
+            Some(q) => q.udp |= p.udp,
+            None => out.push(*p),
+        }
+    }
+    out
+}
+
 /// Which way is better, for comparisons and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Better {

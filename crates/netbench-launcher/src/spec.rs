@@ -237,14 +237,7 @@ pub struct LaunchSpec {
 impl LaunchSpec {
     /// The data ports of every benchmark of the run, each once (UDP where any needs it).
     pub fn ports(&self) -> Vec<netbench_bench::catalogue::Port> {
-        let mut out: Vec<netbench_bench::catalogue::Port> = Vec::new();
-        for p in self.entries.iter().flat_map(|e| e.bench.ports) {
-            match out.iter_mut().find(|q| q.number == p.number) {
-                Some(q) => q.udp |= p.udp,
-                None => out.push(*p),
-            }
-        }
-        out
+        netbench_bench::catalogue::merge_ports(self.entries.iter().flat_map(|e| e.bench.ports))
     }
     /// The run's benchmarks, each once, joined with `+` (the results file's name).
     pub fn benchmark_names(&self) -> String {

@@ -215,15 +215,13 @@ impl Layout {
     pub fn for_paths(paths: Paths, ports: &[Port]) -> Layout {
         let mut service_ports: Vec<ServicePort> = Vec::new();
         if paths.contains(Path::Service) {
-            for p in ports {
-                match service_ports.iter_mut().find(|s| s.number == p.number) {
-                    Some(s) => s.udp |= p.udp,
-                    None => service_ports.push(ServicePort {
-                        number: p.number,
-                        udp: p.udp,
-                    }),
-                }
-            }
+            service_ports = netbench_bench::catalogue::merge_ports(ports)
+                .into_iter()
+                .map(|p| ServicePort {
+                    number: p.number,
+                    udp: p.udp,
+                })
+                .collect();
             service_ports.sort_by_key(|s| s.number);
         }
         Layout {

@@ -104,12 +104,13 @@ pub struct SuiteFlags {
     /// default), host (node to node in hostNetwork: the baseline), service (pod to a ClusterIP
     /// Service in front of the server's pod), same-node (two pods on one node, one pair per
     /// node). Each pair of the plan runs its paths back to back. In a suite file: `paths:`.
-    #[arg(long, env = "NETBENCH_PATHS", value_name = "PATHS", default_value = "pod", value_parser = paths_arg)]
+    #[arg(
+        long,
+        env = "NETBENCH_PATHS",
+        value_name = "PATHS",
+        default_value = "pod"
+    )]
     pub paths: Paths,
-}
-
-fn paths_arg(s: &str) -> Result<Paths, String> {
-    Paths::parse(&[s])
 }
 
 fn samples(s: &str) -> Result<u32, String> {
